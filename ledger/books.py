@@ -1,0 +1,114 @@
+"""The double-entry journal: accounts, balanced entries, append-only.
+
+Signs: a posting is positive for a debit, negative for a credit; the postings of an
+entry sum to zero. Liability and income accounts therefore carry negative balances:
+``available`` credit of a customer is ``-balance(CREDIT_AVAILABLE)``.
+
+How money moves (SPEC R1–R9):
+
+================================  ======================  ======================
+movement                          debit                   credit
+================================  ======================  ======================
+order paid                        cash                    order_prepayments
+order activated                   order_prepayments       revenue
+activation failed / SPID timeout  order_prepayments       credit_available
+credit applied to a new order     credit_available        credit_applied
+credit held for a new order       credit_available        credit_held
+hold committed (order funded)     credit_held             credit_applied
+hold released                     credit_held             credit_available
+forfeited at expiry               credit_available        breakage
+refund requested                  credit_available        refunds_payable
+top-up paid for a new order       cash                    topups_received
+top-up that matched nothing       cash                    unmatched_payments
+================================  ======================  ======================
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ledger.errors import UnbalancedEntryError
+from ledger.store import schema
+from ledger.store.uow import UnitOfWork
+
+__all__ = ["Account", "Line", "post_entry", "transfer"]
+
+
+class Account(StrEnum):
+    """The chart of accounts; every posting names one, per customer."""
+
+    CASH = "cash"
+    ORDER_PREPAYMENTS = "order_prepayments"
+    REVENUE = "revenue"
+    CREDIT_AVAILABLE = "credit_available"
+    CREDIT_HELD = "credit_held"
+    CREDIT_APPLIED = "credit_applied"
+    BREAKAGE = "breakage"
+    REFUNDS_PAYABLE = "refunds_payable"
+    TOPUPS_RECEIVED = "topups_received"
+    UNMATCHED_PAYMENTS = "unmatched_payments"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One posting of an entry: debit positive, credit negative."""
+
+    account: Account
+    amount_cents: int
+    credit_id: str | None = None
+
+
+def transfer(
+    debit: Account, credit: Account, cents: int, credit_id: str | None = None
+) -> list[Line]:
+    """The two lines that move ``cents`` from ``credit`` to ``debit``."""
+    return [Line(debit, cents, credit_id), Line(credit, -cents, credit_id)]
+
+
+def post_entry(
+    uow: UnitOfWork,
+    *,
+    kind: str,
+    customer_id: str,
+    cause: str,
+    effective_at: datetime,
+    recorded_at: datetime,
+    memo: str,
+    lines: Sequence[Line],
+    order_id: str | None = None,
+    credit_id: str | None = None,
+) -> int:
+    """Append one balanced entry and its postings; return its id."""
+    if not lines or sum(line.amount_cents for line in lines) != 0:
+        raise UnbalancedEntryError(f"{kind} for {customer_id}: lines {lines} do not balance")
+    if any(line.amount_cents == 0 for line in lines):
+        raise UnbalancedEntryError(f"{kind} for {customer_id}: a zero posting says nothing")
+    result = uow.connection.execute(
+        schema.journal_entries.insert().values(
+            kind=kind,
+            customer_id=customer_id,
+            cause=cause,
+            order_id=order_id,
+            credit_id=credit_id,
+            effective_at=effective_at,
+            recorded_at=recorded_at,
+            memo=memo,
+        )
+    )
+    assert result.inserted_primary_key is not None
+    entry_id = result.inserted_primary_key[0]
+    uow.connection.execute(
+        schema.postings.insert(),
+        [
+            {
+                "entry_id": entry_id,
+                "account": line.account.value,
+                "customer_id": customer_id,
+                "credit_id": line.credit_id,
+                "amount_cents": line.amount_cents,
+            }
+            for line in lines
+        ],
+    )
+    return int(entry_id)

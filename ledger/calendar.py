@@ -1,0 +1,58 @@
+"""Business-calendar arithmetic: deadlines in the provider's wall-clock time.
+
+"Twelve months from payment" and "90 days from payment" are wall-clock rules in the
+business time zone (Europe/Rome by default), not fixed durations: a credit paid at
+10:00 in winter expires at 10:00 in summer. Two edge cases need a decision:
+
+* a day that does not exist in the target month clamps to that month's last day
+  (paid 2024-02-29 → 2025-02-28, paid 31 March + 1 month → 30 April);
+* a wall-clock time that falls in the spring-forward gap (02:00–03:00 on the last
+  Sunday of March) does not exist: it moves forward by the gap, as a clock would
+  (02:30 → 03:30 CEST); a time repeated in the autumn fall-back takes its first
+  occurrence (``fold=0``, the earlier instant), so a deadline is never later than
+  the wall-clock reading promises.
+
+All instants returned are timezone-aware and in UTC, the storage convention.
+"""
+
+import calendar
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+__all__ = ["add_calendar_days", "add_calendar_months", "business_date", "require_aware"]
+
+
+def require_aware(instant: datetime) -> datetime:
+    """``instant`` unchanged, or ValueError if it is naive (naive times are ambiguous)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"naive datetime {instant.isoformat()} has no offset")
+    return instant
+
+
+def _resolve_wall_clock(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a wall-clock reading in ``zone``, gaps moved forward."""
+    # fold=0 reads a gap time with the pre-transition offset, which lands it one
+    # gap-length later on the real clock, and picks the first of two repeated times.
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def add_calendar_months(instant: datetime, months: int, zone: ZoneInfo) -> datetime:
+    """``instant`` + ``months`` calendar months at the same wall-clock time in ``zone``."""
+    local = require_aware(instant).astimezone(zone)
+    month_index = local.month - 1 + months
+    year, month = local.year + month_index // 12, month_index % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    wall = local.replace(tzinfo=None, year=year, month=month, day=day)
+    return _resolve_wall_clock(wall, zone)
+
+
+def add_calendar_days(instant: datetime, days: int, zone: ZoneInfo) -> datetime:
+    """``instant`` + ``days`` calendar days at the same wall-clock time in ``zone``."""
+    local = require_aware(instant).astimezone(zone)
+    wall = local.replace(tzinfo=None) + timedelta(days=days)
+    return _resolve_wall_clock(wall, zone)
+
+
+def business_date(instant: datetime, zone: ZoneInfo) -> date:
+    """The calendar day ``instant`` falls on in the business time zone."""
+    return require_aware(instant).astimezone(zone).date()

@@ -1,0 +1,163 @@
+"""Credits in the store: grant, load under lock, and move money between buckets.
+
+Every bucket move here is paired with its journal entry by the caller's rule
+module; the check constraints on ``credits`` refuse any move that would make a
+bucket negative or break ``granted = available + held + used + refunded + forfeited``.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select, update
+
+from ledger.books import Account, transfer
+from ledger.context import Context
+from ledger.money import cents_to_decimal
+from ledger.policy import Origin
+from ledger.rules import CreditState
+from ledger.store import schema
+from messages.notifications import CreditExpired, CreditGranted
+
+__all__ = [
+    "credit_id_for_order",
+    "forfeit",
+    "grant_credit",
+    "load_credits",
+    "move_buckets",
+    "to_credit_state",
+]
+
+_BUCKETS = ("available", "held", "used", "refunded", "forfeited")
+
+
+def credit_id_for_order(source_order_id: str) -> str:
+    """The id of the credit an order produces: one order, one credit (R1)."""
+    return f"CR-{source_order_id}"
+
+
+def to_credit_state(row: Row[Any]) -> CreditState:
+    """The rules' view of a ``credits`` row."""
+    return CreditState(
+        credit_id=row.credit_id,
+        customer_id=row.customer_id,
+        origin=row.origin,
+        source_order_id=row.source_order_id,
+        granted_at=row.granted_at,
+        expires_at=row.expires_at,
+        available=row.available_cents,
+        held=row.held_cents,
+    )
+
+
+def load_credits(
+    ctx: Context, *, customer_id: str | None = None, credit_ids: Iterable[str] | None = None
+) -> list[CreditState]:
+    """Credits of a customer (or by id), locked for update, in a stable lock order."""
+    query = select(schema.credits).order_by(schema.credits.c.credit_id)
+    if customer_id is not None:
+        query = query.where(schema.credits.c.customer_id == customer_id)
+    if credit_ids is not None:
+        query = query.where(schema.credits.c.credit_id.in_(list(credit_ids)))
+    rows = ctx.uow.connection.execute(query.with_for_update()).all()
+    return [to_credit_state(row) for row in rows]
+
+
+def move_buckets(ctx: Context, credit_id: str, **deltas: int) -> None:
+    """Add ``deltas`` (e.g. ``available=-500, used=500``) to one credit's buckets."""
+    if sum(deltas.values()) != 0 or not set(deltas) <= set(_BUCKETS):
+        raise ValueError(f"bucket move {deltas} must only shift money between buckets")
+    column = schema.credits.c
+    ctx.uow.connection.execute(
+        update(schema.credits)
+        .where(column.credit_id == credit_id)
+        .values(
+            {f"{name}_cents": column[f"{name}_cents"] + delta for name, delta in deltas.items()}
+        )
+    )
+
+
+def grant_credit(
+    ctx: Context,
+    *,
+    customer_id: str,
+    origin: Origin,
+    source_order_id: str,
+    amount_cents: int,
+    granted_at: datetime,
+    expires_at: datetime,
+    cause: str,
+) -> str | None:
+    """R1/R5: turn an order's payment into credit, once; None if it already was."""
+    credit_id = credit_id_for_order(source_order_id)
+    refundable = ctx.policy.is_refundable(origin)
+    inserted = ctx.uow.insert_ignoring_conflicts(
+        schema.credits,
+        {
+            "credit_id": credit_id,
+            "customer_id": customer_id,
+            "origin": origin,
+            "source_order_id": source_order_id,
+            "refundable": refundable,
+            "granted_at": granted_at,
+            "expires_at": expires_at,
+            "granted_cents": amount_cents,
+            "available_cents": amount_cents,
+        },
+    )
+    if not inserted:
+        return None
+    ctx.post(
+        kind="credit_granted",
+        customer_id=customer_id,
+        cause=cause,
+        effective_at=granted_at,
+        memo=f"credit from order {source_order_id} ({origin})",
+        lines=transfer(
+            Account.ORDER_PREPAYMENTS, Account.CREDIT_AVAILABLE, amount_cents, credit_id
+        ),
+        order_id=source_order_id,
+        credit_id=credit_id,
+    )
+    ctx.notify(
+        CreditGranted(
+            customer_id=customer_id,
+            credit_id=credit_id,
+            origin=origin,
+            source_order_id=source_order_id,
+            amount=cents_to_decimal(amount_cents),
+            expires_at=ctx.local(expires_at),
+            refundable=refundable,
+        ),
+        cause=credit_id,
+        time=granted_at,
+    )
+    return credit_id
+
+
+def forfeit(ctx: Context, credit: CreditState, *, at: datetime, cause: str) -> int:
+    """R4: book a credit's whole available remainder to breakage at ``at``; cents forfeited."""
+    amount = credit.available
+    if amount == 0:
+        return 0
+    move_buckets(ctx, credit.credit_id, available=-amount, forfeited=amount)
+    ctx.post(
+        kind="credit_forfeited",
+        customer_id=credit.customer_id,
+        cause=cause,
+        effective_at=at,
+        memo=f"unused credit {credit.credit_id} forfeited at expiry",
+        lines=transfer(Account.CREDIT_AVAILABLE, Account.BREAKAGE, amount, credit.credit_id),
+        credit_id=credit.credit_id,
+    )
+    ctx.notify(
+        CreditExpired(
+            customer_id=credit.customer_id,
+            credit_id=credit.credit_id,
+            forfeited=cents_to_decimal(amount),
+            expired_at=ctx.local(credit.expires_at),
+        ),
+        cause=cause,
+        time=at,
+    )
+    return amount

@@ -1,0 +1,29 @@
+"""Money in the books: integer cents, converted at the edges.
+
+The wire carries decimal strings ("49.90"); the database and every rule work in
+integer cents so that sums are exact and a check constraint can compare them.
+"""
+
+from decimal import Decimal
+
+__all__ = ["CENT", "cents_to_decimal", "decimal_to_cents", "format_cents"]
+
+CENT = Decimal("0.01")
+
+
+def decimal_to_cents(amount: Decimal) -> int:
+    """Cents of an amount that has at most two decimals (validated on the wire)."""
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise ValueError(f"{amount} has more than two decimals")
+    return int(cents)
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    """The decimal amount of ``cents``, always with two places."""
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def format_cents(cents: int, currency: str = "EUR") -> str:
+    """Human form for the CLI and logs: ``49.90 EUR``."""
+    return f"{cents_to_decimal(cents)} {currency}"

@@ -1,0 +1,62 @@
+"""The credit policy (R12): every number of the rules is data, with the SPEC defaults."""
+
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Origin", "Policy", "Purpose"]
+
+Origin = Literal["activation_failed", "spid_timeout"]
+Purpose = Literal["purchase", "renewal", "modification"]
+
+
+class Policy(BaseModel):
+    """Settings the rules read; loaded from ``RESIDUO_POLICY__*`` by the bootstrap."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credit_validity_months: int = Field(12, ge=1)
+    spid_activation_days: int = Field(90, ge=1)
+    hold_window_days: int = Field(30, ge=1)
+    credit_reminder_days: tuple[int, ...] = (30, 7)
+    spid_reminder_days: tuple[int, ...] = (30, 7)
+    refundable_origins: frozenset[Origin] = frozenset({"spid_timeout"})
+    origin_purposes: dict[Origin, frozenset[Purpose]] = Field(
+        default_factory=lambda: {  # type: ignore[arg-type]
+            "activation_failed": frozenset({"purchase", "renewal", "modification"}),
+            # The help page: SPID credit "può essere utilizzato … per l'acquisto o il
+            # rinnovo di un altro servizio": modification is not listed.
+            "spid_timeout": frozenset({"purchase", "renewal"}),
+        }
+    )
+    spid_credit_anchor: Literal["paid_at", "cancelled_at"] = "paid_at"
+    spid_service: str = "spid"
+    currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
+    business_timezone: str = "Europe/Rome"
+
+    @field_validator("business_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)  # raises for an unknown zone, at start-up rather than mid-sweep
+        return value
+
+    @field_validator("credit_reminder_days", "spid_reminder_days")
+    @classmethod
+    def _positive_descending(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(days <= 0 for days in value):
+            raise ValueError("reminder offsets are positive numbers of days")
+        return tuple(sorted(set(value), reverse=True))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The business time zone, where every calendar rule is read."""
+        return ZoneInfo(self.business_timezone)
+
+    def is_refundable(self, origin: Origin) -> bool:
+        """Whether credit of ``origin`` may be refunded instead of used (R9)."""
+        return origin in self.refundable_origins
+
+    def may_pay(self, origin: Origin, purpose: Purpose) -> bool:
+        """Whether credit of ``origin`` may pay an order of ``purpose`` (R3, R5)."""
+        return purpose in self.origin_purposes.get(origin, frozenset())

@@ -1,0 +1,217 @@
+"""The credit rules (SPEC §1) as pure functions over plain data.
+
+Nothing here touches a database or reads a clock: the caller passes ``as_of`` and
+the current state, and gets back a decision. The store applies the decision.
+"""
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger.calendar import add_calendar_days, add_calendar_months, business_date
+from ledger.policy import Origin, Policy, Purpose
+
+__all__ = [
+    "CreditState",
+    "Portion",
+    "Refusal",
+    "TopupSettlement",
+    "allocate",
+    "credit_expiry",
+    "days_left",
+    "hold_due_by",
+    "parse_topup_reference",
+    "refundable_credits",
+    "reminder_to_send",
+    "settle_topup",
+    "spendable_credits",
+    "spid_credit_expiry",
+    "spid_deadline",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CreditState:
+    """One credit as the rules see it: where it came from, what is left, until when."""
+
+    credit_id: str
+    customer_id: str
+    origin: Origin
+    source_order_id: str
+    granted_at: datetime
+    expires_at: datetime
+    available: int
+    held: int
+
+    def is_usable(self, as_of: datetime) -> bool:
+        """R2: usable while ``as_of < expires_at``."""
+        return as_of < self.expires_at
+
+    @property
+    def spending_rank(self) -> tuple[datetime, datetime, str]:
+        """R6: soonest-expiring first; ties oldest first; then a stable id order."""
+        return (self.expires_at, self.granted_at, self.credit_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Portion:
+    """An amount taken from one credit."""
+
+    credit_id: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request changes nothing: a reason code for machines, a sentence for people."""
+
+    reason: str
+    message: str
+
+
+def credit_expiry(paid_at: datetime, policy: Policy) -> datetime:
+    """R2: ``paid_at`` + validity months, same wall-clock time, day clamped."""
+    return add_calendar_months(paid_at, policy.credit_validity_months, policy.zone)
+
+
+def spid_deadline(paid_at: datetime, policy: Policy) -> datetime:
+    """R5: the instant a SPID order not activated by then is cancelled."""
+    return add_calendar_days(paid_at, policy.spid_activation_days, policy.zone)
+
+
+def spid_credit_expiry(paid_at: datetime, cancelled_at: datetime, policy: Policy) -> datetime:
+    """R5: SPID credit validity, anchored on payment by default (policy setting)."""
+    anchor = paid_at if policy.spid_credit_anchor == "paid_at" else cancelled_at
+    return credit_expiry(anchor, policy)
+
+
+def hold_due_by(requested_at: datetime, policy: Policy) -> datetime:
+    """R6: when a hold lapses if the difference has not been paid."""
+    return add_calendar_days(requested_at, policy.hold_window_days, policy.zone)
+
+
+def spendable_credits(
+    credits: Iterable[CreditState],
+    *,
+    new_order_id: str,
+    purpose: Purpose,
+    as_of: datetime,
+    policy: Policy,
+) -> list[CreditState] | Refusal:
+    """R2, R3, R6: the customer's credits that may pay ``new_order_id``, in spending order.
+
+    Each filter that empties the list explains the refusal, checked in the order a
+    customer would ask "why not?": nothing left, expired, same order, wrong purpose.
+    """
+    remaining = [credit for credit in credits if credit.available > 0]
+    if not remaining:
+        return Refusal("no_credit", "There is no credit left on this account.")
+    remaining = [credit for credit in remaining if credit.is_usable(as_of)]
+    if not remaining:
+        return Refusal("credit_expired", "The credit on this account has expired.")
+    remaining = [credit for credit in remaining if credit.source_order_id != new_order_id]
+    if not remaining:
+        return Refusal(
+            "same_order",
+            f"Credit cannot pay order {new_order_id}, the very order that produced it.",
+        )
+    remaining = [credit for credit in remaining if policy.may_pay(credit.origin, purpose)]
+    if not remaining:
+        return Refusal("purpose_not_allowed", f"The credit on this account cannot pay a {purpose}.")
+    return sorted(remaining, key=lambda credit: credit.spending_rank)
+
+
+def allocate(credits: Sequence[CreditState], amount: int) -> list[Portion]:
+    """R6: take up to ``amount`` from ``credits`` in the order given (spending order)."""
+    portions: list[Portion] = []
+    still_needed = amount
+    for credit in credits:
+        if still_needed == 0:
+            break
+        taken = min(credit.available, still_needed)
+        portions.append(Portion(credit.credit_id, taken))
+        still_needed -= taken
+    return portions
+
+
+def refundable_credits(
+    credits: Iterable[CreditState], *, as_of: datetime, policy: Policy
+) -> list[CreditState] | Refusal:
+    """R9: the credits whose remainder may be refunded, or why none may."""
+    remaining = [credit for credit in credits if credit.available > 0]
+    if not remaining:
+        return Refusal("no_credit", "There is no credit left on this account.")
+    refundable = [credit for credit in remaining if policy.is_refundable(credit.origin)]
+    if not refundable:
+        return Refusal(
+            "not_refundable",
+            "This credit can be used for other services but cannot be refunded.",
+        )
+    usable = [credit for credit in refundable if credit.is_usable(as_of)]
+    if not usable:
+        return Refusal("credit_expired", "The refundable credit has expired.")
+    return sorted(usable, key=lambda credit: credit.spending_rank)
+
+
+@dataclass(frozen=True, slots=True)
+class TopupSettlement:
+    """How a top-up payment splits against what is due (R8)."""
+
+    applied: int
+    still_due: int
+    excess: int
+
+
+def settle_topup(amount_due: int, paid: int) -> TopupSettlement:
+    """R8: partial payment leaves the rest due; overpayment is the excess."""
+    applied = min(amount_due, paid)
+    return TopupSettlement(applied=applied, still_due=amount_due - applied, excess=paid - applied)
+
+
+_TOPUP_REFERENCE = re.compile(r"^\W*integrazione[\W_]*(?P<order>[0-9A-Za-z][\w\-/]*?)\W*$", re.I)
+
+
+def parse_topup_reference(reference: str | None) -> str | None:
+    """R8: the order number of an ``integrazione <order>`` payment reference, if it is one.
+
+    Case, spacing and punctuation between the two words are tolerated
+    (``Integrazione: MI0002``, ``INTEGRAZIONE-MI0002``); anything else is not a top-up.
+    """
+    if not reference:
+        return None
+    match = _TOPUP_REFERENCE.match(reference.strip())
+    return match.group("order") if match else None
+
+
+def reminder_to_send(
+    deadline: datetime,
+    offsets: Sequence[int],
+    *,
+    as_of: datetime,
+    already_sent: Iterable[int],
+    policy: Policy,
+) -> int | None:
+    """R10: the reminder offset (days before ``deadline``) to send now, if any.
+
+    Only the closest reminder that has fallen due is sent: after a missed week the
+    customer gets the 7-day reminder, not a stale 30-day one as well. Each offset at
+    most once; nothing once the deadline has passed.
+    """
+    if as_of >= deadline:
+        return None
+    fallen_due = [
+        days for days in offsets if add_calendar_days(deadline, -days, policy.zone) <= as_of
+    ]
+    if not fallen_due:
+        return None
+    closest = min(fallen_due)
+    sent = set(already_sent)
+    if any(days <= closest for days in sent):
+        return None
+    return closest
+
+
+def days_left(deadline: datetime, as_of: datetime, policy: Policy) -> int:
+    """Whole calendar days from ``as_of`` to ``deadline`` in the business time zone."""
+    return (business_date(deadline, policy.zone) - business_date(as_of, policy.zone)).days

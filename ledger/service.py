@@ -1,0 +1,243 @@
+"""The ledger's entry points: one call, one transaction.
+
+Workers and the CLI call these and nothing deeper. Each opens a ``UnitOfWork``,
+claims the event in the inbox (a duplicate changes nothing), applies the rule,
+writes the outbox, and commits; any exception rolls every write back.
+"""
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from ledger.context import Context
+from ledger.errors import UnknownSweepError
+from ledger.money import cents_to_decimal
+from ledger.orders import (
+    Applied,
+    Outcome,
+    record_activation_completed,
+    record_activation_failed,
+    record_order_payment,
+)
+from ledger.policy import Policy
+from ledger.requests import record_credit_request
+from ledger.rules import parse_topup_reference
+from ledger.store import schema
+from ledger.store.uow import UnitOfWork
+from ledger.sweeps import SWEEPS, SweepTally, run_sweep
+from ledger.topups import record_topup
+from messages.inbound import (
+    ActivationCompletedEvent,
+    ActivationFailedEvent,
+    CreditRequestedEvent,
+    InboundEvent,
+    PaymentReceivedEvent,
+    parse_inbound,
+)
+from messages.notifications import EventRejected, SweepCompleted
+
+__all__ = ["Ledger", "Recorded"]
+
+Clock = Callable[[], datetime]
+
+
+class Recorded(StrEnum):
+    """What ``Ledger.record`` did with an event."""
+
+    APPLIED = "applied"
+    PARKED = "parked"
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Ledger:
+    """The books and the rules behind one database."""
+
+    def __init__(self, engine: Engine, policy: Policy, *, clock: Clock = _utc_now) -> None:
+        self.engine = engine
+        self.policy = policy
+        self._clock = clock
+
+    def _context(self, uow: UnitOfWork) -> Context:
+        return Context(uow=uow, policy=self.policy, recorded_at=self._clock())
+
+    def record(self, event: InboundEvent) -> Recorded:
+        """Apply one valid inbound event, exactly once by its ``id``."""
+        with UnitOfWork(self.engine) as uow:
+            ctx = self._context(uow)
+            claimed = uow.insert_ignoring_conflicts(
+                schema.inbox,
+                {
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "status": Outcome.APPLIED.value,
+                    "received_at": ctx.recorded_at,
+                },
+            )
+            if not claimed:
+                return Recorded.DUPLICATE
+            if isinstance(event, ActivationCompletedEvent | ActivationFailedEvent):
+                # Serialise with the order's payment, which re-applies parked events.
+                uow.lock(f"order:{event.data.order_id.upper()}")
+            applied = _apply(ctx, event)
+            _close_inbox(ctx, event, applied)
+            if isinstance(event, PaymentReceivedEvent) and applied.outcome is Outcome.APPLIED:
+                _apply_parked(ctx, event.data.order_id)
+            uow.commit()
+            return Recorded(applied.outcome.value)
+
+    def reject(
+        self, body: bytes, *, reason: str, detail: str, event_id: str | None, event_type: str | None
+    ) -> bool:
+        """Report an event that can never be valid (``event.rejected``), once per body.
+
+        Keyed by the body's hash, not the event id: a corrected event re-sent under
+        the same id must still be applied.
+        """
+        with UnitOfWork(self.engine) as uow:
+            ctx = self._context(uow)
+            digest = hashlib.sha256(body).hexdigest()
+            claimed = uow.insert_ignoring_conflicts(
+                schema.rejected_events,
+                {
+                    "body_sha256": digest,
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "reason": reason,
+                    "detail": detail,
+                    "body": body.decode("utf-8", errors="replace"),
+                    "received_at": ctx.recorded_at,
+                },
+            )
+            if claimed:
+                _report_event(
+                    ctx,
+                    event_id or f"sha256:{digest}",
+                    event_type or "unknown",
+                    reason,
+                    detail,
+                    cause=f"rejected|{digest}",
+                    time=ctx.recorded_at,
+                )
+            uow.commit()
+            return bool(claimed)
+
+    def sweep(self, kind: str, as_of: datetime) -> dict[str, SweepTally]:
+        """Run sweep ``kind`` (or ``all``, in dependency order) at business time ``as_of``."""
+        kinds = [each for each in SWEEPS if kind in {each, "all"}]
+        if not kinds:
+            raise UnknownSweepError(f"unknown sweep {kind!r}; known: all, {', '.join(SWEEPS)}")
+        tallies: dict[str, SweepTally] = {}
+        for each in kinds:
+            with UnitOfWork(self.engine) as uow:
+                ctx = self._context(uow)
+                tally = run_sweep(ctx, each, as_of)
+                ctx.notify(
+                    SweepCompleted(
+                        kind=each,
+                        as_of=ctx.local(as_of),
+                        counts=dict(tally.counts),
+                        amounts={k: cents_to_decimal(v) for k, v in tally.cents.items()},
+                    ),
+                    cause=f"sweep|{each}|{as_of.isoformat()}",
+                    time=as_of,
+                )
+                uow.commit()
+                tallies[each] = tally
+        return tallies
+
+
+def _apply(ctx: Context, event: InboundEvent) -> Applied:
+    if isinstance(event, PaymentReceivedEvent):
+        order_ref = parse_topup_reference(event.data.reference)
+        if order_ref is not None:
+            return record_topup(ctx, event.id, order_ref, event.data)
+        ctx.uow.lock(f"order:{event.data.order_id.upper()}")
+        return record_order_payment(ctx, event.id, event.data)
+    if isinstance(event, ActivationCompletedEvent):
+        return record_activation_completed(ctx, event.id, event.data)
+    if isinstance(event, ActivationFailedEvent):
+        return record_activation_failed(ctx, event.id, event.data)
+    assert isinstance(event, CreditRequestedEvent)
+    return record_credit_request(ctx, event.id, event.data)
+
+
+def _business_time(event: InboundEvent) -> datetime:
+    data: Any = event.data
+    for name in ("paid_at", "activated_at", "failed_at", "requested_at"):
+        if hasattr(data, name):
+            instant: datetime = getattr(data, name)
+            return instant
+    return event.time
+
+
+def _close_inbox(ctx: Context, event: InboundEvent, applied: Applied) -> None:
+    """Record the outcome; park the payload of an event waiting for its order."""
+    values: dict[str, Any] = {
+        "status": applied.outcome.value,
+        "detail": applied.detail,
+        "business_time": _business_time(event),
+    }
+    if applied.outcome is Outcome.PARKED:
+        assert isinstance(event, ActivationCompletedEvent | ActivationFailedEvent)
+        values |= {
+            "order_id": event.data.order_id,
+            "payload": event.model_dump(mode="json"),
+        }
+    ctx.uow.connection.execute(
+        update(schema.inbox).where(schema.inbox.c.event_id == event.id).values(values)
+    )
+    if applied.outcome is Outcome.REFUSED:
+        assert applied.reason is not None and applied.detail is not None
+        _report_event(
+            ctx,
+            event.id,
+            event.type,
+            applied.reason,
+            applied.detail,
+            cause=f"refused|{event.id}",
+            time=_business_time(event),
+        )
+
+
+def _apply_parked(ctx: Context, order_id: str) -> None:
+    """Re-apply, in business-time order, the events that arrived before the payment."""
+    column = schema.inbox.c
+    parked = (
+        ctx.uow.connection.execute(
+            select(column.payload)
+            .where(column.status == Outcome.PARKED.value, column.order_id == order_id)
+            .order_by(column.business_time, column.event_id)
+        )
+        .scalars()
+        .all()
+    )
+    for payload in parked:
+        event = parse_inbound(payload, currency=ctx.policy.currency)
+        applied = _apply(ctx, event)
+        _close_inbox(ctx, event, applied)
+
+
+def _report_event(
+    ctx: Context,
+    event_id: str,
+    event_type: str,
+    reason: str,
+    detail: str,
+    *,
+    cause: str,
+    time: datetime,
+) -> None:
+    ctx.notify(
+        EventRejected(event_id=event_id, event_type=event_type, reason=reason, detail=detail),
+        cause=cause,
+        time=time,
+    )

@@ -1,0 +1,331 @@
+"""The database schema, written down once.
+
+Conventions:
+* money is integer cents (``*_cents``), never a float; every amount column has a
+  check constraint on its sign;
+* instants are stored in UTC (``UTCDateTime``) and returned timezone-aware;
+* ``effective_at`` is business time (when the rule says it happened), ``recorded_at``
+  is when residuo wrote it: a replay or a catch-up gives the same effective dates;
+* race safety comes from constraints, not read-then-write: the inbox primary key
+  makes an event apply once, ``credits.source_order_id`` is unique (R1: one order,
+  one credit), a partial unique index funds a new order at most once (R6), and the
+  per-credit check ``granted = available + held + used + refunded + forfeited``
+  with every bucket ``>= 0`` is R11 enforced by the database itself.
+
+Migrations (``ledger/store/migrations``) own the schema in production; a test
+checks that they never drift from these tables.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    text,
+)
+
+__all__ = [
+    "allocations",
+    "credit_requests",
+    "credits",
+    "inbox",
+    "journal_entries",
+    "metadata",
+    "orders",
+    "outbox",
+    "postings",
+    "rejected_events",
+    "reminders",
+    "topups",
+    "transfers",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored in UTC; SQLite's naive values come back as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give an offset")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Stable constraint names, so that migrations can refer to them on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = String(64)
+
+# Every inbound event ever seen, by CloudEvent id: the idempotency key. An event
+# whose order is not known yet is ``parked`` with its payload and re-applied when
+# the order's payment arrives.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("event_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("order_id", Id),
+    Column("business_time", UTCDateTime),
+    Column("payload", JSON),
+    Column("detail", Text),
+    Column("received_at", UTCDateTime, nullable=False),
+    CheckConstraint("status IN ('applied', 'parked', 'refused', 'rejected')", name="status"),
+    Index(
+        None,
+        "order_id",
+        sqlite_where=text("status = 'parked'"),
+        postgresql_where=text("status = 'parked'"),
+    ),
+)
+
+# Paid orders (payment.received without a top-up reference) and their activation.
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", Id, primary_key=True),
+    Column("customer_id", String(255), nullable=False, index=True),
+    Column("service", String(64), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("paid_at", UTCDateTime, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("activation_deadline", UTCDateTime),
+    Column("activated_at", UTCDateTime),
+    Column("failed_at", UTCDateTime),
+    Column("cancelled_at", UTCDateTime),
+    CheckConstraint("amount_cents > 0", name="amount_positive"),
+    CheckConstraint(
+        "status IN ('awaiting_activation', 'active', 'failed', 'cancelled')", name="status"
+    ),
+    Index(
+        None,
+        "activation_deadline",
+        sqlite_where=text("status = 'awaiting_activation'"),
+        postgresql_where=text("status = 'awaiting_activation'"),
+    ),
+)
+
+# One row per credit, with its buckets. The journal is the record; these columns are
+# its per-credit projection, kept in the same transaction and checked by tests.
+credits = Table(
+    "credits",
+    metadata,
+    Column("credit_id", Id, primary_key=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("origin", String(24), nullable=False),
+    Column("source_order_id", Id, nullable=False, unique=True),
+    Column("refundable", Boolean, nullable=False),
+    Column("granted_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("granted_cents", BigInteger, nullable=False),
+    Column("available_cents", BigInteger, nullable=False),
+    Column("held_cents", BigInteger, nullable=False, server_default="0"),
+    Column("used_cents", BigInteger, nullable=False, server_default="0"),
+    Column("refunded_cents", BigInteger, nullable=False, server_default="0"),
+    Column("forfeited_cents", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("origin IN ('activation_failed', 'spid_timeout')", name="origin"),
+    CheckConstraint("granted_cents > 0", name="granted_positive"),
+    CheckConstraint(
+        "available_cents >= 0 AND held_cents >= 0 AND used_cents >= 0"
+        " AND refunded_cents >= 0 AND forfeited_cents >= 0",
+        name="buckets_non_negative",
+    ),
+    CheckConstraint(
+        "granted_cents = available_cents + held_cents + used_cents"
+        " + refunded_cents + forfeited_cents",
+        name="buckets_balance",
+    ),
+    Index(None, "customer_id", "expires_at"),
+    Index(
+        None,
+        "expires_at",
+        sqlite_where=text("available_cents > 0"),
+        postgresql_where=text("available_cents > 0"),
+    ),
+)
+
+# Every credit request (transfer or refund) by request_id, whatever its outcome:
+# the same request id never acts twice, whatever event id carries it.
+credit_requests = Table(
+    "credit_requests",
+    metadata,
+    Column("request_id", Id, primary_key=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(32)),
+    CheckConstraint("action IN ('transfer', 'refund')", name="action"),
+    CheckConstraint("outcome IN ('applied', 'held', 'refunded', 'rejected')", name="outcome"),
+)
+
+# A credit transfer onto a new order (R6): covered at once, or held awaiting a top-up.
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("request_id", Id, ForeignKey("credit_requests.request_id"), primary_key=True),
+    Column("order_id", Id, nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("order_amount_cents", BigInteger, nullable=False),
+    Column("credit_cents", BigInteger, nullable=False),
+    Column("paid_cents", BigInteger, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("due_by", UTCDateTime),
+    Column("settled_at", UTCDateTime),
+    CheckConstraint("order_amount_cents > 0", name="order_amount_positive"),
+    CheckConstraint(
+        "credit_cents >= 0 AND paid_cents >= 0 AND credit_cents + paid_cents <= order_amount_cents",
+        name="never_overfunded",
+    ),
+    CheckConstraint("status IN ('covered', 'awaiting_topup', 'funded', 'released')", name="status"),
+    # R6: the same new order is never funded twice (a released hold frees it again).
+    Index(
+        None,
+        "order_id",
+        unique=True,
+        sqlite_where=text("status <> 'released'"),
+        postgresql_where=text("status <> 'released'"),
+    ),
+    Index(
+        None,
+        "due_by",
+        sqlite_where=text("status = 'awaiting_topup'"),
+        postgresql_where=text("status = 'awaiting_topup'"),
+    ),
+)
+
+# Which credits a request took, and how much from each (transfers and refunds).
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("request_id", Id, ForeignKey("credit_requests.request_id"), primary_key=True),
+    Column("credit_id", Id, ForeignKey("credits.credit_id"), primary_key=True),
+    Column("amount_cents", BigInteger, nullable=False),
+    CheckConstraint("amount_cents > 0", name="amount_positive"),
+)
+
+# Payments whose reference reads "integrazione <order>" (R8), matched or not: a
+# top-up that matched nothing is kept, reported, and used if its request comes later.
+topups = Table(
+    "topups",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("order_id", Id, nullable=False, index=True),
+    Column("customer_id", String(255), nullable=False),
+    Column("amount_cents", BigInteger, nullable=False),
+    Column("applied_cents", BigInteger, nullable=False, server_default="0"),
+    Column("paid_at", UTCDateTime, nullable=False),
+    CheckConstraint("amount_cents > 0", name="amount_positive"),
+    CheckConstraint("applied_cents >= 0 AND applied_cents <= amount_cents", name="applied_range"),
+)
+
+# The journal: append-only. An entry is one balanced movement; corrections are new
+# entries. ``cause`` names what caused it (an event id, a sweep, a request).
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("customer_id", String(255), nullable=False, index=True),
+    Column("cause", String(255), nullable=False),
+    Column("order_id", Id),
+    Column("credit_id", Id),
+    Column("effective_at", UTCDateTime, nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("memo", Text, nullable=False),
+)
+
+# The lines of an entry: signed cents, debit positive, credit negative; the lines of
+# one entry sum to zero (checked before insert, and by the test suite).
+postings = Table(
+    "postings",
+    metadata,
+    Column("posting_id", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", Integer, ForeignKey("journal_entries.entry_id"), nullable=False, index=True),
+    Column("account", String(32), nullable=False),
+    Column("customer_id", String(255), nullable=False),
+    Column("credit_id", Id),
+    Column("amount_cents", BigInteger, nullable=False),
+    CheckConstraint("amount_cents <> 0", name="amount_nonzero"),
+    Index(None, "customer_id", "account"),
+)
+
+# The transactional outbox: a notification row commits with the change it reports.
+# ``notification_id`` is derived from what caused it, so a rerun cannot add a twin.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("position", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", String(64), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("customer_id", String(255)),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Index(
+        None,
+        "position",
+        sqlite_where=text("published_at IS NULL"),
+        postgresql_where=text("published_at IS NULL"),
+    ),
+)
+
+# R10: each reminder at most once, per subject (credit or order) and offset.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("subject_id", Id, primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("days_before", Integer, primary_key=True),
+    Column("sent_at", UTCDateTime, nullable=False),
+)
+
+# Events that can never be valid (bad JSON, wrong schema): kept for ops with their
+# reason, keyed by the body's hash so each distinct body is reported once.
+rejected_events = Table(
+    "rejected_events",
+    metadata,
+    Column("body_sha256", String(64), primary_key=True),
+    Column("event_id", String(255)),
+    Column("event_type", String(64)),
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,165 @@
+"""Top-up payments, "integrazione <order>" (R8): they settle what a hold left due."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+
+from ledger.books import Account, Line
+from ledger.context import Context
+from ledger.holds import commit_hold, release_hold
+from ledger.money import cents_to_decimal, decimal_to_cents
+from ledger.orders import APPLIED, Applied
+from ledger.rules import settle_topup
+from ledger.store import schema
+from messages.inbound import PaymentReceived
+from messages.notifications import PaymentUnmatched, TopupRequired, UnmatchedReason
+
+__all__ = ["apply_topup", "find_open_hold", "record_topup", "topup_required"]
+
+
+def find_open_hold(ctx: Context, order_id: str) -> Row[Any] | None:
+    """The transfer awaiting a top-up for ``order_id`` (order numbers compared without case)."""
+    column = schema.transfers.c
+    query = (
+        select(schema.transfers)
+        .where(func.upper(column.order_id) == order_id.upper(), column.status == "awaiting_topup")
+        .with_for_update()
+    )
+    return ctx.uow.connection.execute(query).one_or_none()
+
+
+def topup_required(ctx: Context, held: Row[Any], *, cause: str, at: datetime) -> None:
+    """Tell the customer what is still due, and how to pay it."""
+    amount_due = held.order_amount_cents - held.credit_cents - held.paid_cents
+    ctx.notify(
+        TopupRequired(
+            customer_id=held.customer_id,
+            request_id=held.request_id,
+            order_id=held.order_id,
+            order_amount=cents_to_decimal(held.order_amount_cents),
+            held=cents_to_decimal(held.credit_cents),
+            amount_due=cents_to_decimal(amount_due),
+            payment_reference=f"integrazione {held.order_id}",
+            due_by=ctx.local(held.due_by),
+        ),
+        cause=cause,
+        time=at,
+    )
+
+
+def record_topup(ctx: Context, event_id: str, order_ref: str, payment: PaymentReceived) -> Applied:
+    """Book a top-up payment and settle it against the open hold for ``order_ref``."""
+    ctx.uow.lock(f"order:{order_ref.upper()}")
+    amount = decimal_to_cents(payment.amount)
+    ctx.uow.connection.execute(
+        schema.topups.insert().values(
+            event_id=event_id,
+            order_id=order_ref,
+            customer_id=payment.customer_id,
+            amount_cents=amount,
+            paid_at=payment.paid_at,
+        )
+    )
+    ctx.post(
+        kind="topup_received",
+        customer_id=payment.customer_id,
+        cause=event_id,
+        effective_at=payment.paid_at,
+        memo=f"top-up payment 'integrazione {order_ref}' ({payment.method})",
+        lines=[Line(Account.CASH, amount), Line(Account.UNMATCHED_PAYMENTS, -amount)],
+        order_id=order_ref,
+    )
+    held = find_open_hold(ctx, order_ref)
+    if held is not None and payment.paid_at >= held.due_by:
+        # Judged at its own business time: the hold had lapsed before this payment.
+        release_hold(ctx, held, cause=event_id)
+        return _unmatched(ctx, event_id, order_ref, payment, amount=amount, reason="hold_lapsed")
+    if held is None:
+        return _unmatched(ctx, event_id, order_ref, payment, amount=amount, reason="nothing_due")
+    apply_topup(ctx, held, topup_event_id=event_id, amount=amount, at=payment.paid_at)
+    return APPLIED
+
+
+def apply_topup(
+    ctx: Context, held: Row[Any], *, topup_event_id: str, amount: int, at: datetime
+) -> int:
+    """Match ``amount`` of a booked top-up to ``held``; commit the hold once fully paid.
+
+    Returns the cents applied; any excess stays in unmatched payments and ops are told.
+    """
+    amount_due = held.order_amount_cents - held.credit_cents - held.paid_cents
+    settlement = settle_topup(amount_due, amount)
+    if settlement.applied:
+        ctx.post(
+            kind="topup_matched",
+            customer_id=held.customer_id,
+            cause=topup_event_id,
+            effective_at=at,
+            memo=f"top-up pays the difference on order {held.order_id}",
+            lines=[
+                Line(Account.UNMATCHED_PAYMENTS, settlement.applied),
+                Line(Account.TOPUPS_RECEIVED, -settlement.applied),
+            ],
+            order_id=held.order_id,
+        )
+        ctx.uow.connection.execute(
+            update(schema.topups)
+            .where(schema.topups.c.event_id == topup_event_id)
+            .values(applied_cents=schema.topups.c.applied_cents + settlement.applied)
+        )
+    paid = held.paid_cents + settlement.applied
+    ctx.uow.connection.execute(
+        update(schema.transfers)
+        .where(schema.transfers.c.request_id == held.request_id)
+        .values(paid_cents=paid)
+    )
+    if settlement.still_due == 0:
+        commit_hold(ctx, held, paid_cents=paid, at=at, cause=topup_event_id)
+    else:
+        refreshed = find_open_hold(ctx, held.order_id)
+        assert refreshed is not None
+        topup_required(ctx, refreshed, cause=f"{held.request_id}|paid|{paid}", at=at)
+    if settlement.excess:
+        ctx.notify(
+            PaymentUnmatched(
+                customer_id=held.customer_id,
+                order_id=held.order_id,
+                event_id=topup_event_id,
+                amount=cents_to_decimal(settlement.excess),
+                reason="overpaid",
+                detail=f"paid {cents_to_decimal(amount)} against {cents_to_decimal(amount_due)}"
+                f" due on order {held.order_id}",
+            ),
+            cause=topup_event_id,
+            time=at,
+        )
+    return settlement.applied
+
+
+def _unmatched(
+    ctx: Context,
+    event_id: str,
+    order_ref: str,
+    payment: PaymentReceived,
+    *,
+    amount: int,
+    reason: UnmatchedReason,
+) -> Applied:
+    explanation = {
+        "nothing_due": f"no credit transfer awaits a top-up for order {order_ref}",
+        "hold_lapsed": f"the hold for order {order_ref} lapsed before this payment",
+    }[reason]
+    ctx.notify(
+        PaymentUnmatched(
+            customer_id=payment.customer_id,
+            order_id=order_ref,
+            event_id=event_id,
+            amount=cents_to_decimal(amount),
+            reason=reason,
+            detail=f"{explanation}; the payment is kept as unmatched for ops",
+        ),
+        cause=event_id,
+        time=payment.paid_at,
+    )
+    return APPLIED

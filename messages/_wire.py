@@ -1,0 +1,126 @@
+"""From raw bodies to JSON text, and from pydantic errors to `InvalidEvent`.
+
+Bodies are always validated as JSON text (pydantic's JSON mode), whatever form they
+arrive in, so that strictness means the same thing for bytes from RabbitMQ and for a
+dict decoded by Dramatiq: a timestamp is an ISO 8601 string, never a number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final, NoReturn
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from messages.errors import InvalidEvent, RejectionReason
+
+_REASONS: Final[Mapping[str, RejectionReason]] = {
+    "bad_amount": "bad_amount",
+    "wrong_currency": "wrong_currency",
+    "timezone_aware": "naive_timestamp",
+    "json_invalid": "bad_json",
+}
+_MAX_REPORTED_ERRORS: Final = 5
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_object(body: bytes | str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Return the body as JSON text and as its decoded top-level object.
+
+    Raises `InvalidEvent` with ``bad_json`` (not UTF-8, not JSON, NaN or Infinity, a
+    mapping that does not serialize) or ``not_an_object`` (JSON, but not an object).
+    """
+    if isinstance(body, Mapping):
+        try:
+            text = json.dumps(body, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise InvalidEvent("bad_json", f"body is not JSON-serializable: {error}") from error
+    elif isinstance(body, bytes):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidEvent("bad_json", f"body is not UTF-8: {error}") from error
+    else:
+        text = body
+    try:
+        decoded = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as error:
+        raise InvalidEvent("bad_json", f"body is not JSON: {error}") from error
+    if not isinstance(decoded, dict):
+        raise InvalidEvent(
+            "not_an_object", f"body is a JSON {type(decoded).__name__}, not an object"
+        )
+    return text, decoded
+
+
+def header(body: Mapping[str, Any], name: str) -> str | None:
+    """A top-level string attribute of an event, if it has one, whatever else is wrong."""
+    value = body.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """``("data", "documents", 0)`` → ``data.documents[0]``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif path:
+            path += f".{part}"
+        else:
+            path = part
+    return path or "event"
+
+
+def _message(error: ErrorDetails) -> str:
+    match error["type"]:
+        case "extra_forbidden":
+            return "unknown field"
+        case "missing":
+            return "required field is missing"
+        case "timezone_aware":
+            return f"timestamps must carry an offset, got {error['input']!r}"
+        case "datetime_type" | "datetime_parsing":
+            return f"timestamps are ISO 8601 strings with an offset, got {error['input']!r}"
+        case _:
+            return error["msg"]
+
+
+def rejection(
+    error: ValidationError,
+    body: Mapping[str, Any],
+    *,
+    tag: str | None = None,
+    prefix: tuple[str, ...] = (),
+) -> InvalidEvent:
+    """Translate a pydantic failure into the `InvalidEvent` ops will read.
+
+    The reason comes from the first error that has a specific one (an amount, the
+    currency, a naive timestamp) and is ``bad_schema`` otherwise; that error leads the
+    detail, followed by a few of the others. `tag` is the discriminator value pydantic
+    puts in front of the locations of a tagged union; `prefix` is prepended to them.
+    """
+    errors = error.errors(include_url=False)
+    lead = next((e for e in errors if e["type"] in _REASONS), errors[0])
+    ordered = [lead, *(e for e in errors if e is not lead)]
+
+    def described(details: ErrorDetails) -> str:
+        loc = details["loc"]
+        if tag is not None and loc[:1] == (tag,):
+            loc = loc[1:]
+        return f"{field_path((*prefix, *loc))}: {_message(details)}"
+
+    detail = "; ".join(described(e) for e in ordered[:_MAX_REPORTED_ERRORS])
+    if len(ordered) > _MAX_REPORTED_ERRORS:
+        detail += f"; and {len(ordered) - _MAX_REPORTED_ERRORS} more"
+    return InvalidEvent(
+        _REASONS.get(lead["type"], "bad_schema"),
+        detail,
+        event_id=header(body, "id"),
+        event_type=header(body, "type"),
+    )

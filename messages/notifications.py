@@ -1,0 +1,269 @@
+"""What residuo publishes (SPEC §3): one model per notification `data`.
+
+Each model knows its CloudEvents `TYPE`, which is also its routing key; `outbound`
+wraps them in envelopes. Amounts are `Decimal` in Python and two-decimal strings on
+the wire; instants are aware datetimes, written as ISO 8601 with an offset.
+
+Extension beyond SPEC §3: `payment.unmatched`, telling ops about a top-up payment that
+settled nothing or settled too much (R8: reported to ops, never lost). An event that
+is refused, including an activation for a cancelled order, is `event.rejected`.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final, Literal
+
+from pydantic import (
+    AwareDatetime,
+    Field,
+    NonNegativeInt,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from messages._fields import Identifier, Text, WireModel
+from messages.amounts import Amount, NonNegativeAmount
+
+__all__ = [
+    "NOTIFICATION_TYPES",
+    "TOPUP_METHODS",
+    "CreditApplied",
+    "CreditExpired",
+    "CreditExpiringSoon",
+    "CreditGranted",
+    "CreditOrigin",
+    "CreditPortion",
+    "CustomerNotification",
+    "EventRejected",
+    "HoldReleased",
+    "NotificationData",
+    "OrderFunded",
+    "PaymentUnmatched",
+    "RefundRequested",
+    "RequestRejected",
+    "SpidDeadlineApproaching",
+    "SpidOrderCancelled",
+    "SweepCompleted",
+    "SweepKind",
+    "TopupMethod",
+    "TopupRequired",
+    "UnmatchedReason",
+    "topup_reference",
+]
+
+CreditOrigin = Literal["activation_failed", "spid_timeout"]
+TopupMethod = Literal["bollettino", "bonifico"]
+SweepKind = Literal["expiry", "spid_timeout", "reminders", "holds", "all"]
+UnmatchedReason = Literal["nothing_due", "overpaid", "hold_lapsed"]
+
+TOPUP_METHODS: Final[tuple[TopupMethod, ...]] = ("bollettino", "bonifico")
+"""How a difference may be paid (R6), the default of `topup.required.payment_methods`."""
+
+
+def topup_reference(order_id: str) -> str:
+    """The payment reference a customer must quote to top up `order_id` (R6)."""
+    return f"integrazione {order_id}"
+
+
+class NotificationData(WireModel):
+    """Base of every notification payload; `TYPE` is its CloudEvents type and routing key."""
+
+    TYPE: ClassVar[str]
+
+
+class CustomerNotification(NotificationData):
+    """A notification about one customer's account, who becomes the envelope's `subject`."""
+
+    customer_id: Identifier
+
+
+class CreditPortion(WireModel):
+    """How much of one credit an operation used."""
+
+    credit_id: Identifier
+    amount: Amount
+
+
+class CreditGranted(CustomerNotification):
+    """A credit was created: a failed activation (R1) or a SPID timeout (R5)."""
+
+    TYPE: ClassVar[str] = "credit.granted"
+    credit_id: Identifier
+    origin: CreditOrigin
+    source_order_id: Identifier
+    amount: Amount
+    expires_at: AwareDatetime
+    refundable: bool
+
+
+class SpidOrderCancelled(CustomerNotification):
+    """A SPID order was not activated within its deadline and is cancelled (R5)."""
+
+    TYPE: ClassVar[str] = "spid.order_cancelled"
+    order_id: Identifier
+    paid_at: AwareDatetime
+    cancelled_at: AwareDatetime
+    credit_id: Identifier
+    amount: Amount
+    expires_at: AwareDatetime
+
+
+class CreditApplied(CustomerNotification):
+    """Credit covered the whole new order (R6); `from_credits` says which credits."""
+
+    TYPE: ClassVar[str] = "credit.applied"
+    request_id: Identifier
+    order_id: Identifier
+    applied: Amount
+    from_credits: list[CreditPortion]
+    available_after: NonNegativeAmount
+
+
+class TopupRequired(CustomerNotification):
+    """Credit is held for the order; the rest is due with `payment_reference`, which
+    defaults to (and must be) ``integrazione <order_id>``."""
+
+    TYPE: ClassVar[str] = "topup.required"
+    request_id: Identifier
+    order_id: Identifier
+    order_amount: Amount
+    held: NonNegativeAmount
+    amount_due: NonNegativeAmount
+    payment_methods: list[TopupMethod] = Field(default_factory=lambda: list(TOPUP_METHODS))
+    payment_reference: str = Field(default="", validate_default=True)
+    due_by: AwareDatetime
+
+    @field_validator("payment_reference")
+    @classmethod
+    def _reference_names_order(cls, reference: str, info: ValidationInfo) -> str:
+        order_id = info.data.get("order_id")
+        if order_id is None:
+            return reference
+        expected = topup_reference(order_id)
+        if reference not in ("", expected):
+            raise PydanticCustomError(
+                "wrong_reference", "must be '{expected}'", {"expected": expected}
+            )
+        return expected
+
+
+class OrderFunded(CustomerNotification):
+    """The difference was paid: the held credit (`applied`) is committed to the order."""
+
+    TYPE: ClassVar[str] = "order.funded"
+    order_id: Identifier
+    applied: Amount
+    paid: Amount
+
+
+class HoldReleased(CustomerNotification):
+    """The hold window lapsed unpaid: credit returns, or is forfeited if past expiry."""
+
+    TYPE: ClassVar[str] = "hold.released"
+    order_id: Identifier
+    released: NonNegativeAmount
+    forfeited: NonNegativeAmount
+
+
+class RefundRequested(CustomerNotification):
+    """Refundable credit moved to refunds payable (R9); ops pays it out."""
+
+    TYPE: ClassVar[str] = "refund.requested"
+    request_id: Identifier
+    amount: Amount
+    from_credits: list[CreditPortion]
+
+
+class CreditExpired(CustomerNotification):
+    """A credit reached `expired_at`; its unused remainder is forfeited (R4)."""
+
+    TYPE: ClassVar[str] = "credit.expired"
+    credit_id: Identifier
+    forfeited: NonNegativeAmount
+    expired_at: AwareDatetime
+
+
+class CreditExpiringSoon(CustomerNotification):
+    """Reminder (R10): a credit with a remaining balance expires in `days_left` days."""
+
+    TYPE: ClassVar[str] = "credit.expiring_soon"
+    credit_id: Identifier
+    remaining: Amount
+    expires_at: AwareDatetime
+    days_left: NonNegativeInt
+
+
+class SpidDeadlineApproaching(CustomerNotification):
+    """Reminder (R10): a SPID order must be activated by `deadline`."""
+
+    TYPE: ClassVar[str] = "spid.deadline_approaching"
+    order_id: Identifier
+    deadline: AwareDatetime
+    days_left: NonNegativeInt
+
+
+class RequestRejected(CustomerNotification):
+    """A credit request refused by a rule. `reason` is an open set of short codes
+    (``no_credit``, ``credit_expired``, ``not_owner``, ``not_refundable``,
+    ``same_order``, ``missing_documents``, ``already_funded``,
+    ``purpose_not_allowed``, …); `message` is the text shown to the customer."""
+
+    TYPE: ClassVar[str] = "request.rejected"
+    request_id: Identifier
+    reason: Identifier
+    message: Text
+
+
+class EventRejected(NotificationData):
+    """For ops: an inbound event that was refused. `event_id` and `event_type` are null
+    when they could not be read from the body."""
+
+    TYPE: ClassVar[str] = "event.rejected"
+    event_id: str | None
+    event_type: str | None
+    reason: Identifier
+    detail: Text
+
+
+class SweepCompleted(NotificationData):
+    """A sweep finished: how many items and how much money per outcome."""
+
+    TYPE: ClassVar[str] = "sweep.completed"
+    kind: SweepKind
+    as_of: AwareDatetime
+    counts: dict[str, NonNegativeInt]
+    amounts: dict[str, NonNegativeAmount]
+
+
+class PaymentUnmatched(CustomerNotification):
+    """For ops: money from a top-up payment (`event_id`) that settled nothing due on
+    `order_id`; `amount` is that unmatched part (the excess, when ``overpaid``)."""
+
+    TYPE: ClassVar[str] = "payment.unmatched"
+    order_id: Identifier
+    event_id: Identifier
+    amount: Amount
+    reason: UnmatchedReason
+    detail: Text
+
+
+NOTIFICATION_TYPES: Final[dict[str, type[NotificationData]]] = {
+    model.TYPE: model
+    for model in (
+        CreditGranted,
+        SpidOrderCancelled,
+        CreditApplied,
+        TopupRequired,
+        OrderFunded,
+        HoldReleased,
+        RefundRequested,
+        CreditExpired,
+        CreditExpiringSoon,
+        SpidDeadlineApproaching,
+        RequestRejected,
+        EventRejected,
+        SweepCompleted,
+        PaymentUnmatched,
+    )
+}

@@ -1,0 +1,75 @@
+"""Notifications on the wire: the envelope the outbox stores, and reading it back.
+
+The ledger builds a notification model inside its unit of work and stores
+`notification_envelope(...)` in the outbox; the relay publishes that dict unchanged,
+with routing key = its `type`. `parse_notification` is for consumers and tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from messages._wire import header, load_object, rejection
+from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
+from messages.errors import InvalidEvent
+from messages.notifications import NOTIFICATION_TYPES, CustomerNotification, NotificationData
+
+__all__ = ["NOTIFICATION_SOURCE", "notification_envelope", "parse_notification"]
+
+NOTIFICATION_SOURCE: Final = "residuo"
+
+
+_OutboundEvent = CloudEvent[NotificationData]
+_ReceivedEvent = CloudEvent[dict[str, Any]]
+
+
+def notification_envelope(data: NotificationData, *, id: str, time: datetime) -> dict[str, Any]:
+    """The JSON-ready CloudEvent for `data`, as stored in the outbox and published.
+
+    `time` must be timezone-aware; `subject` is the customer, when there is one.
+    """
+    envelope = _OutboundEvent(
+        specversion=SPECVERSION,
+        id=id,
+        source=NOTIFICATION_SOURCE,
+        type=data.TYPE,
+        time=time,
+        datacontenttype=JSON_CONTENT_TYPE,
+        subject=data.customer_id if isinstance(data, CustomerNotification) else None,
+        data=data,
+    )
+    # Optional attributes are left out of the envelope, but `data` keeps its nulls:
+    # they are part of the notification's contract (`event.rejected` with no id).
+    attributes = envelope.model_dump(mode="json", exclude_none=True, exclude={"data"})
+    return attributes | {"data": data.model_dump(mode="json")}
+
+
+def parse_notification(body: bytes | str | Mapping[str, Any]) -> tuple[str, NotificationData]:
+    """Read a notification back: its type and its validated `data` model.
+
+    Raises `InvalidEvent` like `parse_inbound` does.
+    """
+    text, decoded = load_object(body)
+    event_type = header(decoded, "type")
+    model = NOTIFICATION_TYPES.get(event_type or "")
+    if event_type is None or model is None:
+        raise InvalidEvent(
+            "unknown_type",
+            f"type: {decoded.get('type')!r} is not a notification type",
+            event_id=header(decoded, "id"),
+            event_type=event_type,
+        )
+    try:
+        envelope = _ReceivedEvent.model_validate_json(text)
+    except ValidationError as error:
+        raise rejection(error, decoded) from error
+    try:
+        # `data` is checked again as JSON text so that strict JSON rules apply to it.
+        return event_type, model.model_validate_json(json.dumps(envelope.data))
+    except ValidationError as error:
+        raise rejection(error, decoded, prefix=("data",)) from error
