@@ -1,0 +1,1 @@
+"""Implementations behind `servers`: one module per way of getting a server."""
