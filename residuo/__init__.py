@@ -1,0 +1,1 @@
+"""The application: settings, the bootstrap that wires everything, and the CLI."""

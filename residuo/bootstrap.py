@@ -1,0 +1,152 @@
+"""The one module that wires residuo: settings → logging → database → ledger → broker → actors.
+
+The CLI, the worker and the scheduler all start from ``bootstrap``. Nothing is made
+at import time: no engine, no broker, no logging handler. The broker is installed
+as Dramatiq's global broker here, explicitly, so Dramatiq never makes one of its own.
+"""
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Final, Self
+
+import dramatiq
+import structlog
+from dramatiq import Broker
+from sqlalchemy import Engine
+
+from ledger.service import Ledger
+from ledger.store.database import create_database_engine
+from ledger.store.migrate import current_revision, head_revision, upgrade
+from residuo.settings import Settings
+from workers.actors import Actors, declare_actors
+from workers.broker import create_broker
+from workers.middleware import BindLogContext, RejectInvalidEvents
+
+__all__ = [
+    "Clock",
+    "Runtime",
+    "SchemaNotReadyError",
+    "bootstrap",
+    "configure_logging",
+    "ensure_schema",
+    "wall_clock",
+]
+
+Clock = Callable[[], datetime]
+
+_HANDLER_NAME: Final = "residuo"
+
+
+def wall_clock() -> datetime:
+    """Now, in UTC: when residuo writes something (audit only; rules read business time)."""
+    return datetime.now(UTC)
+
+
+class SchemaNotReadyError(RuntimeError):
+    """The database's schema is not at the code's head revision: run ``residuo migrate``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a process needs, wired once; ``close`` (or ``with``) releases it."""
+
+    settings: Settings
+    engine: Engine
+    ledger: Ledger
+    broker: Broker
+    actors: Actors
+    clock: Clock
+
+    def close(self) -> None:
+        """Close the broker's connections and the database pool."""
+        self.broker.close()
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) -> Runtime:
+    """Wire a runtime from ``settings`` (the environment when None).
+
+    ``clock`` tells the ledger when it records things; the demo passes a simulated
+    one. The schema is not touched: see ``ensure_schema``.
+    """
+    settings = settings if settings is not None else Settings()
+    configure_logging(settings)
+    engine = create_database_engine(settings.database_url)
+    ledger = Ledger(engine, settings.policy, clock=clock)
+    broker = create_broker(
+        settings.broker_url, middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)]
+    )
+    dramatiq.set_broker(broker)
+    actors = declare_actors(broker, ledger)
+    return Runtime(settings, engine, ledger, broker, actors, clock)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Make sure the schema is at head before use.
+
+    SQLite, the embedded default, is upgraded on the spot: there is nobody else to
+    run a migration. Any other database is only checked: its migrations are an
+    operator's deliberate step (``residuo migrate``), never a side effect.
+    """
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaNotReadyError(
+            f"database schema is at {current or 'nothing'}, the code needs {head}: "
+            "run `residuo migrate`"
+        )
+
+
+def configure_logging(settings: Settings) -> None:
+    """structlog and the standard library (Dramatiq, Alembic) through one stderr handler.
+
+    ``console`` renders for people, ``json`` one object a line for machines. Calling
+    it again replaces the handler it installed, so a test never doubles log lines.
+    """
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: list[structlog.typing.Processor] = (
+        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        if settings.log_format == "json"
+        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
+    )
+    root = logging.getLogger()
+    for previous in [each for each in root.handlers if each.get_name() == _HANDLER_NAME]:
+        root.removeHandler(previous)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)

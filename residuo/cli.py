@@ -1,0 +1,219 @@
+"""The ``residuo`` command line (SPEC §4): the embedded pipeline and the books.
+
+Every command starts from ``residuo.bootstrap``. Errors are one line on stderr,
+``residuo: error: …``, with exit status 2 for a bad invocation or input and 1 for
+an environment that does not work (database unreachable, schema not migrated).
+"""
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from ledger import queries
+from ledger.store.migrate import current_revision, upgrade
+from ledger.sweeps import SWEEPS
+from residuo.bootstrap import Runtime, SchemaNotReadyError, bootstrap, ensure_schema, wall_clock
+from residuo.demo import run_demo
+from residuo.render import (
+    balance_document,
+    balance_table,
+    statement_document,
+    statement_table,
+    sweep_table,
+)
+from residuo.replay import BadLineError, Replayer, aware_instant, parse_line, split_lines
+from residuo.settings import Settings
+from workers.broker import MEMORY_BROKER_URL
+from workers.relay import JsonLinesPublisher
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="residuo",
+    help="Residual customer credit: events in, double-entry books, notifications out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_SWEEP_KINDS = ("all", *SWEEPS)
+
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Business time, ISO 8601 with an offset (2026-03-01T00:00:00+01:00). Default: now.",
+        show_default=False,
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+Customer = Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer_id.")]
+
+
+def _fail(message: str, *, status: int = 2) -> NoReturn:
+    typer.echo(f"residuo: error: {message}", err=True)
+    raise typer.Exit(status)
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"RESIDUO_{'__'.join(str(part) for part in each['loc']).upper()}: {each['msg']}"
+            for each in error.errors(include_url=False)
+        )
+        _fail(f"invalid settings: {problems}")
+
+
+def _as_of(text: str | None) -> datetime:
+    if text is None:
+        return wall_clock()
+    instant = aware_instant(text)
+    if instant is None:
+        _fail(f"--as-of {text!r} must be ISO 8601 with an offset, e.g. 2026-03-01T00:00:00+01:00")
+    return instant
+
+
+@contextmanager
+def _runtime(settings: Settings) -> Iterator[Runtime]:
+    """A runtime whose schema is ready; database trouble becomes a one-line error."""
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        with bootstrap(settings) as runtime:
+            ensure_schema(runtime.engine)
+            yield runtime
+    except SchemaNotReadyError as error:
+        _fail(str(error), status=1)
+    except OperationalError as error:
+        _fail(f"cannot use the database {where}: {_first_line(error.orig)}", status=1)
+
+
+@app.command()
+def demo() -> None:
+    """Run the bundled scenario in one process and narrate it (nothing is kept)."""
+    run_demo(Console(), _settings())
+
+
+@app.command()
+def replay(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="JSON lines: inbound CloudEvents and sweeps.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write notifications here instead of stdout.", dir_okay=False),
+    ] = None,
+) -> None:
+    """Feed FILE through the real actors, in order; write each notification as a JSON line."""
+    try:
+        data = file.read_bytes()
+    except OSError as error:
+        _fail(f"cannot read {file}: {error.strerror}")
+    settings = _settings().model_copy(update={"broker_url": MEMORY_BROKER_URL})
+    try:
+        stream = sys.stdout if out is None else out.open("w", encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot write {out}: {error.strerror}")
+    failed = rejected = skipped = published = 0
+    with (
+        stream,
+        _runtime(settings) as runtime,
+        Replayer(runtime, JsonLinesPublisher(stream)) as replayer,
+    ):
+        for number, raw in split_lines(data):
+            try:
+                line = parse_line(raw)
+            except BadLineError as error:
+                typer.echo(f"line {number}: skipped: {error}", err=True)
+                skipped += 1
+                continue
+            outcome = replayer.feed(number, line)
+            published += outcome.published
+            for problem in outcome.problems:
+                typer.echo(
+                    f"line {number}: {problem.status}, dead-lettered: {problem.detail}", err=True
+                )
+                rejected += problem.status == "rejected"
+                failed += problem.status == "failed"
+    typer.echo(
+        f"replayed {file}: {published} notifications; {rejected} rejected, "
+        f"{failed} failed, {skipped} skipped lines",
+        err=True,
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def balance(customer: Customer, as_of: AsOf = None, as_json: AsJson = False) -> None:
+    """Available credit of CUSTOMER, and each of their credits."""
+    instant = _as_of(as_of)
+    settings = _settings()
+    with _runtime(settings) as runtime:
+        result = queries.balance(runtime.engine, customer, instant)
+    if as_json:
+        typer.echo(json.dumps(balance_document(result, settings.policy), indent=2))
+    elif not result.credits:
+        typer.echo(f"{customer}: no credit on record.")
+    else:
+        Console().print(balance_table(result, settings.policy))
+
+
+@app.command()
+def statement(customer: Customer, as_json: AsJson = False) -> None:
+    """The ledger entries of CUSTOMER, oldest first."""
+    settings = _settings()
+    with _runtime(settings) as runtime:
+        lines = queries.statement(runtime.engine, customer)
+    if as_json:
+        typer.echo(json.dumps(statement_document(customer, lines, settings.policy), indent=2))
+    elif not lines:
+        typer.echo(f"{customer}: no ledger entries.")
+    else:
+        Console().print(statement_table(customer, lines, settings.policy))
+
+
+@app.command()
+def sweep(
+    kind: Annotated[
+        str, typer.Argument(metavar="KIND", help=f"One of: {', '.join(_SWEEP_KINDS)}.")
+    ],
+    as_of: AsOf = None,
+) -> None:
+    """Run a sweep now, in this process; its notifications wait in the outbox for the relay."""
+    if kind not in _SWEEP_KINDS:
+        _fail(f"unknown sweep kind {kind!r}; known: {', '.join(_SWEEP_KINDS)}")
+    instant = _as_of(as_of)
+    settings = _settings()
+    with _runtime(settings) as runtime:
+        tallies = runtime.ledger.sweep(kind, instant)
+    Console().print(sweep_table(tallies, settings.policy))
+
+
+@app.command()
+def migrate() -> None:
+    """Create the schema, or upgrade it to the code's newest revision."""
+    settings = _settings()
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    try:
+        with bootstrap(settings) as runtime:
+            upgrade(runtime.engine)
+            revision = current_revision(runtime.engine)
+    except OperationalError as error:
+        _fail(f"cannot use the database {where}: {_first_line(error.orig)}", status=1)
+    typer.echo(f"{where}: schema at revision {revision}")

@@ -1,0 +1,157 @@
+"""Replay files: inbound events and sweeps, one JSON object a line, through the real actors.
+
+A line is either an inbound CloudEvent, sent as received (bytes and all) through
+ingress to its actor, or a sweep line ``{"type": "sweep", "kind": …, "as_of": …}``
+sent to the sweep actors (``all`` is every kind, in dependency order). Each line is
+settled, and the outbox relayed, before the next one is read: the order of the file
+is the order of the books and of the notifications.
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from dramatiq.brokers.stub import StubBroker
+
+from ledger.sweeps import SWEEPS
+from residuo.bootstrap import Runtime
+from workers.embedded import Delivery, EmbeddedWorker
+from workers.ingress import route
+from workers.relay import Publisher, relay_pending
+
+__all__ = [
+    "SWEEP_LINE_TYPE",
+    "BadLineError",
+    "EventLine",
+    "LineOutcome",
+    "Replayer",
+    "SweepLine",
+    "aware_instant",
+    "parse_line",
+    "split_lines",
+]
+
+SWEEP_LINE_TYPE = "sweep"
+_SWEEP_KINDS = ("all", *SWEEPS)
+
+
+class BadLineError(ValueError):
+    """A sweep line that can never run (unknown kind, naive ``as_of``, stray fields)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventLine:
+    """An inbound event, kept as the exact bytes read; ``time`` when it could be read."""
+
+    body: bytes
+    time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepLine:
+    """A sweep to run at business time ``as_of``."""
+
+    kind: str
+    as_of: datetime
+
+
+ReplayLine = EventLine | SweepLine
+
+
+@dataclass(frozen=True, slots=True)
+class LineOutcome:
+    """What one line did: its deliveries and how many notifications it published."""
+
+    number: int
+    line: ReplayLine
+    deliveries: list[Delivery]
+    published: int
+
+    @property
+    def problems(self) -> list[Delivery]:
+        """The deliveries that were dead-lettered (rejected or failed)."""
+        return [each for each in self.deliveries if each.status != "processed"]
+
+
+def split_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line of a replay file's content."""
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        line = raw.rstrip(b"\r")
+        if line.strip():
+            yield number, line
+
+
+def parse_line(raw: bytes) -> ReplayLine:
+    """A sweep line, or else an event line (whose validity is for the actors to judge)."""
+    decoded = _json_object(raw)
+    if decoded is None or decoded.get("type") != SWEEP_LINE_TYPE:
+        return EventLine(raw, aware_instant(decoded.get("time")) if decoded else None)
+    if set(decoded) != {"type", "kind", "as_of"}:
+        raise BadLineError('a sweep line has exactly "type", "kind" and "as_of"')
+    kind, as_of = decoded["kind"], decoded["as_of"]
+    if kind not in _SWEEP_KINDS:
+        raise BadLineError(f"unknown sweep kind {kind!r}; known: {', '.join(_SWEEP_KINDS)}")
+    instant = aware_instant(as_of)
+    if instant is None:
+        raise BadLineError(f"as_of {as_of!r} is not an ISO 8601 timestamp with an offset")
+    return SweepLine(kind, instant)
+
+
+class Replayer:
+    """Feeds lines through a runtime's actors on the embedded broker, relaying after each.
+
+    Used as a context manager: it runs a Dramatiq worker for its lifetime.
+    """
+
+    def __init__(self, runtime: Runtime, publisher: Publisher) -> None:
+        if not isinstance(runtime.broker, StubBroker):
+            raise TypeError("replay runs on the embedded broker (RESIDUO_BROKER_URL=memory)")
+        self._runtime = runtime
+        self._publisher = publisher
+        self._worker = EmbeddedWorker(runtime.broker)
+
+    def __enter__(self) -> Self:
+        self._worker.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._worker.__exit__(exc_type, exc, tb)
+
+    def feed(self, number: int, line: ReplayLine) -> LineOutcome:
+        """Send ``line`` through the actors, wait until it is settled, relay the outbox."""
+        actors = self._runtime.actors
+        messages = (
+            [route(line.body, actors)]
+            if isinstance(line, EventLine)
+            else actors.sweep_messages(line.kind, line.as_of)
+        )
+        deliveries = [self._worker.deliver(message) for message in messages]
+        published = relay_pending(self._runtime.engine, self._publisher, clock=self._runtime.clock)
+        return LineOutcome(number, line, deliveries, published)
+
+
+def _json_object(raw: bytes) -> dict[str, Any] | None:
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
+def aware_instant(text: object) -> datetime | None:
+    """``text`` as an ISO 8601 instant, or None unless it is one with an offset."""
+    if not isinstance(text, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return instant if instant.utcoffset() is not None else None

@@ -1,0 +1,185 @@
+"""The ``residuo`` command as a user runs it: a process, its output and its exit status."""
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+RESIDUO = Path(sys.executable).with_name("residuo")
+
+PAID_AT = "2026-01-10T09:30:00+01:00"
+FAILED_AT = "2026-01-11T10:00:00+01:00"
+EVENTS: list[dict[str, Any]] = [
+    {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "billing",
+        "type": "payment.received",
+        "time": PAID_AT,
+        "data": {
+            "order_id": "MI0001",
+            "customer_id": "1234567@aruba.it",
+            "service": "hosting",
+            "amount": "49.90",
+            "currency": "EUR",
+            "paid_at": PAID_AT,
+            "method": "card",
+        },
+    },
+    {
+        "specversion": "1.0",
+        "id": "evt-2",
+        "source": "billing",
+        "type": "activation.failed",
+        "time": FAILED_AT,
+        "data": {"order_id": "MI0001", "failed_at": FAILED_AT},
+    },
+]
+SWEEP = {"type": "sweep", "kind": "expiry", "as_of": "2027-01-10T10:00:00+01:00"}
+
+
+def run(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("RESIDUO_")
+    }
+    environment |= {
+        "RESIDUO_DATABASE_URL": f"sqlite:///{tmp_path / 'books.sqlite3'}",
+        "COLUMNS": "100",
+    }
+    return subprocess.run(
+        [str(RESIDUO), *arguments],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+def write_replay_file(tmp_path: Path) -> Path:
+    lines = [json.dumps(EVENTS[0]), json.dumps(EVENTS[1]), "{not json", json.dumps(SWEEP)]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_demo_tells_the_story_and_ends_with_the_balances(tmp_path: Path) -> None:
+    """``residuo demo`` runs in one process, needs nothing, and shows final balances."""
+    result = run(tmp_path, "demo")
+
+    assert result.returncode == 0, result.stderr
+    assert "Timeline" in result.stdout
+    assert "Final balances" in result.stdout
+    assert "luca@example.it: 19.99 EUR available" in result.stdout
+    assert result.stderr == ""
+    assert not (tmp_path / "books.sqlite3").exists()
+
+
+def test_replay_writes_every_notification_in_order(tmp_path: Path) -> None:
+    """Events and sweeps go through the actors in file order; a bad line is reported
+    to ops (``event.rejected``) and on stderr, and the replay goes on."""
+    result = run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    assert result.returncode == 0, result.stderr
+    notifications = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [each["type"] for each in notifications] == [
+        "credit.granted",
+        "event.rejected",
+        "credit.expired",
+        "sweep.completed",
+    ]
+    assert notifications[1]["data"]["reason"] == "bad_json"
+    assert "line 3: rejected, dead-lettered: bad_json" in result.stderr
+
+
+def test_replay_can_write_to_a_file(tmp_path: Path) -> None:
+    """``--out`` takes the notifications; stdout stays empty."""
+    out = tmp_path / "notifications.jsonl"
+
+    result = run(tmp_path, "replay", str(write_replay_file(tmp_path)), "--out", str(out))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 4
+
+
+def test_replay_of_a_missing_file_fails_in_one_line(tmp_path: Path) -> None:
+    """Unusable input is the one thing that stops a replay."""
+    result = run(tmp_path, "replay", "missing.jsonl")
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "residuo: error: cannot read missing.jsonl: No such file or directory"
+    ]
+
+
+def test_balance_as_json_is_one_document_with_decimal_strings(tmp_path: Path) -> None:
+    """``--json`` prints one JSON document; amounts are strings, never numbers."""
+    run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    result = run(tmp_path, "balance", "1234567@aruba.it", "--json")
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["available"] == "0.00"
+    (credit,) = document["credits"]
+    assert credit["credit_id"] == "CR-MI0001"
+    buckets = (credit["granted"], credit["remaining"], credit["forfeited"])
+    assert buckets == ("49.90", "0.00", "49.90")
+    assert credit["status"] == "expired"
+    assert credit["expires_at"] == "2027-01-10T09:30:00+01:00"
+
+
+def test_statement_as_json_lists_entries_oldest_first(tmp_path: Path) -> None:
+    """Each entry's postings balance, debit positive."""
+    run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    result = run(tmp_path, "statement", "1234567@aruba.it", "--json")
+
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)["entries"]
+    assert [entry["kind"] for entry in entries] == [
+        "order_paid",
+        "credit_granted",
+        "credit_forfeited",
+    ]
+    for entry in entries:
+        assert sum(Decimal(posting["amount"]) for posting in entry["postings"]) == 0
+
+
+def test_sweep_with_a_naive_as_of_fails_clearly(tmp_path: Path) -> None:
+    """A time without an offset is ambiguous: refused in one line, exit status 2."""
+    result = run(tmp_path, "sweep", "expiry", "--as-of", "2026-03-01T00:00:00")
+
+    assert result.returncode == 2
+    (message,) = result.stderr.strip().splitlines()
+    assert message.startswith("residuo: error: --as-of '2026-03-01T00:00:00' must be ISO 8601")
+    assert "offset" in message
+
+
+def test_sweep_of_an_unknown_kind_fails_clearly(tmp_path: Path) -> None:
+    """The known kinds are named in the error."""
+    result = run(tmp_path, "sweep", "daily")
+
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "residuo: error: unknown sweep kind 'daily'; known: all, spid_timeout, holds, expiry, "
+        "reminders"
+    )
+
+
+def test_migrate_brings_the_schema_to_head(tmp_path: Path) -> None:
+    """The database file is created and the revision printed; running it twice is harmless."""
+    first = run(tmp_path, "migrate")
+    second = run(tmp_path, "migrate")
+
+    assert (first.returncode, second.returncode) == (0, 0)
+    assert "schema at revision" in second.stdout

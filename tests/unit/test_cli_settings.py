@@ -1,0 +1,64 @@
+"""Settings come from ``RESIDUO_*`` variables, the policy nested under ``RESIDUO_POLICY__``."""
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from residuo.settings import DEFAULT_DATABASE_URL, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [each for each in os.environ if each.startswith("RESIDUO_")]:
+        monkeypatch.delenv(name)
+
+
+def test_the_defaults_run_the_embedded_pipeline() -> None:
+    """No environment: a SQLite file here, the in-memory broker, the SPEC's policy."""
+    settings = Settings()
+
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.embedded_broker
+    assert settings.policy.hold_window_days == 30
+    assert settings.log_format == "console"
+
+
+def test_policy_fields_are_nested_and_collections_are_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``RESIDUO_POLICY__HOLD_WINDOW_DAYS=45``; tuples and sets as JSON lists."""
+    monkeypatch.setenv("RESIDUO_POLICY__HOLD_WINDOW_DAYS", "45")
+    monkeypatch.setenv("RESIDUO_POLICY__CREDIT_REMINDER_DAYS", "[7, 30, 1]")
+    monkeypatch.setenv(
+        "RESIDUO_POLICY__REFUNDABLE_ORIGINS", '["spid_timeout", "activation_failed"]'
+    )
+
+    policy = Settings().policy
+
+    assert policy.hold_window_days == 45
+    assert policy.credit_reminder_days == (30, 7, 1)
+    assert policy.refundable_origins == {"spid_timeout", "activation_failed"}
+
+
+def test_a_misspelt_policy_field_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A setting silently ignored would be a rule silently unchanged."""
+    monkeypatch.setenv("RESIDUO_POLICY__HOLD_WINDOW_DAY", "45")
+
+    with pytest.raises(ValidationError, match="hold_window_day"):
+        Settings()
+
+
+def test_the_broker_is_memory_or_amqp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any other broker URL is refused when the settings are read."""
+    monkeypatch.setenv("RESIDUO_BROKER_URL", "redis://localhost")
+
+    with pytest.raises(ValidationError, match="amqp"):
+        Settings()
+
+
+def test_the_log_level_is_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``info`` and ``INFO`` mean the same level."""
+    monkeypatch.setenv("RESIDUO_LOG_LEVEL", "info")
+
+    assert Settings().log_level == "INFO"

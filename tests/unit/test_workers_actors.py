@@ -1,0 +1,184 @@
+"""The actors on the in-memory broker: invalid events, duplicates, retries, log context."""
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
+
+from ledger.store import schema
+from residuo.bootstrap import Runtime, bootstrap, ensure_schema
+from residuo.settings import Settings
+from workers.embedded import Delivery, EmbeddedWorker
+from workers.errors import InvalidSweepError
+from workers.ingress import route
+
+PAID_AT = "2026-01-10T09:30:00+01:00"
+
+
+def payment(event_id: str = "evt-pay", amount: str = "49.90") -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "billing",
+        "type": "payment.received",
+        "time": PAID_AT,
+        "data": {
+            "order_id": "MI0001",
+            "customer_id": "1234567@aruba.it",
+            "service": "hosting",
+            "amount": amount,
+            "currency": "EUR",
+            "paid_at": PAID_AT,
+            "method": "card",
+            "reference": None,
+        },
+    }
+
+
+def activation_failed(event_id: str = "evt-fail") -> dict[str, Any]:
+    failed_at = "2026-01-11T10:00:00+01:00"
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "billing",
+        "type": "activation.failed",
+        "time": failed_at,
+        "data": {"order_id": "MI0001", "failed_at": failed_at},
+    }
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'books.sqlite3'}")
+    with bootstrap(settings) as runtime:
+        ensure_schema(runtime.engine)
+        yield runtime
+
+
+@pytest.fixture
+def worker(runtime: Runtime) -> Iterator[EmbeddedWorker]:
+    assert isinstance(runtime.broker, StubBroker)
+    with EmbeddedWorker(runtime.broker) as worker:
+        yield worker
+
+
+def deliver(runtime: Runtime, worker: EmbeddedWorker, event: dict[str, Any]) -> Delivery:
+    return worker.deliver(route(json.dumps(event).encode(), runtime.actors))
+
+
+def outbox_types(runtime: Runtime) -> list[str]:
+    with runtime.engine.connect() as connection:
+        query = select(schema.outbox.c.type).order_by(schema.outbox.c.position)
+        return list(connection.execute(query).scalars())
+
+
+def test_an_invalid_event_is_reported_once_and_dead_lettered_each_time(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Never retried: each delivery is dead-lettered, ops hear of the body once."""
+    invalid = payment(amount="49.999")
+
+    first = deliver(runtime, worker, invalid)
+    second = deliver(runtime, worker, invalid)
+
+    assert (first.status, second.status) == ("rejected", "rejected")
+    assert first.detail is not None and first.detail.startswith("bad_amount: data.amount")
+    assert isinstance(runtime.broker, StubBroker)
+    dead = [message.message_id for message in runtime.broker.dead_letters]
+    assert dead == [first.message_id, second.message_id]
+    assert all("retries" not in message.options for message in runtime.broker.dead_letters)
+    assert outbox_types(runtime) == ["event.rejected"]
+
+
+def test_an_unroutable_body_is_rejected_like_any_invalid_event(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Bad JSON reaches ops as ``event.rejected`` and the dead letters, not the void."""
+    delivery = worker.deliver(route(b"{not json", runtime.actors))
+
+    assert delivery.status == "rejected"
+    assert delivery.detail is not None and delivery.detail.startswith("bad_json")
+    assert outbox_types(runtime) == ["event.rejected"]
+
+
+def test_a_duplicate_delivery_applies_once(runtime: Runtime, worker: EmbeddedWorker) -> None:
+    """The same failure event delivered twice makes one credit (R1, idempotent by id)."""
+    deliver(runtime, worker, payment())
+    deliver(runtime, worker, activation_failed())
+    again = deliver(runtime, worker, activation_failed())
+
+    assert again.status == "processed"
+    assert outbox_types(runtime) == ["credit.granted"]
+    with runtime.engine.connect() as connection:
+        granted = connection.execute(select(schema.credits.c.granted_cents)).scalars().all()
+    assert granted == [4990]
+
+
+def test_a_rejection_that_cannot_be_recorded_is_retried_not_lost(
+    runtime: Runtime, worker: EmbeddedWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the database briefly gone, the message waits for a report rather than
+    being dead-lettered without one."""
+    reject = runtime.ledger.reject
+    calls: list[bytes] = []
+
+    def flaky_reject(body: bytes, **fields: Any) -> bool:
+        calls.append(body)
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return reject(body, **fields)
+
+    monkeypatch.setattr(runtime.ledger, "reject", flaky_reject)
+
+    delivery = deliver(runtime, worker, payment(amount="-1.00"))
+
+    assert delivery.status == "rejected"
+    assert len(calls) == 2
+    assert outbox_types(runtime) == ["event.rejected"]
+
+
+def test_log_lines_of_a_message_carry_its_actor_and_event(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Middleware binds the context, so the actor's own log line names the event."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        delivery = deliver(runtime, worker, payment())
+
+    recorded = next(entry for entry in logs if entry["event"] == "event recorded")
+    assert recorded["actor"] == "payment_received"
+    assert recorded["event_id"] == "evt-pay"
+    assert recorded["message_id"] == delivery.message_id
+    assert recorded["outcome"] == "applied"
+
+
+def test_sweep_all_runs_every_kind_in_dependency_order(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """``all`` is one message per kind, each settled before the next."""
+    as_of = datetime.fromisoformat("2026-06-01T00:00:00+02:00")
+
+    deliveries = [
+        worker.deliver(message) for message in runtime.actors.sweep_messages("all", as_of)
+    ]
+
+    assert [each.status for each in deliveries] == ["processed"] * 4
+    with runtime.engine.connect() as connection:
+        payloads = connection.execute(
+            select(schema.outbox.c.payload).order_by(schema.outbox.c.position)
+        ).scalars()
+        kinds = [json.loads(payload)["data"]["kind"] for payload in payloads]
+    assert kinds == ["spid_timeout", "holds", "expiry", "reminders"]
+
+
+def test_a_sweep_without_an_offset_is_refused_before_it_is_sent(runtime: Runtime) -> None:
+    """A naive ``as_of`` is ambiguous by an hour or two: it never reaches a worker."""
+    with pytest.raises(InvalidSweepError, match="no offset"):
+        runtime.actors.sweep_messages("expiry", datetime(2026, 6, 1))

@@ -1,0 +1,143 @@
+"""The actors: one per inbound event type, one per sweep kind, bound to one ledger.
+
+Actors are declared against the broker the bootstrap built (``declare_actors``),
+never through ``@dramatiq.actor`` at import time, which would bind them to a
+global broker. Each is thin: read the message into a model, call one ledger
+function, log the outcome. Invalid events never reach them (``RejectInvalidEvents``).
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import structlog
+from dramatiq import Actor, Broker, Message
+
+from ledger.service import Ledger
+from ledger.sweeps import SWEEPS
+from messages import INBOUND_TYPES, parse_inbound
+from workers.errors import InvalidSweepError
+from workers.middleware import INBOUND_EVENT_OPTION, RejectInvalidEvents
+
+__all__ = [
+    "EVENTS_QUEUE",
+    "SWEEPS_QUEUE",
+    "Actors",
+    "InboundActor",
+    "SweepActor",
+    "declare_actors",
+    "parse_as_of",
+]
+
+EVENTS_QUEUE: Final = "residuo.events"
+"""Every inbound event, whatever its type: one queue keeps their arrival order."""
+
+SWEEPS_QUEUE: Final = "residuo.sweeps"
+
+_UNROUTABLE_ACTOR: Final = "unroutable_event"
+
+# One hour: a sweep over years of books may outlast Dramatiq's ten-minute default,
+# and a sweep cut short would only be retried and cut short again.
+_SWEEP_TIME_LIMIT_MS: Final = 3_600_000
+
+InboundBody = Mapping[str, Any] | str
+InboundActor = Actor[[InboundBody], None]
+SweepActor = Actor[[str], None]
+
+_logger = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Actors:
+    """The declared actors, found by what they handle."""
+
+    by_event_type: Mapping[str, InboundActor]
+    unroutable: InboundActor
+    by_sweep_kind: Mapping[str, SweepActor]
+
+    def sweep_messages(self, kind: str, as_of: datetime) -> list[Message[None]]:
+        """Messages running sweep ``kind`` at ``as_of``; ``all`` is every kind, in the
+        ledger's dependency order (send them one after the other to keep it)."""
+        if kind != "all" and kind not in self.by_sweep_kind:
+            known = ", ".join(["all", *self.by_sweep_kind])
+            raise InvalidSweepError(f"unknown sweep {kind!r}; known: {known}")
+        kinds = list(self.by_sweep_kind) if kind == "all" else [kind]
+        iso = _require_offset(as_of, as_of.isoformat()).isoformat()
+        return [self.by_sweep_kind[each].message(iso) for each in kinds]
+
+
+def declare_actors(broker: Broker, ledger: Ledger) -> Actors:
+    """Declare every actor on ``broker``, each closing over ``ledger``.
+
+    The broker must carry ``RejectInvalidEvents``: without it an invalid event would
+    be retried until it ran out of retries, and ops would never hear of it.
+    """
+    if not any(isinstance(each, RejectInvalidEvents) for each in broker.middleware):
+        raise ValueError("the broker lacks RejectInvalidEvents: invalid events would be retried")
+    by_event_type: dict[str, InboundActor] = {
+        event_type: _inbound_actor(broker, ledger, event_type.replace(".", "_"))
+        for event_type in INBOUND_TYPES
+    }
+    by_sweep_kind: dict[str, SweepActor] = {
+        kind: Actor(
+            _sweep(ledger, kind),
+            broker=broker,
+            actor_name=f"sweep_{kind}",
+            queue_name=SWEEPS_QUEUE,
+            priority=0,
+            options={"throws": (InvalidSweepError,), "time_limit": _SWEEP_TIME_LIMIT_MS},
+        )
+        for kind in SWEEPS
+    }
+    return Actors(
+        by_event_type=by_event_type,
+        unroutable=_inbound_actor(broker, ledger, _UNROUTABLE_ACTOR),
+        by_sweep_kind=by_sweep_kind,
+    )
+
+
+def _inbound_actor(broker: Broker, ledger: Ledger, actor_name: str) -> InboundActor:
+    return Actor(
+        _record(ledger),
+        broker=broker,
+        actor_name=actor_name,
+        queue_name=EVENTS_QUEUE,
+        priority=0,
+        options={INBOUND_EVENT_OPTION: True},
+    )
+
+
+def _record(ledger: Ledger) -> Callable[[InboundBody], None]:
+    def record(event: InboundBody) -> None:
+        """Apply one inbound CloudEvent (already known valid) to the books."""
+        parsed = parse_inbound(event, currency=ledger.policy.currency)
+        outcome = ledger.record(parsed)
+        _logger.info("event recorded", event_type=parsed.type, outcome=outcome.value)
+
+    return record
+
+
+def _sweep(ledger: Ledger, kind: str) -> Callable[[str], None]:
+    def sweep(as_of: str) -> None:
+        """Run the sweep at business time ``as_of`` (ISO 8601 with an offset)."""
+        tallies = ledger.sweep(kind, parse_as_of(as_of))
+        for each, tally in tallies.items():
+            _logger.info("sweep completed", kind=each, as_of=as_of, counts=dict(tally.counts))
+
+    return sweep
+
+
+def parse_as_of(text: str) -> datetime:
+    """An ISO 8601 instant with an offset; naive or malformed is ``InvalidSweepError``."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise InvalidSweepError(f"as_of {text!r} is not an ISO 8601 timestamp") from error
+    return _require_offset(instant, text)
+
+
+def _require_offset(instant: datetime, text: str) -> datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise InvalidSweepError(f"as_of {text!r} has no offset: give one, e.g. +01:00")
+    return instant

@@ -1,0 +1,120 @@
+"""Middleware that keeps the actors thin: log context, and invalid events.
+
+Each is one small class with one concern, configured with keyword-only arguments,
+in the manner of Dramatiq's own ``AgeLimit``.
+"""
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+import structlog
+from dramatiq import Broker, Middleware
+from dramatiq.broker import MessageProxy
+
+from ledger.service import Ledger
+from messages import InvalidEvent, parse_inbound
+from workers.errors import RejectedEventError, RejectionNotRecordedError
+
+__all__ = ["INBOUND_EVENT_OPTION", "BindLogContext", "RejectInvalidEvents", "body_bytes"]
+
+INBOUND_EVENT_OPTION: Final = "inbound_event"
+"""Actor option marking actors whose first argument is an inbound CloudEvent."""
+
+_logger = structlog.get_logger(__name__)
+
+
+def body_bytes(body: Mapping[str, Any] | str) -> bytes:
+    """The bytes an inbound body is reported and deduplicated under.
+
+    A text body is what ingress could not route, kept byte for byte (undecodable
+    bytes travel as surrogate escapes); a decoded object is written back as
+    canonical JSON, so the same event is reported once whatever its whitespace.
+    """
+    if isinstance(body, str):
+        return body.encode("utf-8", errors="surrogateescape")
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+class BindLogContext(Middleware):
+    """Bind the actor, the message id and the event id to every log line of a message."""
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        structlog.contextvars.clear_contextvars()
+        context: dict[str, Any] = {"actor": message.actor_name, "message_id": message.message_id}
+        first = message.args[0] if message.args else None
+        if isinstance(first, Mapping) and isinstance(first.get("id"), str):
+            context["event_id"] = first["id"]
+        structlog.contextvars.bind_contextvars(**context)
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        structlog.contextvars.clear_contextvars()
+
+
+class RejectInvalidEvents(Middleware):
+    """Dead-letter an inbound event that can never be valid, after telling ops.
+
+    An invalid body is final (the same bytes fail the same way every time), so it is
+    never retried: ``ledger.reject`` commits ``event.rejected`` (once per body), then
+    the message is failed and skipped, as ``AgeLimit`` does, and the broker
+    dead-letters it; the reason is left in ``message.options["rejection"]`` for
+    whoever inspects dead letters in this process.
+
+    This runs before the actor rather than after it because Dramatiq swallows
+    exceptions raised in ``after_*`` hooks: a report that fails there would leave a
+    dead letter that ops were never told about. Here the failure is raised as
+    ``RejectionNotRecordedError``, and ``Retries`` tries the whole message again later.
+
+    Parameters:
+      ledger: where rejections are reported; its policy's currency is the only one
+        inbound amounts may be in.
+    """
+
+    def __init__(self, *, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {INBOUND_EVENT_OPTION}
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        actor = broker.get_actor(message.actor_name)
+        if not actor.options.get(INBOUND_EVENT_OPTION) or not message.args:
+            return
+        body = message.args[0]
+        try:
+            parse_inbound(body, currency=self.ledger.policy.currency)
+        except InvalidEvent as invalid:
+            self._report(body, invalid)
+            message.options["rejection"] = {"reason": invalid.reason, "detail": invalid.detail}
+            message.fail()
+            raise RejectedEventError(invalid) from invalid
+
+    def _report(self, body: Mapping[str, Any] | str, invalid: InvalidEvent) -> None:
+        try:
+            first_report = self.ledger.reject(
+                body_bytes(body),
+                reason=invalid.reason,
+                detail=invalid.detail,
+                event_id=invalid.event_id,
+                event_type=invalid.event_type,
+            )
+        except Exception as error:
+            raise RejectionNotRecordedError(f"could not report {invalid}: {error}") from error
+        _logger.info(
+            "event rejected",
+            reason=invalid.reason,
+            detail=invalid.detail,
+            rejected_event_id=invalid.event_id,
+            first_report=first_report,
+        )
