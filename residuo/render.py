@@ -58,7 +58,11 @@ def balance_document(balance: Balance, policy: Policy) -> dict[str, Any]:
 
 
 def balance_table(balance: Balance, policy: Policy) -> Table:
-    """``residuo balance``: one row per credit, soonest-expiring first."""
+    """``residuo balance``: one row per credit, soonest-expiring first.
+
+    The source order is not a column: it is in the credit id (``CR-<order>``), and the
+    table must fit an 80-column terminal.
+    """
     table = Table(
         title=f"{balance.customer_id}: {_amount(balance.available)} {policy.currency} available",
         caption=f"at {local_time(balance.as_of, policy)} ({policy.business_timezone})",
@@ -67,22 +71,19 @@ def balance_table(balance: Balance, policy: Policy) -> Table:
     )
     table.add_column("Credit", no_wrap=True)
     table.add_column("Origin", min_width=10)
-    table.add_column("Order", no_wrap=True)
     for heading in ("Granted", "Remaining", "Held"):
         table.add_column(heading, justify="right", no_wrap=True)
     table.add_column("Expires", min_width=10)
-    table.add_column("Refund-\nable")
     table.add_column("Status", no_wrap=True)
     for line in balance.credits:
+        origin = _ORIGINS.get(line.origin, line.origin)
         table.add_row(
             line.credit_id,
-            _ORIGINS.get(line.origin, line.origin),
-            line.source_order_id,
+            f"{origin}, refundable" if line.refundable else origin,
             _amount(line.granted),
             _amount(line.remaining),
             _amount(line.held),
             local_time(line.expires_at, policy),
-            "yes" if line.refundable else "no",
             line.status,
         )
     return table
