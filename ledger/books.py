@@ -32,7 +32,7 @@ from ledger.errors import UnbalancedEntryError
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 
-__all__ = ["Account", "Line", "post_entry", "transfer"]
+__all__ = ["Account", "Entry", "Line", "post_entries", "post_entry", "transfer"]
 
 
 class Account(StrEnum):
@@ -80,10 +80,7 @@ def post_entry(
     credit_id: str | None = None,
 ) -> int:
     """Append one balanced entry and its postings; return its id."""
-    if not lines or sum(line.amount_cents for line in lines) != 0:
-        raise UnbalancedEntryError(f"{kind} for {customer_id}: lines {lines} do not balance")
-    if any(line.amount_cents == 0 for line in lines):
-        raise UnbalancedEntryError(f"{kind} for {customer_id}: a zero posting says nothing")
+    _require_balanced(kind, customer_id, lines)
     result = uow.connection.execute(
         schema.journal_entries.insert().values(
             kind=kind,
@@ -112,3 +109,69 @@ def post_entry(
         ],
     )
     return int(entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One balanced movement, for ``post_entries``."""
+
+    kind: str
+    customer_id: str
+    cause: str
+    effective_at: datetime
+    memo: str
+    lines: Sequence[Line]
+    order_id: str | None = None
+    credit_id: str | None = None
+
+
+def post_entries(uow: UnitOfWork, entries: Sequence[Entry], *, recorded_at: datetime) -> None:
+    """Append many balanced entries in three statements, whatever their number.
+
+    What a sweep chunk posts: the entries and postings ``post_entry`` would write one
+    by one, with the same checks; their ids are drawn first, so that the entries and
+    their postings are two batched inserts instead of two per entry.
+    """
+    for entry in entries:
+        _require_balanced(entry.kind, entry.customer_id, entry.lines)
+    if not entries:
+        return
+    entry_ids = uow.next_ids(schema.journal_entries.c.entry_id, len(entries))
+    uow.insert_many(
+        schema.journal_entries,
+        [
+            {
+                "entry_id": entry_id,
+                "kind": entry.kind,
+                "customer_id": entry.customer_id,
+                "cause": entry.cause,
+                "order_id": entry.order_id,
+                "credit_id": entry.credit_id,
+                "effective_at": entry.effective_at,
+                "recorded_at": recorded_at,
+                "memo": entry.memo,
+            }
+            for entry_id, entry in zip(entry_ids, entries, strict=True)
+        ],
+    )
+    uow.insert_many(
+        schema.postings,
+        [
+            {
+                "entry_id": entry_id,
+                "account": line.account.value,
+                "customer_id": entry.customer_id,
+                "credit_id": line.credit_id,
+                "amount_cents": line.amount_cents,
+            }
+            for entry_id, entry in zip(entry_ids, entries, strict=True)
+            for line in entry.lines
+        ],
+    )
+
+
+def _require_balanced(kind: str, customer_id: str, lines: Sequence[Line]) -> None:
+    if not lines or sum(line.amount_cents for line in lines) != 0:
+        raise UnbalancedEntryError(f"{kind} for {customer_id}: lines {lines} do not balance")
+    if any(line.amount_cents == 0 for line in lines):
+        raise UnbalancedEntryError(f"{kind} for {customer_id}: a zero posting says nothing")

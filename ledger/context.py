@@ -1,15 +1,26 @@
 """What every rule application needs: the transaction, the policy, the clock reading."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger.books import Line, post_entry
-from ledger.outbox import emit
+from ledger.books import Entry, Line, post_entries, post_entry
+from ledger.outbox import emit, outbox_row
 from ledger.policy import Policy
+from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 from messages.notifications import NotificationData
 
-__all__ = ["Context"]
+__all__ = ["Context", "Notice"]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A notification to queue: what ``Context.notify`` takes, as one value."""
+
+    data: NotificationData
+    cause: str
+    time: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +70,23 @@ class Context:
             order_id=order_id,
             credit_id=credit_id,
         )
+
+    def post_entries(self, entries: Sequence[Entry]) -> None:
+        """Append many balanced entries in this transaction, in three statements."""
+        post_entries(self.uow, entries, recorded_at=self.recorded_at)
+
+    def notify_all(self, notices: Sequence[Notice]) -> None:
+        """Queue many notifications in one batched insert; twins are left out, as by
+        ``notify``."""
+        if not notices:
+            return
+        rows = [
+            outbox_row(
+                notice.data,
+                cause=notice.cause,
+                time=self.local(notice.time),
+                recorded_at=self.recorded_at,
+            )
+            for notice in notices
+        ]
+        self.uow.insert_many(schema.outbox, rows, ignore_conflicts=True, long_text=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Row, select, update
 
-from ledger.books import Account, transfer
-from ledger.context import Context
+from ledger.books import Account, Entry, transfer
+from ledger.context import Context, Notice
 from ledger.money import cents_to_decimal
 from ledger.policy import Origin
 from ledger.rules import CreditState
@@ -22,6 +22,7 @@ from messages.notifications import CreditExpired, CreditGranted
 __all__ = [
     "credit_id_for_order",
     "forfeit",
+    "forfeiture",
     "grant_credit",
     "load_credits",
     "move_buckets",
@@ -47,6 +48,7 @@ def to_credit_state(row: Row[Any]) -> CreditState:
         expires_at=row.expires_at,
         available=row.available_cents,
         held=row.held_cents,
+        forfeited=row.forfeited_cents,
     )
 
 
@@ -140,8 +142,21 @@ def forfeit(ctx: Context, credit: CreditState, *, at: datetime, cause: str) -> i
     amount = credit.available
     if amount == 0:
         return 0
+    entry, notice = forfeiture(ctx, credit, at=at, cause=cause)
     move_buckets(ctx, credit.credit_id, available=-amount, forfeited=amount)
-    ctx.post(
+    ctx.post_entries([entry])
+    ctx.notify_all([notice])
+    return amount
+
+
+def forfeiture(
+    ctx: Context, credit: CreditState, *, at: datetime, cause: str
+) -> tuple[Entry, Notice]:
+    """R4: the journal entry and the ``credit.expired`` of forfeiting ``credit``'s whole
+    available remainder at ``at``: written by ``forfeit`` one credit at a time, and by
+    the expiry sweep a chunk at a time."""
+    amount = credit.available
+    entry = Entry(
         kind="credit_forfeited",
         customer_id=credit.customer_id,
         cause=cause,
@@ -150,14 +165,10 @@ def forfeit(ctx: Context, credit: CreditState, *, at: datetime, cause: str) -> i
         lines=transfer(Account.CREDIT_AVAILABLE, Account.BREAKAGE, amount, credit.credit_id),
         credit_id=credit.credit_id,
     )
-    ctx.notify(
-        CreditExpired(
-            customer_id=credit.customer_id,
-            credit_id=credit.credit_id,
-            forfeited=cents_to_decimal(amount),
-            expired_at=ctx.local(credit.expires_at),
-        ),
-        cause=cause,
-        time=at,
+    expired = CreditExpired(
+        customer_id=credit.customer_id,
+        credit_id=credit.credit_id,
+        forfeited=cents_to_decimal(amount),
+        expired_at=ctx.local(credit.expires_at),
     )
-    return amount
+    return entry, Notice(expired, cause=cause, time=at)

@@ -8,13 +8,14 @@ event can never add a second copy: the unique key absorbs it.
 import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 from messages.notifications import NotificationData
 from messages.outbound import notification_envelope
 
-__all__ = ["NOTIFICATION_NAMESPACE", "emit", "notification_id"]
+__all__ = ["NOTIFICATION_NAMESPACE", "emit", "notification_id", "outbox_row"]
 
 NOTIFICATION_NAMESPACE = uuid.UUID("8d0c5a5e-4f3b-4d7e-9a53-7c1b2f0e6a11")
 
@@ -22,6 +23,23 @@ NOTIFICATION_NAMESPACE = uuid.UUID("8d0c5a5e-4f3b-4d7e-9a53-7c1b2f0e6a11")
 def notification_id(notification_type: str, cause: str) -> str:
     """The stable id of the ``notification_type`` notification caused by ``cause``."""
     return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{notification_type}|{cause}"))
+
+
+def outbox_row(
+    data: NotificationData, *, cause: str, time: datetime, recorded_at: datetime
+) -> dict[str, Any]:
+    """The ``outbox`` row of ``data``: what ``emit`` inserts, and what a sweep inserts
+    a thousand at a time."""
+    notification_type: str = data.TYPE
+    identifier = notification_id(notification_type, cause)
+    envelope = notification_envelope(data, id=identifier, time=time)
+    return {
+        "notification_id": identifier,
+        "type": notification_type,
+        "customer_id": getattr(data, "customer_id", None),
+        "payload": json.dumps(envelope, separators=(",", ":")),
+        "created_at": recorded_at,
+    }
 
 
 def emit(
@@ -33,17 +51,5 @@ def emit(
     recorded_at: datetime,
 ) -> bool:
     """Queue ``data`` for publication with the current transaction; False if a twin exists."""
-    notification_type: str = data.TYPE
-    identifier = notification_id(notification_type, cause)
-    envelope = notification_envelope(data, id=identifier, time=time)
-    inserted = uow.insert_ignoring_conflicts(
-        schema.outbox,
-        {
-            "notification_id": identifier,
-            "type": notification_type,
-            "customer_id": getattr(data, "customer_id", None),
-            "payload": json.dumps(envelope, separators=(",", ":")),
-            "created_at": recorded_at,
-        },
-    )
-    return inserted == 1
+    row = outbox_row(data, cause=cause, time=time, recorded_at=recorded_at)
+    return uow.insert_ignoring_conflicts(schema.outbox, row) == 1

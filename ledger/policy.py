@@ -1,7 +1,7 @@
 """The credit policy (R12): every number of the rules is data, with the SPEC defaults."""
 
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,7 +38,12 @@ class Policy(BaseModel):
     @field_validator("business_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        ZoneInfo(value)  # raises for an unknown zone, at start-up rather than mid-sweep
+        # Refused at start-up rather than mid-sweep; ZoneInfoNotFoundError is a KeyError,
+        # which pydantic would not turn into a ValidationError.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
         return value
 
     @field_validator("credit_reminder_days", "spid_reminder_days")

@@ -7,8 +7,9 @@ from sqlalchemy import func, select, update
 from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import load_credits, move_buckets
+from ledger.holds import release_hold
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import APPLIED, Applied
+from ledger.orders import APPLIED, Applied, cancel_spid_order
 from ledger.rules import (
     CreditState,
     Portion,
@@ -47,6 +48,7 @@ def record_credit_request(ctx: Context, event_id: str, request: CreditRequested)
         return Applied.refused(
             "duplicate_request", f"request {request.request_id} was already handled"
         )
+    _settle_what_fell_due(ctx, request.customer_id, request.requested_at)
     refusal = _check_request(ctx, request)
     if refusal is None:
         credits = _owned_credits(ctx, request)
@@ -88,6 +90,42 @@ def _check_request(ctx: Context, request: CreditRequested) -> Refusal | None:
     if owner is not None and owner != request.customer_id:
         return Refusal("not_owner", f"Order {new_order.order_id} belongs to another account.")
     return None
+
+
+def _settle_what_fell_due(ctx: Context, customer_id: str, as_of: datetime) -> None:
+    """Judge the request at ``requested_at``, whether or not the sweeps ran by then.
+
+    A SPID order overdue by then was already cancelled and its credit exists (R5); a
+    hold lapsed by then was already released (R6). Both are settled here exactly as the
+    sweep settles them (same dates, same causes), so the sweep finds nothing left to do
+    and a backlog writes the books punctual sweeps would have written.
+    """
+    order = schema.orders.c
+    overdue = ctx.uow.connection.execute(
+        select(schema.orders)
+        .where(
+            order.customer_id == customer_id,
+            order.status == "awaiting_activation",
+            order.activation_deadline <= as_of,
+        )
+        .order_by(order.order_id)
+        .with_for_update()
+    ).all()
+    for row in overdue:
+        cancel_spid_order(ctx, row, cause=f"spid_timeout|{row.order_id}")
+    hold = schema.transfers.c
+    lapsed = ctx.uow.connection.execute(
+        select(schema.transfers)
+        .where(
+            hold.customer_id == customer_id,
+            hold.status == "awaiting_topup",
+            hold.due_by <= as_of,
+        )
+        .order_by(hold.request_id)
+        .with_for_update()
+    ).all()
+    for held in lapsed:
+        release_hold(ctx, held, cause=f"holds|{held.request_id}")
 
 
 def _owned_credits(ctx: Context, request: CreditRequested) -> list[CreditState] | Refusal:
@@ -147,8 +185,9 @@ def _transfer(
                 order_id=new_order.order_id,
                 applied=cents_to_decimal(taken),
                 from_credits=_portions(portions),
+                # All the credit still usable, not only what could pay this order.
                 available_after=cents_to_decimal(
-                    sum(credit.available for credit in choice) - taken
+                    sum(c.available for c in credits if c.is_usable(request.requested_at)) - taken
                 ),
             ),
             cause=request.request_id,
@@ -192,7 +231,7 @@ def _apply_early_topups(ctx: Context, order_id: str, requested_at: datetime) -> 
     """A top-up paid before its request was kept unmatched; it counts now."""
     column = schema.topups.c
     early = ctx.uow.connection.execute(
-        select(column.event_id, column.amount_cents, column.applied_cents)
+        select(column.event_id, column.customer_id, column.amount_cents, column.applied_cents)
         .where(func.upper(column.order_id) == order_id.upper(), column.applied_cents == 0)
         .order_by(column.paid_at, column.event_id)
     ).all()
@@ -201,7 +240,12 @@ def _apply_early_topups(ctx: Context, order_id: str, requested_at: datetime) -> 
         if held is None:
             return
         apply_topup(
-            ctx, held, topup_event_id=topup.event_id, amount=topup.amount_cents, at=requested_at
+            ctx,
+            held,
+            topup_event_id=topup.event_id,
+            payer_id=topup.customer_id,
+            amount=topup.amount_cents,
+            at=requested_at,
         )
 
 

@@ -43,10 +43,17 @@ class CreditState:
     expires_at: datetime
     available: int
     held: int
+    forfeited: int = 0
 
     def is_usable(self, as_of: datetime) -> bool:
         """R2: usable while ``as_of < expires_at``."""
         return as_of < self.expires_at
+
+    def is_left_or_lost_at(self, as_of: datetime) -> bool:
+        """Something remains, or remained until it expired: what "expired" refusals are
+        about. A remainder past expiry reads the same whether or not the sweep has
+        forfeited it yet, so a request is judged alike before and after the sweep."""
+        return self.available > 0 or (self.forfeited > 0 and not self.is_usable(as_of))
 
     @property
     def spending_rank(self) -> tuple[datetime, datetime, str]:
@@ -104,13 +111,16 @@ def spendable_credits(
     Each filter that empties the list explains the refusal, checked in the order a
     customer would ask "why not?": nothing left, expired, same order, wrong purpose.
     """
-    remaining = [credit for credit in credits if credit.available > 0]
+    remaining = [credit for credit in credits if credit.is_left_or_lost_at(as_of)]
     if not remaining:
         return Refusal("no_credit", "There is no credit left on this account.")
     remaining = [credit for credit in remaining if credit.is_usable(as_of)]
     if not remaining:
         return Refusal("credit_expired", "The credit on this account has expired.")
-    remaining = [credit for credit in remaining if credit.source_order_id != new_order_id]
+    # Order numbers are compared without case, as everywhere else in the ledger.
+    remaining = [
+        credit for credit in remaining if credit.source_order_id.upper() != new_order_id.upper()
+    ]
     if not remaining:
         return Refusal(
             "same_order",
@@ -139,7 +149,7 @@ def refundable_credits(
     credits: Iterable[CreditState], *, as_of: datetime, policy: Policy
 ) -> list[CreditState] | Refusal:
     """R9: the credits whose remainder may be refunded, or why none may."""
-    remaining = [credit for credit in credits if credit.available > 0]
+    remaining = [credit for credit in credits if credit.is_left_or_lost_at(as_of)]
     if not remaining:
         return Refusal("no_credit", "There is no credit left on this account.")
     refundable = [credit for credit in remaining if policy.is_refundable(credit.origin)]

@@ -77,15 +77,31 @@ def record_topup(ctx: Context, event_id: str, order_ref: str, payment: PaymentRe
         return _unmatched(ctx, event_id, order_ref, payment, amount=amount, reason="hold_lapsed")
     if held is None:
         return _unmatched(ctx, event_id, order_ref, payment, amount=amount, reason="nothing_due")
-    apply_topup(ctx, held, topup_event_id=event_id, amount=amount, at=payment.paid_at)
+    apply_topup(
+        ctx,
+        held,
+        topup_event_id=event_id,
+        payer_id=payment.customer_id,
+        amount=amount,
+        at=payment.paid_at,
+    )
     return APPLIED
 
 
 def apply_topup(
-    ctx: Context, held: Row[Any], *, topup_event_id: str, amount: int, at: datetime
+    ctx: Context,
+    held: Row[Any],
+    *,
+    topup_event_id: str,
+    payer_id: str,
+    amount: int,
+    at: datetime,
 ) -> int:
     """Match ``amount`` of a booked top-up to ``held``; commit the hold once fully paid.
 
+    The matching is booked on the payer's accounts, where the payment was booked: anyone
+    quoting the reference may pay the difference, and moving the money onto the order
+    owner's accounts would leave the owner's unmatched payments negative (R11).
     Returns the cents applied; any excess stays in unmatched payments and ops are told.
     """
     amount_due = held.order_amount_cents - held.credit_cents - held.paid_cents
@@ -93,7 +109,7 @@ def apply_topup(
     if settlement.applied:
         ctx.post(
             kind="topup_matched",
-            customer_id=held.customer_id,
+            customer_id=payer_id,
             cause=topup_event_id,
             effective_at=at,
             memo=f"top-up pays the difference on order {held.order_id}",
@@ -123,7 +139,7 @@ def apply_topup(
     if settlement.excess:
         ctx.notify(
             PaymentUnmatched(
-                customer_id=held.customer_id,
+                customer_id=payer_id,
                 order_id=held.order_id,
                 event_id=topup_event_id,
                 amount=cents_to_decimal(settlement.excess),
