@@ -13,7 +13,7 @@ from sqlalchemy import Row, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
-from ledger.credit_book import grant_credit
+from ledger.credit_book import credit_id_for_order, grant_credit
 from ledger.money import cents_to_decimal, decimal_to_cents
 from ledger.rules import credit_expiry, spid_credit_expiry, spid_deadline
 from ledger.store import schema
@@ -80,9 +80,21 @@ def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) 
         },
     )
     if not inserted:
+        # A second payment for the same order is money all the same: it is kept in
+        # unmatched payments for ops to return or reassign, never dropped.
+        ctx.post(
+            kind="duplicate_payment",
+            customer_id=payment.customer_id,
+            cause=event_id,
+            effective_at=payment.paid_at,
+            memo=f"second payment for order {payment.order_id}, kept for ops",
+            lines=transfer(Account.CASH, Account.UNMATCHED_PAYMENTS, amount_cents),
+            order_id=payment.order_id,
+        )
         return Applied.refused(
             "order_already_paid",
-            f"order {payment.order_id} is already recorded as paid by an earlier event",
+            f"order {payment.order_id} is already recorded as paid by an earlier event; "
+            f"this payment of {cents_to_decimal(amount_cents)} is kept in unmatched payments",
         )
     ctx.post(
         kind="order_paid",
@@ -191,6 +203,21 @@ def cancel_spid_order(ctx: Context, order: Row[Any], *, cause: str) -> str | Non
         .values(status="cancelled", cancelled_at=cancelled_at)
     )
     expires_at = spid_credit_expiry(order.paid_at, cancelled_at, ctx.policy)
+    # The cancellation is told first, then the credit it makes: the outbox keeps
+    # this order, and so does every consumer reading the queue.
+    ctx.notify(
+        SpidOrderCancelled(
+            customer_id=order.customer_id,
+            order_id=order.order_id,
+            paid_at=ctx.local(order.paid_at),
+            cancelled_at=ctx.local(cancelled_at),
+            credit_id=credit_id_for_order(order.order_id),
+            amount=cents_to_decimal(order.amount_cents),
+            expires_at=ctx.local(expires_at),
+        ),
+        cause=order.order_id,
+        time=cancelled_at,
+    )
     credit_id = grant_credit(
         ctx,
         customer_id=order.customer_id,
@@ -201,18 +228,4 @@ def cancel_spid_order(ctx: Context, order: Row[Any], *, cause: str) -> str | Non
         expires_at=expires_at,
         cause=cause,
     )
-    if credit_id is not None:
-        ctx.notify(
-            SpidOrderCancelled(
-                customer_id=order.customer_id,
-                order_id=order.order_id,
-                paid_at=ctx.local(order.paid_at),
-                cancelled_at=ctx.local(cancelled_at),
-                credit_id=credit_id,
-                amount=cents_to_decimal(order.amount_cents),
-                expires_at=ctx.local(expires_at),
-            ),
-            cause=order.order_id,
-            time=cancelled_at,
-        )
     return credit_id

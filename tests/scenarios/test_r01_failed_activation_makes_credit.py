@@ -84,6 +84,22 @@ def test_a_redelivered_payment_is_not_paid_twice(ledger: Books) -> None:
     assert ledger.available(CUSTOMER, FAILED) == 10000
 
 
+def test_a_second_payment_for_a_paid_order_is_kept_and_reported(ledger: Books) -> None:
+    """Another payment event for an order already paid makes no second credit, but its
+    money is booked in unmatched payments and ops are told: nothing is lost."""
+    ledger.record(pay("MI0001", CUSTOMER, "100.00", PAID, id="pay-1"))
+
+    outcome = ledger.record(pay("MI0001", CUSTOMER, "100.00", PAID, id="pay-2"))
+    ledger.record(fail("MI0001", FAILED))
+
+    assert outcome == [Recorded.REFUSED]
+    assert ledger.account(CUSTOMER, Account.CASH) == 20000
+    assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 10000
+    assert ledger.available(CUSTOMER, FAILED) == 10000
+    reported = ledger.only("event.rejected")
+    assert (reported["event_id"], reported["reason"]) == ("pay-2", "order_already_paid")
+
+
 def test_sweeps_never_make_a_second_credit(ledger: Books) -> None:
     """Every sweep, run again and again over the whole validity, leaves one credit."""
     ledger.record(pay("MI0001", CUSTOMER, "100.00", PAID), fail("MI0001", FAILED))
