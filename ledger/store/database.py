@@ -1,9 +1,11 @@
 """Engines for the two supported databases, configured for safe concurrent writes.
 
-SQLite (the embedded default) gets WAL, foreign keys, a busy timeout and
-``BEGIN IMMEDIATE`` transactions: a writer takes the write lock when it starts, so
-two transactions never both read a balance and then both spend it. PostgreSQL gets
-psycopg 3 and pre-ping; its per-key serialisation uses advisory locks (``UnitOfWork``).
+SQLite (the embedded default) gets WAL, foreign keys and a busy timeout. A unit of
+work begins ``IMMEDIATE``: it takes the write lock when it starts, so two
+transactions never both read a balance and then both spend it. Every other
+transaction (balances, statements, status) begins deferred and, under WAL, reads a
+snapshot without waiting for writers. PostgreSQL gets psycopg 3 and pre-ping; its
+per-key serialisation uses advisory locks (``UnitOfWork``).
 """
 
 from typing import Any
@@ -11,7 +13,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
-__all__ = ["create_database_engine", "normalise_database_url"]
+__all__ = ["WRITE_TRANSACTION", "create_database_engine", "normalise_database_url"]
+
+WRITE_TRANSACTION = "residuo_write_transaction"
+"""Execution option marking a connection whose transactions will write."""
 
 
 def normalise_database_url(url: str | URL) -> URL:
@@ -31,7 +36,7 @@ def create_database_engine(url: str | URL, **engine_options: Any) -> Engine:
         parsed, connect_args={"check_same_thread": False, "timeout": 30}, **engine_options
     )
     event.listen(engine, "connect", _configure_sqlite_connection)
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", _begin)
     return engine
 
 
@@ -46,5 +51,6 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Any) -> None:
+    writes = connection.get_execution_options().get(WRITE_TRANSACTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")

@@ -11,6 +11,8 @@ from typing import Any, Self
 from sqlalchemy import Column, Connection, Engine, Row, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ledger.store.database import WRITE_TRANSACTION
+
 __all__ = ["UnitOfWork"]
 
 
@@ -23,7 +25,7 @@ class UnitOfWork:
         self._committed = False
 
     def __enter__(self) -> Self:
-        self._connection = self._engine.connect()
+        self._connection = self._engine.connect().execution_options(**{WRITE_TRANSACTION: True})
         self._connection.begin()
         return self
 
