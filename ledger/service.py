@@ -7,7 +7,7 @@ writes the outbox, and commits; any exception rolls every write back.
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,7 +28,8 @@ from ledger.requests import record_credit_request
 from ledger.rules import parse_topup_reference
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
-from ledger.sweeps import SWEEPS, SweepTally, run_sweep
+from ledger.sweep_runs import DEFAULT_CHUNK_SIZE, ChunkSettled, settle_chunk, start_run
+from ledger.sweeps import SWEEPS, SweepKind, SweepTally, Window, settle_window
 from ledger.topups import record_topup
 from messages.inbound import (
     ActivationCompletedEvent,
@@ -61,9 +62,19 @@ def _utc_now() -> datetime:
 class Ledger:
     """The books and the rules behind one database."""
 
-    def __init__(self, engine: Engine, policy: Policy, *, clock: Clock = _utc_now) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        policy: Policy,
+        *,
+        clock: Clock = _utc_now,
+        sweep_chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        if sweep_chunk_size < 1:
+            raise ValueError("a sweep chunk holds at least one row")
         self.engine = engine
         self.policy = policy
+        self.sweep_chunk_size = sweep_chunk_size
         self._clock = clock
 
     def _context(self, uow: UnitOfWork) -> Context:
@@ -131,15 +142,30 @@ class Ledger:
             return bool(claimed)
 
     def sweep(self, kind: str, as_of: datetime) -> dict[str, SweepTally]:
-        """Run sweep ``kind`` (or ``all``, in dependency order) at business time ``as_of``."""
+        """Run sweep ``kind`` (or ``all``, in dependency order) at business time ``as_of``,
+        here and now: by hand, or a replay's sweep line.
+
+        Each window of ``sweep_chunk_size`` due rows commits on its own, so memory stays
+        flat; a sweep that dies halfway is simply run again (what it settled no longer
+        matches). Each kind ends with its ``sweep.completed``, once per ``as_of``.
+        """
         kinds = [each for each in SWEEPS if kind in {each, "all"}]
         if not kinds:
             raise UnknownSweepError(f"unknown sweep {kind!r}; known: all, {', '.join(SWEEPS)}")
         tallies: dict[str, SweepTally] = {}
         for each in kinds:
+            tally = SweepTally()
+            for sweep_pass in SWEEPS[each]:
+                after: str | None = None
+                while True:
+                    window = Window(after=after, limit=self.sweep_chunk_size)
+                    with UnitOfWork(self.engine) as uow:
+                        after = settle_window(self._context(uow), sweep_pass, as_of, window, tally)
+                        uow.commit()
+                    if after is None:
+                        break
             with UnitOfWork(self.engine) as uow:
                 ctx = self._context(uow)
-                tally = run_sweep(ctx, each, as_of)
                 ctx.notify(
                     SweepCompleted(
                         kind=each,
@@ -151,8 +177,36 @@ class Ledger:
                     time=as_of,
                 )
                 uow.commit()
-                tallies[each] = tally
+            tallies[each] = tally
         return tallies
+
+    def start_sweep_run(self, kind: str, business_date: date, as_of: datetime) -> list[int]:
+        """Start the scheduled run of ``kind`` for ``business_date``; the chunks to send
+        (none when it already completed). See ``ledger.sweep_runs``."""
+        with UnitOfWork(self.engine) as uow:
+            pending = start_run(
+                self._context(uow),
+                _sweep_kind(kind),
+                business_date,
+                as_of,
+                chunk_size=self.sweep_chunk_size,
+            )
+            uow.commit()
+            return pending
+
+    def settle_sweep_chunk(self, kind: str, business_date: date, chunk_no: int) -> ChunkSettled:
+        """Settle one chunk of a scheduled run, once, in one transaction."""
+        with UnitOfWork(self.engine) as uow:
+            settled = settle_chunk(self._context(uow), _sweep_kind(kind), business_date, chunk_no)
+            uow.commit()
+            return settled
+
+
+def _sweep_kind(kind: str) -> SweepKind:
+    for each in SWEEPS:
+        if each == kind:
+            return each
+    raise UnknownSweepError(f"unknown sweep {kind!r}; known: {', '.join(SWEEPS)}")
 
 
 def _apply(ctx: Context, event: InboundEvent) -> Applied:

@@ -1,30 +1,49 @@
-"""The daily sweeps as functions of an explicit ``as_of``.
+"""The daily sweeps as functions of an explicit ``as_of``, settled a chunk at a time.
 
 Each effect is dated when it fell due (an expiry at ``expires_at``, a SPID
 cancellation at its deadline, a lapsed hold at ``due_by``), never when the sweep
 happened to run: a sweep after a three-day outage writes the same books as three
 punctual ones. Each sweep is idempotent: what it settled no longer matches its query,
 and every notification id is derived from its cause.
+
+A sweep kind is one or more *passes*, each over one table's due rows in key order.
+A pass is settled by *windows* of keys (``after`` < key ≤ ``upto``, at most ``limit``
+rows), each window in one transaction, so memory stays flat whatever the number of
+due rows and a window that crashed is simply settled again. Credits, the rows that
+come by the million, settle set-based (a handful of statements per window); SPID
+orders and holds settle row by row through the very functions events use
+(``cancel_spid_order``, ``release_hold``), so a sweep and an event can never
+disagree on what a cancellation or a release writes.
 """
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from sqlalchemy import select
+from sqlalchemy import Column, ColumnElement, Connection, Row, Select, Table, select, update
 
-from ledger.context import Context
-from ledger.credit_book import forfeit, load_credits, to_credit_state
+from ledger.context import Context, Notice
+from ledger.credit_book import forfeiture, to_credit_state
 from ledger.holds import release_hold
 from ledger.money import cents_to_decimal
 from ledger.orders import cancel_spid_order
+from ledger.policy import Policy
 from ledger.rules import days_left, reminder_to_send
 from ledger.store import schema
 from messages.notifications import CreditExpiringSoon, SpidDeadlineApproaching
 
-__all__ = ["SWEEPS", "SweepKind", "SweepTally", "run_sweep"]
+__all__ = [
+    "PASSES",
+    "SWEEPS",
+    "SweepKind",
+    "SweepPass",
+    "SweepTally",
+    "Window",
+    "chunk_boundaries",
+    "settle_window",
+]
 
 SweepKind = Literal["spid_timeout", "holds", "expiry", "reminders"]
 
@@ -41,76 +60,142 @@ class SweepTally:
         if cents is not None:
             self.cents[outcome] += cents
 
+    def merge(self, counts: Mapping[str, int], cents: Mapping[str, int]) -> None:
+        """Add another tally's totals (a chunk's, read back from the database)."""
+        self.counts.update(counts)
+        self.cents.update(cents)
 
-def cancel_overdue_spid_orders(ctx: Context, as_of: datetime, tally: SweepTally) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Due rows with ``after`` < key ≤ ``upto`` (None: unbounded), at most ``limit``."""
+
+    after: str | None = None
+    upto: str | None = None
+    limit: int | None = None
+
+
+Settle = Callable[[Context, datetime, Sequence[Row[Any]], SweepTally], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPass:
+    """One table's due rows at ``as_of``, in key order, and how a window of them settles.
+
+    ``lock`` takes the rows ``FOR UPDATE`` (PostgreSQL): a pass that moves money must
+    not race an event spending the same credit.
+    """
+
+    name: str
+    table: Table
+    key: Column[str]
+    due: Callable[[datetime, Policy], ColumnElement[bool]]
+    settle: Settle
+    lock: bool = True
+
+    def due_keys(self, as_of: datetime, policy: Policy) -> Select[str]:
+        return select(self.key).where(self.due(as_of, policy)).order_by(self.key)
+
+
+def settle_window(
+    ctx: Context, sweep_pass: SweepPass, as_of: datetime, window: Window, tally: SweepTally
+) -> str | None:
+    """Settle the due rows of ``window`` in the caller's transaction; the last key seen,
+    None when the window held no due row."""
+    query = select(sweep_pass.table).where(sweep_pass.due(as_of, ctx.policy))
+    if window.after is not None:
+        query = query.where(sweep_pass.key > window.after)
+    if window.upto is not None:
+        query = query.where(sweep_pass.key <= window.upto)
+    query = query.order_by(sweep_pass.key).limit(window.limit)
+    if sweep_pass.lock:
+        query = query.with_for_update()
+    rows = ctx.uow.connection.execute(query).all()
+    if not rows:
+        return None
+    sweep_pass.settle(ctx, as_of, rows, tally)
+    last: str = rows[-1]._mapping[sweep_pass.key.name]
+    return last
+
+
+def chunk_boundaries(
+    connection: Connection, sweep_pass: SweepPass, as_of: datetime, policy: Policy, size: int
+) -> Iterator[Window]:
+    """Cut the pass's due rows into windows of about ``size`` keys, by keyset pagination:
+    only every ``size``-th key leaves the database, so planning ten million rows holds
+    ten thousand keys. The first window is open below and the last open above, so rows that fall due
+    between planning and settling are still swept."""
+    keys = sweep_pass.due_keys(as_of, policy)
+    if connection.execute(keys.limit(1)).first() is None:
+        return
+    after: str | None = None
+    while True:
+        page = keys if after is None else keys.where(sweep_pass.key > after)
+        upto = connection.execute(page.offset(size - 1).limit(1)).scalar()
+        yield Window(after=after, upto=upto)
+        if upto is None:
+            return
+        after = upto
+
+
+def _settle_overdue_spid_orders(
+    ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
+) -> None:
     """R5: SPID orders not activated by their deadline are cancelled and become credit."""
-    column = schema.orders.c
-    overdue = ctx.uow.connection.execute(
-        select(schema.orders)
-        .where(column.status == "awaiting_activation", column.activation_deadline <= as_of)
-        .order_by(column.order_id)
-        .with_for_update()
-    ).all()
-    for order in overdue:
+    for order in rows:
         if cancel_spid_order(ctx, order, cause=f"spid_timeout|{order.order_id}") is not None:
             tally.add("cancelled", order.amount_cents)
 
 
-def release_lapsed_holds(ctx: Context, as_of: datetime, tally: SweepTally) -> None:
+def _settle_lapsed_holds(
+    ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
+) -> None:
     """R6: holds whose window passed unpaid are released (expired credit forfeited)."""
-    column = schema.transfers.c
-    lapsed = ctx.uow.connection.execute(
-        select(schema.transfers)
-        .where(column.status == "awaiting_topup", column.due_by <= as_of)
-        .order_by(column.request_id)
-        .with_for_update()
-    ).all()
-    for held in lapsed:
+    for held in rows:
         released, forfeited = release_hold(ctx, held, cause=f"holds|{held.request_id}")
         tally.add("released", released)
         if forfeited:
             tally.add("forfeited", forfeited)
 
 
-def forfeit_expired_credits(ctx: Context, as_of: datetime, tally: SweepTally) -> None:
-    """R4: unused, unheld credit is forfeited at ``expires_at``."""
+def _forfeit_expired_credits(
+    ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
+) -> None:
+    """R4: unused, unheld credit is forfeited at ``expires_at``, a window in five statements:
+    the locked rows were read by the caller, one update moves every remainder to the
+    forfeited bucket, two inserts post the entries, one queues the notifications."""
+    credits = [to_credit_state(row) for row in rows]
     column = schema.credits.c
-    expired_ids = ctx.uow.connection.execute(
-        select(column.credit_id).where(column.available_cents > 0, column.expires_at <= as_of)
-    ).scalars()
-    for credit in load_credits(ctx, credit_ids=list(expired_ids)):
-        cents = forfeit(ctx, credit, at=credit.expires_at, cause=f"{credit.credit_id}|expiry")
-        tally.add("forfeited", cents)
+    ctx.uow.connection.execute(
+        update(schema.credits)
+        .where(column.credit_id.in_([credit.credit_id for credit in credits]))
+        .values(forfeited_cents=column.forfeited_cents + column.available_cents, available_cents=0)
+    )
+    effects = [
+        forfeiture(ctx, credit, at=credit.expires_at, cause=f"{credit.credit_id}|expiry")
+        for credit in credits
+    ]
+    ctx.post_entries([entry for entry, _ in effects])
+    ctx.notify_all([notice for _, notice in effects])
+    for credit in credits:
+        tally.add("forfeited", credit.available)
 
 
-def send_reminders(ctx: Context, as_of: datetime, tally: SweepTally) -> None:
-    """R10: expiring credit and approaching SPID deadlines, each reminder at most once."""
+def _remind_expiring_credits(
+    ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
+) -> None:
+    """R10: credit about to expire with a remaining balance, each reminder at most once."""
     policy = ctx.policy
-    # One extra day of horizon covers a DST-shortened day; the rule decides exactly.
-    credit_horizon = as_of + timedelta(days=max(policy.credit_reminder_days, default=0) + 1)
-    column = schema.credits.c
-    expiring = ctx.uow.connection.execute(
-        select(schema.credits)
-        .where(
-            column.available_cents > 0,
-            column.expires_at > as_of,
-            column.expires_at <= credit_horizon,
-        )
-        .order_by(column.credit_id)
-    ).all()
-    for row in expiring:
-        credit = to_credit_state(row)
-        offset = _claim_reminder(
-            ctx,
-            credit.credit_id,
-            kind="credit_expiry",
-            deadline=credit.expires_at,
-            offsets=policy.credit_reminder_days,
-            as_of=as_of,
-        )
-        if offset is None:
-            continue
-        ctx.notify(
+    credits = [to_credit_state(row) for row in rows]
+    due = _due_reminders(
+        ctx,
+        "credit_expiry",
+        [(credit.credit_id, credit.expires_at) for credit in credits],
+        policy.credit_reminder_days,
+        as_of,
+    )
+    notices = [
+        Notice(
             CreditExpiringSoon(
                 customer_id=credit.customer_id,
                 credit_id=credit.credit_id,
@@ -118,86 +203,165 @@ def send_reminders(ctx: Context, as_of: datetime, tally: SweepTally) -> None:
                 expires_at=ctx.local(credit.expires_at),
                 days_left=days_left(credit.expires_at, as_of, policy),
             ),
-            cause=f"{credit.credit_id}|{offset}",
+            cause=f"{credit.credit_id}|{due[credit.credit_id]}",
             time=as_of,
         )
+        for credit in credits
+        if credit.credit_id in due
+    ]
+    ctx.notify_all(notices)
+    for _ in notices:
         tally.add("credit_expiring_soon")
-    spid_horizon = as_of + timedelta(days=max(policy.spid_reminder_days, default=0) + 1)
-    order = schema.orders.c
-    approaching = ctx.uow.connection.execute(
-        select(schema.orders)
-        .where(
-            order.status == "awaiting_activation",
-            order.activation_deadline > as_of,
-            order.activation_deadline <= spid_horizon,
-        )
-        .order_by(order.order_id)
-    ).all()
-    for row in approaching:
-        deadline: datetime = row.activation_deadline
-        offset = _claim_reminder(
-            ctx,
-            row.order_id,
-            kind="spid_deadline",
-            deadline=deadline,
-            offsets=policy.spid_reminder_days,
-            as_of=as_of,
-        )
-        if offset is None:
-            continue
-        ctx.notify(
+
+
+def _remind_spid_deadlines(
+    ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
+) -> None:
+    """R10: SPID orders whose activation deadline approaches, each reminder at most once."""
+    policy = ctx.policy
+    due = _due_reminders(
+        ctx,
+        "spid_deadline",
+        [(row.order_id, row.activation_deadline) for row in rows],
+        policy.spid_reminder_days,
+        as_of,
+    )
+    notices = [
+        Notice(
             SpidDeadlineApproaching(
                 customer_id=row.customer_id,
                 order_id=row.order_id,
-                deadline=ctx.local(deadline),
-                days_left=days_left(deadline, as_of, policy),
+                deadline=ctx.local(row.activation_deadline),
+                days_left=days_left(row.activation_deadline, as_of, policy),
             ),
-            cause=f"{row.order_id}|{offset}",
+            cause=f"{row.order_id}|{due[row.order_id]}",
             time=as_of,
         )
+        for row in rows
+        if row.order_id in due
+    ]
+    ctx.notify_all(notices)
+    for _ in notices:
         tally.add("spid_deadline_approaching")
 
 
-def _claim_reminder(
+def _due_reminders(
     ctx: Context,
-    subject_id: str,
-    *,
     kind: str,
-    deadline: datetime,
+    deadlines: Sequence[tuple[str, datetime]],
     offsets: tuple[int, ...],
     as_of: datetime,
-) -> int | None:
-    """Record the reminder due now for ``subject_id``; None if none is due or it was sent."""
-    sent = ctx.uow.connection.execute(
-        select(schema.reminders.c.days_before).where(
-            schema.reminders.c.subject_id == subject_id, schema.reminders.c.kind == kind
+) -> dict[str, int]:
+    """Record the reminders due now for a window of subjects, in two statements; the
+    offset claimed per subject. A reminder already recorded (by an earlier sweep, or a
+    concurrent one) is not claimed again: the primary key of ``reminders`` decides."""
+    column = schema.reminders.c
+    sent: dict[str, set[int]] = {}
+    for subject_id, days_before in ctx.uow.connection.execute(
+        select(column.subject_id, column.days_before).where(
+            column.kind == kind, column.subject_id.in_([subject for subject, _ in deadlines])
         )
-    ).scalars()
-    offset = reminder_to_send(deadline, offsets, as_of=as_of, already_sent=sent, policy=ctx.policy)
-    if offset is None:
-        return None
-    claimed = ctx.uow.insert_ignoring_conflicts(
+    ):
+        sent.setdefault(subject_id, set()).add(days_before)
+    wanted = {
+        subject_id: offset
+        for subject_id, deadline in deadlines
+        if (
+            offset := reminder_to_send(
+                deadline,
+                offsets,
+                as_of=as_of,
+                already_sent=sent.get(subject_id, ()),
+                policy=ctx.policy,
+            )
+        )
+        is not None
+    }
+    if not wanted:
+        return {}
+    claimed = ctx.uow.insert_many(
         schema.reminders,
-        {"subject_id": subject_id, "kind": kind, "days_before": offset, "sent_at": as_of},
+        [
+            {"subject_id": subject, "kind": kind, "days_before": offset, "sent_at": as_of}
+            for subject, offset in wanted.items()
+        ],
+        ignore_conflicts=True,
+        returning=(column.subject_id, column.days_before),
     )
-    return offset if claimed else None
+    return {row.subject_id: row.days_before for row in claimed}
 
 
-SweepFunction = Callable[[Context, datetime, SweepTally], None]
+def _reminder_horizon(as_of: datetime, offsets: tuple[int, ...]) -> datetime:
+    # One extra day of horizon covers a DST-shortened day; the rule decides exactly.
+    return as_of + timedelta(days=max(offsets, default=0) + 1)
+
+
+_orders = schema.orders.c
+_credits = schema.credits.c
+_transfers = schema.transfers.c
+
+PASSES: dict[str, SweepPass] = {
+    each.name: each
+    for each in (
+        SweepPass(
+            "spid_timeout",
+            schema.orders,
+            _orders.order_id,
+            lambda as_of, _: (
+                (_orders.status == "awaiting_activation") & (_orders.activation_deadline <= as_of)
+            ),
+            _settle_overdue_spid_orders,
+        ),
+        SweepPass(
+            "holds",
+            schema.transfers,
+            _transfers.request_id,
+            lambda as_of, _: (_transfers.status == "awaiting_topup") & (_transfers.due_by <= as_of),
+            _settle_lapsed_holds,
+        ),
+        SweepPass(
+            "expiry",
+            schema.credits,
+            _credits.credit_id,
+            lambda as_of, _: (_credits.available_cents > 0) & (_credits.expires_at <= as_of),
+            _forfeit_expired_credits,
+        ),
+        SweepPass(
+            "credit_reminders",
+            schema.credits,
+            _credits.credit_id,
+            lambda as_of, policy: (
+                (_credits.available_cents > 0)
+                & (_credits.expires_at > as_of)
+                & (_credits.expires_at <= _reminder_horizon(as_of, policy.credit_reminder_days))
+            ),
+            _remind_expiring_credits,
+            lock=False,
+        ),
+        SweepPass(
+            "spid_reminders",
+            schema.orders,
+            _orders.order_id,
+            lambda as_of, policy: (
+                (_orders.status == "awaiting_activation")
+                & (_orders.activation_deadline > as_of)
+                & (
+                    _orders.activation_deadline
+                    <= _reminder_horizon(as_of, policy.spid_reminder_days)
+                )
+            ),
+            _remind_spid_deadlines,
+            lock=False,
+        ),
+    )
+}
 
 # The order "all" runs them in: cancellations make credit, released holds may
 # forfeit, expiry settles the rest, and reminders only speak of what survived.
-SWEEPS: dict[SweepKind, SweepFunction] = {
-    "spid_timeout": cancel_overdue_spid_orders,
-    "holds": release_lapsed_holds,
-    "expiry": forfeit_expired_credits,
-    "reminders": send_reminders,
+SWEEPS: dict[SweepKind, tuple[SweepPass, ...]] = {
+    "spid_timeout": (PASSES["spid_timeout"],),
+    "holds": (PASSES["holds"],),
+    "expiry": (PASSES["expiry"],),
+    "reminders": (PASSES["credit_reminders"], PASSES["spid_reminders"]),
 }
 assert tuple(SWEEPS) == get_args(SweepKind)
-
-
-def run_sweep(ctx: Context, kind: SweepKind, as_of: datetime) -> SweepTally:
-    """Run one sweep kind at ``as_of`` in the caller's transaction."""
-    tally = SweepTally()
-    SWEEPS[kind](ctx, as_of, tally)
-    return tally

@@ -4,16 +4,22 @@ Actors are declared against the broker the bootstrap built (``declare_actors``),
 never through ``@dramatiq.actor`` at import time, which would bind them to a
 global broker. Each is thin: read the message into a model, call one ledger
 function, log the outcome. Invalid events never reach them (``RejectInvalidEvents``).
+
+A sweep message without a business date runs the sweep at its ``as_of`` in the
+worker (a replay's sweep line). With one, it is the scheduler's run of that date: the
+worker starts the run and fans its chunks out as ``sweep_chunk`` messages on the same
+queue, so every worker shares a large sweep (``ledger.sweep_runs``).
 """
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 import structlog
 from dramatiq import Actor, Broker, Message
 
+from ledger.errors import UnknownSweepError
 from ledger.service import Ledger
 from ledger.sweeps import SWEEPS
 from messages import INBOUND_TYPES, parse_inbound
@@ -24,6 +30,7 @@ __all__ = [
     "EVENTS_QUEUE",
     "SWEEPS_QUEUE",
     "Actors",
+    "ChunkActor",
     "InboundActor",
     "SweepActor",
     "declare_actors",
@@ -43,7 +50,10 @@ _SWEEP_TIME_LIMIT_MS: Final = 3_600_000
 
 InboundBody = Mapping[str, Any] | str
 InboundActor = Actor[[InboundBody], None]
-SweepActor = Actor[[str], None]
+SweepActor = Actor[[str, str | None], None]
+ChunkActor = Actor[[str, str, int], None]
+
+_CHUNK_ACTOR: Final = "sweep_chunk"
 
 _logger = structlog.get_logger(__name__)
 
@@ -55,6 +65,7 @@ class Actors:
     by_event_type: Mapping[str, InboundActor]
     unroutable: InboundActor
     by_sweep_kind: Mapping[str, SweepActor]
+    sweep_chunk: ChunkActor
 
     def sweep_messages(self, kind: str, as_of: datetime) -> list[Message[None]]:
         """Messages running sweep ``kind`` at ``as_of``; ``all`` is every kind, in the
@@ -64,7 +75,16 @@ class Actors:
             raise InvalidSweepError(f"unknown sweep {kind!r}; known: {known}")
         kinds = list(self.by_sweep_kind) if kind == "all" else [kind]
         iso = _require_offset(as_of, as_of.isoformat()).isoformat()
-        return [self.by_sweep_kind[each].message(iso) for each in kinds]
+        return [self.by_sweep_kind[each].message(iso, None) for each in kinds]
+
+    def run_message(self, kind: str, business_date: date, as_of: datetime) -> Message[None]:
+        """The scheduler's message for the run of ``kind`` on ``business_date``."""
+        if kind not in self.by_sweep_kind:
+            raise InvalidSweepError(
+                f"unknown sweep {kind!r}; known: {', '.join(self.by_sweep_kind)}"
+            )
+        iso = _require_offset(as_of, as_of.isoformat()).isoformat()
+        return self.by_sweep_kind[kind].message(iso, business_date.isoformat())
 
 
 def declare_actors(broker: Broker, ledger: Ledger) -> Actors:
@@ -79,9 +99,17 @@ def declare_actors(broker: Broker, ledger: Ledger) -> Actors:
         event_type: _inbound_actor(broker, ledger, event_type.replace(".", "_"))
         for event_type in INBOUND_TYPES
     }
+    sweep_chunk: ChunkActor = Actor(
+        _sweep_chunk(ledger),
+        broker=broker,
+        actor_name=_CHUNK_ACTOR,
+        queue_name=SWEEPS_QUEUE,
+        priority=0,
+        options={"throws": (InvalidSweepError,)},
+    )
     by_sweep_kind: dict[str, SweepActor] = {
         kind: Actor(
-            _sweep(ledger, kind),
+            _sweep(ledger, kind, sweep_chunk),
             broker=broker,
             actor_name=f"sweep_{kind}",
             queue_name=SWEEPS_QUEUE,
@@ -94,6 +122,7 @@ def declare_actors(broker: Broker, ledger: Ledger) -> Actors:
         by_event_type=by_event_type,
         unroutable=_inbound_actor(broker, ledger, _UNROUTABLE_ACTOR),
         by_sweep_kind=by_sweep_kind,
+        sweep_chunk=sweep_chunk,
     )
 
 
@@ -118,14 +147,51 @@ def _record(ledger: Ledger) -> Callable[[InboundBody], None]:
     return record
 
 
-def _sweep(ledger: Ledger, kind: str) -> Callable[[str], None]:
-    def sweep(as_of: str) -> None:
-        """Run the sweep at business time ``as_of`` (ISO 8601 with an offset)."""
-        tallies = ledger.sweep(kind, parse_as_of(as_of))
-        for each, tally in tallies.items():
-            _logger.info("sweep completed", kind=each, as_of=as_of, counts=dict(tally.counts))
+def _sweep(ledger: Ledger, kind: str, chunk_actor: ChunkActor) -> Callable[[str, str | None], None]:
+    def sweep(as_of: str, business_date: str | None = None) -> None:
+        """Run the sweep at business time ``as_of`` (ISO 8601 with an offset) here, or,
+        given the run's ``business_date``, start that run and send its chunks."""
+        instant = parse_as_of(as_of)
+        if business_date is None:
+            tallies = ledger.sweep(kind, instant)
+            for each, tally in tallies.items():
+                _logger.info("sweep completed", kind=each, as_of=as_of, counts=dict(tally.counts))
+            return
+        pending = ledger.start_sweep_run(kind, _parse_business_date(business_date), instant)
+        for chunk_no in pending:
+            chunk_actor.send(kind, business_date, chunk_no)
+        _logger.info(
+            "sweep run started", kind=kind, business_date=business_date, chunks=len(pending)
+        )
 
     return sweep
+
+
+def _sweep_chunk(ledger: Ledger) -> Callable[[str, str, int], None]:
+    def sweep_chunk(kind: str, business_date: str, chunk_no: int) -> None:
+        """Settle one chunk of a scheduled run (a duplicate finds it settled)."""
+        day = _parse_business_date(business_date)
+        try:
+            settled = ledger.settle_sweep_chunk(kind, day, chunk_no)
+        except UnknownSweepError as error:
+            raise InvalidSweepError(str(error)) from error
+        _logger.info(
+            "sweep chunk settled" if settled.settled else "sweep chunk already settled",
+            kind=kind,
+            business_date=business_date,
+            chunk_no=chunk_no,
+            counts=dict(settled.tally.counts),
+            run_completed=settled.run_completed,
+        )
+
+    return sweep_chunk
+
+
+def _parse_business_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise InvalidSweepError(f"business date {text!r} is not an ISO 8601 date") from error
 
 
 def parse_as_of(text: str) -> datetime:

@@ -10,7 +10,10 @@ Conventions:
   makes an event apply once, ``credits.source_order_id`` is unique (R1: one order,
   one credit), a partial unique index funds a new order at most once (R6), and the
   per-credit check ``granted = available + held + used + refunded + forfeited``
-  with every bucket ``>= 0`` is R11 enforced by the database itself.
+  with every bucket ``>= 0`` is R11 enforced by the database itself;
+* a daily sweep runs once per business date and kind because ``sweep_runs`` has that
+  primary key, and each of its chunks settles once because claiming a chunk is a
+  conditional update of its ``sweep_chunks`` row (``pending`` → ``done``).
 
 Migrations (``ledger/store/migrations``) own the schema in production; a test
 checks that they never drift from these tables.
@@ -25,9 +28,11 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -50,6 +55,8 @@ __all__ = [
     "postings",
     "rejected_events",
     "reminders",
+    "sweep_chunks",
+    "sweep_runs",
     "topups",
     "transfers",
 ]
@@ -328,4 +335,57 @@ rejected_events = Table(
     Column("detail", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+)
+
+# The scheduler's run keys: one row per sweep kind and business date, inserted by the
+# scheduler replica that claims the run (``INSERT … ON CONFLICT DO NOTHING``). A run
+# is ``claimed`` (sent to a worker), then ``running`` once a worker has cut it into
+# chunks, and ``completed`` when its last chunk is settled; ``counts`` and ``cents``
+# are then the totals of its ``sweep.completed``. ``progress_at`` moves whenever the
+# run advances, so a run that stopped advancing is re-sent, never one that is busy.
+sweep_runs = Table(
+    "sweep_runs",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("as_of", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("claimed_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("send_count", Integer, nullable=False, server_default="1"),
+    Column("started_at", UTCDateTime),
+    Column("progress_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("chunks_total", Integer, nullable=False, server_default="0"),
+    Column("chunks_done", Integer, nullable=False, server_default="0"),
+    Column("counts", JSON),
+    Column("cents", JSON),
+    CheckConstraint("status IN ('claimed', 'running', 'completed')", name="status"),
+    CheckConstraint("chunks_done >= 0 AND chunks_done <= chunks_total", name="chunks_range"),
+    CheckConstraint("send_count >= 1", name="send_count_positive"),
+    Index(None, "business_date"),
+)
+
+# A run's work, cut into key ranges of the swept table (``after_key`` exclusive,
+# ``upto_key`` inclusive, NULL meaning unbounded) so that several workers share it.
+# A chunk settles in one transaction that also flips it to ``done`` and counts it on
+# its run: a crashed chunk left no trace and is simply settled again.
+sweep_chunks = Table(
+    "sweep_chunks",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("business_date", Date, primary_key=True),
+    Column("chunk_no", Integer, primary_key=True),
+    Column("pass_name", String(32), nullable=False),
+    Column("after_key", Id),
+    Column("upto_key", Id),
+    Column("status", String(16), nullable=False),
+    Column("settled_at", UTCDateTime),
+    Column("counts", JSON),
+    Column("cents", JSON),
+    CheckConstraint("status IN ('pending', 'done')", name="status"),
+    CheckConstraint("chunk_no >= 0", name="chunk_no_non_negative"),
+    ForeignKeyConstraint(
+        ["kind", "business_date"], ["sweep_runs.kind", "sweep_runs.business_date"]
+    ),
 )

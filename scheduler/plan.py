@@ -1,0 +1,89 @@
+"""When the daily sweeps fall due: pure calendar arithmetic, no clock and no database.
+
+A *business date* is a calendar day in the business time zone (Europe/Rome). Its
+sweeps run at the configured local run time; their ``as_of`` is that date at that
+wall-clock time. The default, 04:30, lies outside the 02:00–03:00 window in which
+Europe/Rome changes its clocks, so every business date has exactly one run time: no
+spring night skips a run, no autumn night repeats one. A run time configured inside
+that window still gives one run per date, resolved as every wall-clock deadline of
+the ledger is (``ledger.calendar``): a time in the spring gap moves forward by the
+gap, a repeated autumn time takes its first occurrence.
+
+Catch-up is a list, not a special case: after an outage every business date since
+the last one that ran is due again, oldest first, each at its own ``as_of``.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ledger.calendar import require_aware
+
+__all__ = ["DueRun", "Schedule", "as_of_for", "due_runs", "latest_due_date", "next_run_at"]
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """The daily sweeps: which kinds, in which order, at what local time, in which zone."""
+
+    run_at: time
+    zone: ZoneInfo
+    kinds: Sequence[str]
+
+    def __post_init__(self) -> None:
+        if self.run_at.tzinfo is not None:
+            raise ValueError("run_at is a wall-clock time in the business zone: give no offset")
+        if not self.kinds:
+            raise ValueError("a schedule runs at least one sweep kind")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DueRun:
+    """One sweep of one kind for one business date: the run key and its business time.
+
+    Ordered by date, then by the position of its kind in the schedule (the ledger's
+    dependency order), which is the order runs are dispatched in.
+    """
+
+    business_date: date
+    rank: int
+    kind: str
+    as_of: datetime
+
+
+def as_of_for(business_date: date, schedule: Schedule) -> datetime:
+    """``business_date`` at the run time, in the business zone (aware, in UTC)."""
+    # fold=0 reads a gap time with the pre-transition offset, which lands it one
+    # gap-length later on the real clock, and picks the first of two repeated times.
+    wall = datetime.combine(business_date, schedule.run_at).replace(tzinfo=schedule.zone, fold=0)
+    return wall.astimezone(UTC)
+
+
+def latest_due_date(now: datetime, schedule: Schedule) -> date:
+    """The newest business date whose run time is at or before ``now``."""
+    today = require_aware(now).astimezone(schedule.zone).date()
+    return today if as_of_for(today, schedule) <= now else today - timedelta(days=1)
+
+
+def due_runs(now: datetime, schedule: Schedule, *, since: date | None) -> list[DueRun]:
+    """Every run due at ``now`` from business date ``since`` (inclusive), in dispatch order.
+
+    ``since`` is the newest business date that already has a run; None on a first
+    start, when only the latest due date runs (the books need no sweep per day of
+    their past: one sweep settles everything due by its ``as_of``).
+    """
+    last = latest_due_date(now, schedule)
+    first = last if since is None else since
+    runs: list[DueRun] = []
+    day = first
+    while day <= last:
+        as_of = as_of_for(day, schedule)
+        runs.extend(DueRun(day, rank, kind, as_of) for rank, kind in enumerate(schedule.kinds))
+        day += timedelta(days=1)
+    return runs
+
+
+def next_run_at(now: datetime, schedule: Schedule) -> datetime:
+    """The first run time strictly after ``now``."""
+    return as_of_for(latest_due_date(now, schedule) + timedelta(days=1), schedule)

@@ -1,0 +1,137 @@
+"""The scheduler: one tick decides which run to send, a loop ticks until told to stop.
+
+Runs are dispatched one at a time, in business-date order and, within a date, in the
+ledger's dependency order (cancellations, holds, expiry, reminders): the next run is
+sent only once the previous one completed, so a catch-up after an outage replays the
+missed days as punctual sweeps would have run them, while each run still fans out
+over every worker. Any number of replicas may tick at once: the run keys in the
+database decide which one sends (``scheduler.runs``), never process memory.
+"""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import structlog
+from dramatiq.errors import BrokerError
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from scheduler.plan import DueRun, Schedule, due_runs, latest_due_date, next_run_at
+from scheduler.runs import RunRecord, claim, newest_business_date, resend_if_silent, runs_from
+
+__all__ = ["Action", "Scheduler", "Tick", "serve"]
+
+Send = Callable[[DueRun], None]
+Clock = Callable[[], datetime]
+
+# However far the next run time, look again at least this often: a wall clock that
+# jumps (NTP, a suspended VM) must not leave the scheduler asleep past a run.
+_LONGEST_NAP: Final = timedelta(seconds=60)
+
+_logger = structlog.get_logger(__name__)
+
+
+class Action(StrEnum):
+    """What a tick did."""
+
+    SENT = "sent"
+    RESENT = "resent"
+    WAITING = "waiting"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A tick's outcome: what it did, to which run, and when to tick again."""
+
+    action: Action
+    run: DueRun | None
+    wake_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduler:
+    """Sends the daily sweep runs of ``schedule`` through ``send``, once each."""
+
+    engine: Engine
+    schedule: Schedule
+    send: Send
+    poll_every: timedelta
+    resend_after: timedelta
+
+    def tick(self, now: datetime) -> Tick:
+        """Send the next run due at ``now`` if nobody has, or re-send the one in flight
+        if it went silent; otherwise say when to look again."""
+        last_due = latest_due_date(now, self.schedule)
+        since = newest_business_date(self.engine, not_after=last_due)
+        known = {(run.kind, run.business_date): run for run in runs_from(self.engine, since)}
+        for due in self._in_dispatch_order(now, since, known):
+            record = known.get((due.kind, due.business_date))
+            if record is not None and record.completed:
+                continue
+            return self._advance(due, record, now)
+        return Tick(Action.IDLE, None, next_run_at(now, self.schedule))
+
+    def _in_dispatch_order(
+        self, now: datetime, since: date | None, known: dict[tuple[str, date], RunRecord]
+    ) -> list[DueRun]:
+        """The runs due from ``since``, and any older run left unfinished, oldest first."""
+        due = {
+            (run.kind, run.business_date): run for run in due_runs(now, self.schedule, since=since)
+        }
+        kinds = list(self.schedule.kinds)
+        for key, record in known.items():
+            if key not in due and not record.completed and record.kind in kinds:
+                rank = kinds.index(record.kind)
+                due[key] = DueRun(record.business_date, rank, record.kind, record.as_of)
+        return sorted(due.values())
+
+    def _advance(self, due: DueRun, record: RunRecord | None, now: datetime) -> Tick:
+        again = now + self.poll_every
+        if record is None:
+            if not claim(self.engine, due, now=now):
+                return Tick(Action.WAITING, due, again)
+            self.send(due)
+            _logger.info("sweep run sent", kind=due.kind, business_date=str(due.business_date))
+            return Tick(Action.SENT, due, again)
+        silent_since = now - self.resend_after
+        if record.last_sign_of_life > silent_since or not resend_if_silent(
+            self.engine, record, now=now, silent_since=silent_since
+        ):
+            return Tick(Action.WAITING, due, again)
+        self.send(due)
+        _logger.warning(
+            "silent sweep run sent again",
+            kind=due.kind,
+            business_date=str(due.business_date),
+            chunks_done=record.chunks_done,
+            chunks_total=record.chunks_total,
+        )
+        return Tick(Action.RESENT, due, again)
+
+
+def serve(scheduler: Scheduler, *, clock: Clock, stop: threading.Event) -> None:
+    """Tick until ``stop`` is set, sleeping until each tick's wake time.
+
+    A database or broker that is down is logged and tried again after the poll
+    interval: a claim whose message could not be sent is re-sent once silent.
+    """
+    _logger.info(
+        "scheduler started",
+        run_at=scheduler.schedule.run_at.isoformat(),
+        zone=str(scheduler.schedule.zone),
+    )
+    while not stop.is_set():
+        now = clock()
+        try:
+            wake_at = scheduler.tick(now).wake_at
+        except (SQLAlchemyError, BrokerError, OSError) as error:
+            _logger.exception("scheduler tick failed; trying again", error=str(error))
+            wake_at = now + scheduler.poll_every
+        nap = min(max(wake_at - clock(), timedelta(0)), _LONGEST_NAP)
+        stop.wait(nap.total_seconds())
+    _logger.info("scheduler stopped")

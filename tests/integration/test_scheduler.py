@@ -1,0 +1,315 @@
+"""The scheduler on PostgreSQL: each daily sweep runs exactly once per business date and
+kind, whatever the number of replicas, reruns, outages or DST nights, because the run
+keys live in the database.
+
+Scheduler replicas send into a list; ``Deployment.deliver`` settles what they sent as
+workers would (start the run, settle its chunks), so every step is explicit and no
+test waits on a clock."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+
+import pytest
+from scenarios.kit import (
+    CUSTOMER,
+    OTHER_CUSTOMER,
+    ROME,
+    Books,
+    assert_books_balance,
+    fail,
+    journal_of,
+    pay,
+    rome,
+    transfer,
+)
+from servers import PostgresServer
+from sqlalchemy import Engine, select
+
+from ledger.policy import Policy
+from ledger.service import Ledger
+from ledger.store import schema
+from ledger.store.database import create_database_engine
+from ledger.store.migrate import upgrade
+from ledger.sweeps import SWEEPS
+from scheduler.plan import DueRun, Schedule
+from scheduler.runs import last_runs
+from scheduler.service import Action, Scheduler, Tick
+
+KINDS = tuple(SWEEPS)
+SCHEDULE = Schedule(run_at=time(4, 30), zone=ROME, kinds=KINDS)
+POLL = timedelta(seconds=10)
+RESEND_AFTER = timedelta(minutes=15)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Clock:
+    """The test's clock, read by the ledger when it records."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Deployment:
+    """One database, a ledger on the test's clock, scheduler replicas, and the messages
+    they sent, settled on demand as workers would."""
+
+    url: str
+    replicas: int = 1
+    clock: Clock = field(default_factory=lambda: Clock(rome(2026, 1, 1)))
+    sent: list[DueRun] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.engine = create_database_engine(self.url, pool_size=8)
+        upgrade(self.engine)
+        self.books = Books(self.engine)
+        self.ledger = Ledger(self.engine, Policy(), clock=self.clock, sweep_chunk_size=2)
+        self._lock = threading.Lock()
+        self._delivered = 0
+        self._engines = [create_database_engine(self.url) for _ in range(self.replicas)]
+        self.schedulers = [
+            Scheduler(engine, SCHEDULE, self._send, poll_every=POLL, resend_after=RESEND_AFTER)
+            for engine in self._engines
+        ]
+
+    def _send(self, run: DueRun) -> None:
+        with self._lock:
+            self.sent.append(run)
+
+    def tick(self, now: datetime) -> list[Tick]:
+        """Every replica ticks at ``now``, all at the same instant."""
+        self.clock.now = now
+        return together(*(lambda each=each: each.tick(now) for each in self.schedulers))
+
+    def deliver(self) -> None:
+        """Settle every message sent since the last delivery: start the run, settle its
+        chunks (a worker per chunk would do the same, in any order)."""
+        while self._delivered < len(self.sent):
+            run = self.sent[self._delivered]
+            self._delivered += 1
+            for chunk in self.ledger.start_sweep_run(run.kind, run.business_date, run.as_of):
+                self.ledger.settle_sweep_chunk(run.kind, run.business_date, chunk)
+
+    def run_until_idle(self, now: datetime) -> None:
+        """Tick and deliver until every replica has nothing left to send at ``now``."""
+        for _ in range(100):
+            ticks = self.tick(now)
+            self.deliver()
+            if all(tick.action is Action.IDLE for tick in ticks):
+                return
+        raise AssertionError("the scheduler never became idle")
+
+    def close(self) -> None:
+        assert_books_balance(self.engine)
+        for engine in [self.engine, *self._engines]:
+            engine.dispose()
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every outbox envelope, oldest first."""
+        with self.engine.connect() as connection:
+            payloads = connection.execute(
+                select(schema.outbox.c.payload).order_by(schema.outbox.c.position)
+            ).scalars()
+            return [json.loads(payload) for payload in payloads]
+
+    def summaries(self) -> list[dict[str, Any]]:
+        return [note["data"] for note in self.notifications() if note["type"] == "sweep.completed"]
+
+
+def together(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls in threads released at the same instant; their results in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+@pytest.fixture
+def deployment(postgres_url: str) -> Iterator[Deployment]:
+    """One scheduler replica; its books must balance when the test ends."""
+    made = Deployment(postgres_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def two_replicas(postgres_url: str) -> Iterator[Deployment]:
+    """Two scheduler replicas on one database."""
+    made = Deployment(postgres_url, replicas=2)
+    yield made
+    made.close()
+
+
+def grant(books: Books, order: str, paid_at: datetime, customer: str = CUSTOMER) -> None:
+    """A 100.00 payment whose activation fails a day later: credit until paid_at + 12 months."""
+    books.record(pay(order, customer, "100.00", paid_at), fail(order, paid_at + timedelta(days=1)))
+
+
+def seed_a_busy_week(books: Books) -> None:
+    """Credits expiring on 2, 3 and 4 May 2026, a SPID deadline on 3 May, a hold lapsing
+    on 2 May and a credit whose 30-day reminder falls due on 2 May."""
+    grant(books, "MI0001", rome(2025, 5, 2, 10))
+    grant(books, "MI0002", rome(2025, 5, 3, 10))
+    grant(books, "MI0003", rome(2025, 5, 4, 3))
+    grant(books, "MI0004", rome(2025, 6, 1, 10))
+    books.record(pay("SP0001", CUSTOMER, "49.90", rome(2026, 2, 2, 9), service="spid"))
+    grant(books, "MI0005", rome(2025, 5, 20, 10), customer=OTHER_CUSTOMER)
+    books.record(transfer("R1", OTHER_CUSTOMER, "MI0100", "150.00", rome(2026, 4, 2, 10)))
+
+
+def test_two_schedulers_at_once_send_each_run_once(two_replicas: Deployment) -> None:
+    """Two replicas ticking at the same instant: one claims the run and sends it, the
+    other waits; a day ends with one run per kind and one sweep.completed each."""
+    grant(two_replicas.books, "MI0001", rome(2025, 5, 2, 10))
+
+    first = two_replicas.tick(rome(2026, 5, 4, 4, 30))
+
+    assert sorted(tick.action for tick in first) == [Action.SENT, Action.WAITING]
+    assert [run.kind for run in two_replicas.sent] == ["spid_timeout"]
+
+    two_replicas.run_until_idle(rome(2026, 5, 4, 4, 30))
+
+    assert [run.kind for run in two_replicas.sent] == list(KINDS)
+    runs = last_runs(two_replicas.engine)
+    assert {(run.kind, run.status, run.send_count) for run in runs} == {
+        (kind, "completed", 1) for kind in KINDS
+    }
+    assert [summary["kind"] for summary in two_replicas.summaries()] == list(KINDS)
+    assert len(two_replicas.books.data("credit.expired")) == 1
+
+
+def test_a_rerun_adds_no_effect(deployment: Deployment) -> None:
+    """Every run and chunk message delivered again, the schedulers ticking again and the
+    same sweeps run by hand change no book and add no customer notification."""
+    seed_a_busy_week(deployment.books)
+    deployment.run_until_idle(rome(2026, 5, 4, 5))
+    journal, notes = journal_of(deployment.engine), deployment.notifications()
+
+    for run in last_runs(deployment.engine):
+        deployment.ledger.start_sweep_run(run.kind, run.business_date, run.as_of)
+        for chunk in range(run.chunks_total):
+            settled = deployment.ledger.settle_sweep_chunk(run.kind, run.business_date, chunk)
+            assert not settled.settled
+    deployment.run_until_idle(rome(2026, 5, 4, 9))
+    assert journal_of(deployment.engine) == journal
+    assert deployment.notifications() == notes
+
+    deployment.ledger.sweep("all", rome(2026, 5, 4, 4, 30))
+    assert journal_of(deployment.engine) == journal
+    hand_made = deployment.notifications()[len(notes) :]
+    assert {note["type"] for note in hand_made} == {"sweep.completed"}
+    assert all(note["data"]["counts"] == {} for note in hand_made)
+
+
+def test_a_run_whose_message_was_lost_is_sent_again(deployment: Deployment) -> None:
+    """Claimed and sent, but never settled: after the silence allowed it is sent again,
+    once, and completes; a run that keeps advancing is never re-sent."""
+    grant(deployment.books, "MI0001", rome(2025, 5, 2, 10))
+    deployment.tick(rome(2026, 5, 4, 4, 30))
+    deployment.sent.clear()  # the message is lost on the way
+
+    assert deployment.tick(rome(2026, 5, 4, 4, 40))[0].action is Action.WAITING
+    resent = deployment.tick(rome(2026, 5, 4, 4, 46))[0]
+
+    assert (resent.action, resent.run and resent.run.kind) == (Action.RESENT, "spid_timeout")
+    assert deployment.tick(rome(2026, 5, 4, 4, 47))[0].action is Action.WAITING
+    deployment.run_until_idle(rome(2026, 5, 4, 4, 47))
+    runs = {run.kind: run for run in last_runs(deployment.engine)}
+    assert runs["spid_timeout"].send_count == 2
+    assert {run.send_count for kind, run in runs.items() if kind != "spid_timeout"} == {1}
+    assert len(deployment.books.data("credit.expired")) == 1
+
+
+def test_a_three_day_outage_catches_up_as_punctual_runs_would(
+    deployment: Deployment, postgres_server: PostgresServer
+) -> None:
+    """Down from 1 May after its run until 4 May 05:00: the next ticks run 2, 3 and 4 May
+    in order, each at its own as_of, and the books, the notifications and the run totals
+    are exactly those of a scheduler that never went down; every effect is dated when it
+    fell due."""
+    control_url = postgres_server.create_database()
+    punctual = Deployment(control_url)
+    try:
+        for books in (deployment.books, punctual.books):
+            seed_a_busy_week(books)
+        for day in (1, 2, 3, 4):
+            punctual.run_until_idle(rome(2026, 5, day, 4, 30))
+
+        deployment.run_until_idle(rome(2026, 5, 1, 4, 30))
+        deployment.run_until_idle(rome(2026, 5, 4, 5))
+
+        assert [(run.business_date.day, run.kind) for run in deployment.sent] == [
+            (day, kind) for day in (1, 2, 3, 4) for kind in KINDS
+        ]
+        assert journal_of(deployment.engine) == journal_of(punctual.engine)
+        assert deployment.notifications() == punctual.notifications()
+        assert totals(deployment.engine) == totals(punctual.engine)
+        forfeits = [
+            entry for entry in journal_of(deployment.engine) if entry[0] == "credit_forfeited"
+        ]
+        assert [entry[2] for entry in forfeits] == [
+            rome(2026, 5, 2, 10),
+            rome(2026, 5, 3, 10),
+            rome(2026, 5, 4, 3),
+        ]
+        cancelled = deployment.books.only("spid.order_cancelled")
+        assert cancelled["cancelled_at"] == "2026-05-03T09:00:00+02:00"
+        released = deployment.books.only("hold.released")
+        assert released["order_id"] == "MI0100"
+    finally:
+        punctual.close()
+        postgres_server.drop_database(control_url)
+
+
+def totals(engine: Engine) -> list[tuple[str, date, str, dict[str, int], dict[str, int]]]:
+    """Each run's key, status and sweep.completed totals."""
+    return sorted(
+        (run.kind, run.business_date, run.status, run.counts, run.cents)
+        for run in last_runs(engine, limit=100)
+    )
+
+
+@pytest.mark.parametrize(
+    ("night", "length"),
+    [(date(2026, 3, 29), timedelta(hours=23)), (date(2026, 10, 25), timedelta(hours=25))],
+    ids=["spring-forward", "fall-back"],
+)
+def test_the_dst_nights_of_2026_run_once_each_day(
+    deployment: Deployment, night: date, length: timedelta
+) -> None:
+    """Ticking every half hour from the day before to the day after a DST night: one run
+    per kind and date, each at 04:30 local time, the night's run 23 or 25 hours after the
+    previous one; a credit expiring at 02:30 on the spring night, a time that does not
+    exist, is forfeited dated 03:30 CEST."""
+    grant(deployment.books, "MI0001", datetime(2025, 3, 29, 2, 30, tzinfo=ROME))
+    days = [night - timedelta(days=1), night, night + timedelta(days=1)]
+    now = datetime.combine(days[0], time(5), ROME).astimezone(UTC)
+    while now <= datetime.combine(days[-1], time(12), ROME):
+        deployment.run_until_idle(now)
+        now += timedelta(minutes=30)
+
+    runs = last_runs(deployment.engine, limit=100)
+    assert sorted((run.business_date, run.kind) for run in runs) == sorted(
+        (day, kind) for day in days for kind in KINDS
+    )
+    assert len(deployment.sent) == len(runs)
+    as_of = {run.business_date: run.as_of for run in runs}
+    assert [as_of[day].astimezone(ROME).time() for day in days] == [time(4, 30)] * 3
+    assert as_of[night] - as_of[days[0]] == length
+    expired = deployment.books.only("credit.expired")
+    assert expired["expired_at"] == "2026-03-29T03:30:00+02:00"
