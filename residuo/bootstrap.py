@@ -24,7 +24,9 @@ from ledger.store.migrate import current_revision, head_revision, upgrade
 from residuo.settings import Settings
 from workers.actors import Actors, declare_actors
 from workers.broker import create_broker
+from workers.ingress import open_raw_ingress
 from workers.middleware import BindLogContext, RejectInvalidEvents
+from workers.rabbitmq.broker import ResiduoRabbitmqBroker
 
 __all__ = [
     "Clock",
@@ -89,10 +91,15 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     engine = create_database_engine(settings.database_url)
     ledger = Ledger(engine, settings.policy, clock=clock)
     broker = create_broker(
-        settings.broker_url, middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)]
+        settings.broker_url,
+        middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)],
+        retries=settings.retry_policy,
+        publish_timeout_ms=settings.broker_publish_timeout_ms,
     )
     dramatiq.set_broker(broker)
     actors = declare_actors(broker, ledger)
+    if isinstance(broker, ResiduoRabbitmqBroker):
+        open_raw_ingress(broker, actors)
     return Runtime(settings, engine, ledger, broker, actors, clock)
 
 
@@ -150,3 +157,8 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # pika logs every failed connection attempt as an error, with a traceback; residuo
+    # reports the same failure once, where it is handled (a retry, a one-line error).
+    logging.getLogger("pika").setLevel(
+        logging.DEBUG if settings.log_level == "DEBUG" else logging.CRITICAL
+    )

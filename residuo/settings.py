@@ -8,15 +8,19 @@ field is an error at start-up, never a silently ignored setting.
 
 from typing import Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.policy import Policy
-from workers.broker import MEMORY_BROKER_URL
+from workers.broker import MEMORY_BROKER_URL, RetryPolicy
+from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS
+from workers.relay import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_MS
 
 __all__ = ["DEFAULT_DATABASE_URL", "MEMORY_BROKER_URL", "LogFormat", "LogLevel", "Settings"]
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///residuo.sqlite3"
+
+_DEFAULT_RETRIES: Final = RetryPolicy()
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -45,6 +49,30 @@ class Settings(BaseSettings):
     log_format: LogFormat = Field(
         "console", description="'console' for people, 'json' (one object a line) for machines"
     )
+    broker_publish_timeout_ms: int = Field(
+        DEFAULT_PUBLISH_TIMEOUT_MS,
+        gt=0,
+        description="how long one publish to RabbitMQ keeps retrying a broker that is away",
+    )
+    retry_max_retries: int = Field(
+        _DEFAULT_RETRIES.max_retries, ge=0, description="retries of a message failing transiently"
+    )
+    retry_min_backoff_ms: int = Field(
+        _DEFAULT_RETRIES.min_backoff_ms, gt=0, description="delay before the first retry"
+    )
+    retry_max_backoff_ms: int = Field(
+        _DEFAULT_RETRIES.max_backoff_ms, gt=0, description="longest delay between two retries"
+    )
+    worker_threads: int = Field(4, gt=0, description="messages one worker process handles at once")
+    worker_shutdown_timeout_ms: int = Field(
+        50_000, gt=0, description="on SIGTERM, how long in-flight messages may take to finish"
+    )
+    relay_poll_interval_ms: int = Field(
+        DEFAULT_POLL_INTERVAL_MS, gt=0, description="relay: pause when the outbox is drained"
+    )
+    relay_batch_size: int = Field(
+        DEFAULT_BATCH_SIZE, gt=0, description="relay: rows claimed per transaction"
+    )
 
     @field_validator("broker_url")
     @classmethod
@@ -53,10 +81,27 @@ class Settings(BaseSettings):
             raise ValueError(f"expected {MEMORY_BROKER_URL!r} or an amqp:// URL")
         return url
 
+    @field_validator("retry_max_backoff_ms")
+    @classmethod
+    def _backoff_range(cls, max_backoff_ms: int, info: ValidationInfo) -> int:
+        min_backoff_ms = info.data.get("retry_min_backoff_ms")
+        if min_backoff_ms is not None and max_backoff_ms < min_backoff_ms:
+            raise ValueError(f"below RESIDUO_RETRY_MIN_BACKOFF_MS ({min_backoff_ms})")
+        return max_backoff_ms
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, level: object) -> object:
         return level.upper() if isinstance(level, str) else level
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How the RabbitMQ broker retries transient failures."""
+        return RetryPolicy(
+            max_retries=self.retry_max_retries,
+            min_backoff_ms=self.retry_min_backoff_ms,
+            max_backoff_ms=self.retry_max_backoff_ms,
+        )
 
     @property
     def embedded_broker(self) -> bool:

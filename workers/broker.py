@@ -5,50 +5,81 @@ to ``dramatiq.set_broker`` itself, so no broker ever appears unconfigured.
 
 Both brokers get the same plain middleware stack, then the caller's (log context,
 rejection of invalid events). Retries differ on purpose: on RabbitMQ a transient
-failure (database restarting) is retried with Dramatiq's exponential backoff for
-hours; in memory the caller waits for every message, so a few quick retries are
-all a transient failure gets before the message is dead-lettered.
+failure (database restarting) is retried with exponential backoff for hours
+(``RetryPolicy``, from the settings); in memory the caller waits for every message,
+so a few quick retries are all a transient failure gets before the message is
+dead-lettered.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 from dramatiq import Broker
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, Middleware, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import AgeLimit, Middleware, ShutdownNotifications, TimeLimit
 
-__all__ = ["MEMORY_BROKER_URL", "create_broker"]
+from workers.middleware import DurableRetries
+from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS, ResiduoRabbitmqBroker
+
+__all__ = ["MEMORY_BROKER_URL", "RetryPolicy", "create_broker"]
 
 MEMORY_BROKER_URL: Final = "memory"
 
-_RABBITMQ_RETRIES: Final = {"max_retries": 20, "min_backoff": 15_000, "max_backoff": 3_600_000}
-_MEMORY_RETRIES: Final = {"max_retries": 3, "min_backoff": 100, "max_backoff": 1_000}
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a message that failed for a transient reason is retried.
+
+    The defaults retry for about four hours (15 s, 30 s, 1 min, … then every 15 min).
+    The delay stays under RabbitMQ's ``consumer_timeout`` (30 min by default): a
+    retry waits, unacknowledged, in the worker that holds it, and one held longer
+    than that has its channel closed by the broker.
+    """
+
+    max_retries: int = 20
+    min_backoff_ms: int = 15_000
+    max_backoff_ms: int = 900_000
 
 
-def create_broker(url: str, *, middleware: Sequence[Middleware] = ()) -> Broker:
+_MEMORY_RETRIES: Final = RetryPolicy(max_retries=3, min_backoff_ms=100, max_backoff_ms=1_000)
+
+
+def create_broker(
+    url: str,
+    *,
+    middleware: Sequence[Middleware] = (),
+    retries: RetryPolicy | None = None,
+    publish_timeout_ms: int = DEFAULT_PUBLISH_TIMEOUT_MS,
+) -> Broker:
     """``memory`` → a ``StubBroker``; ``amqp://``/``amqps://`` → RabbitMQ with
     publisher confirms (an enqueue returns once RabbitMQ has the message).
 
-    No connection is opened here: RabbitMQ is reached when a message is first sent
-    or consumed.
+    ``retries`` applies to RabbitMQ (default: ``RetryPolicy()``); the in-memory broker
+    always retries quickly. No connection is opened here: RabbitMQ is reached when a
+    message is first sent or consumed.
     """
     if url == MEMORY_BROKER_URL:
-        return StubBroker(middleware=[*_plain_stack(**_MEMORY_RETRIES), *middleware])
+        return StubBroker(middleware=[*_plain_stack(_MEMORY_RETRIES), *middleware])
     if url.startswith(("amqp://", "amqps://")):
-        return RabbitmqBroker(
+        return ResiduoRabbitmqBroker(
             url=url,
-            confirm_delivery=True,
-            middleware=[*_plain_stack(**_RABBITMQ_RETRIES), *middleware],
+            middleware=[*_plain_stack(retries or RetryPolicy()), *middleware],
+            publish_timeout_ms=publish_timeout_ms,
         )
     raise ValueError(f"unsupported broker URL {url!r}: expected {MEMORY_BROKER_URL!r} or amqp://")
 
 
-def _plain_stack(*, max_retries: int, min_backoff: int, max_backoff: int) -> list[Middleware]:
-    # Dramatiq's defaults minus Callbacks and Pipelines, which residuo does not use.
+def _plain_stack(retries: RetryPolicy) -> list[Middleware]:
+    # Dramatiq's defaults minus Callbacks and Pipelines, which residuo does not use,
+    # and with Retries replaced by DurableRetries.
     return [
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
-        Retries(max_retries=max_retries, min_backoff=min_backoff, max_backoff=max_backoff),
+        DurableRetries(
+            max_retries=retries.max_retries,
+            min_backoff=retries.min_backoff_ms,
+            max_backoff=retries.max_backoff_ms,
+        ),
     ]

@@ -5,16 +5,64 @@ job. A body that names no known type (not JSON, not an object, an unknown or
 missing ``type``) still gets a message: to the unroutable-event actor, whose
 middleware reports it (``event.rejected``) and dead-letters it like any other
 invalid event. So there is exactly one rejection path, whatever the input.
+
+On RabbitMQ, ``open_raw_ingress`` lets the events queue take such raw bodies from
+any AMQP client, through the ``residuo.events`` exchange.
 """
 
 import json
-from typing import Any
+from typing import Any, Final
 
+import pika
 from dramatiq import Message
 
-from workers.actors import Actors
+from workers.actors import EVENTS_QUEUE, Actors
+from workers.rabbitmq.broker import ResiduoRabbitmqBroker
+from workers.rabbitmq.topology import ALL_ROUTING_KEYS, EVENTS_EXCHANGE
 
-__all__ = ["route"]
+__all__ = ["UNTYPED_ROUTING_KEY", "open_raw_ingress", "publish_event", "route"]
+
+UNTYPED_ROUTING_KEY: Final = "untyped"
+"""Routing key ``publish_event`` uses for a body whose ``type`` cannot be read."""
+
+_PERSISTENT: Final = 2
+
+
+def open_raw_ingress(broker: ResiduoRabbitmqBroker, actors: Actors) -> None:
+    """Bind the ``residuo.events`` exchange to the events queue (every routing key),
+    and route each raw body received there to its actor.
+
+    The binding is made whenever the queue is declared: when a worker starts
+    consuming, when ``residuo publish`` runs, and again if the queue was deleted.
+    """
+    broker.bind_exchange(EVENTS_QUEUE, EVENTS_EXCHANGE, ALL_ROUTING_KEYS)
+    broker.accept_raw_bodies(EVENTS_QUEUE, lambda body: route(body, actors))
+
+
+def publish_event(broker: ResiduoRabbitmqBroker, body: bytes) -> str:
+    """Publish ``body`` to the ``residuo.events`` exchange exactly as an upstream
+    publisher would (confirmed, persistent, routing key = its ``type``), after
+    declaring the exchange and its binding; the routing key used.
+
+    The body is not validated here: an invalid event is rejected by the worker and
+    reported to ops like any other.
+    """
+    decoded = _json_object(body)
+    event_type = decoded.get("type") if decoded is not None else None
+    event_id = decoded.get("id") if decoded is not None else None
+    routing_key = event_type if isinstance(event_type, str) and event_type else UNTYPED_ROUTING_KEY
+    broker.publish(
+        exchange=EVENTS_EXCHANGE,
+        routing_key=routing_key,
+        body=body,
+        properties=pika.BasicProperties(
+            delivery_mode=_PERSISTENT,
+            content_type="application/json",
+            message_id=event_id if isinstance(event_id, str) else None,
+        ),
+        queue_name=EVENTS_QUEUE,
+    )
+    return routing_key
 
 
 def route(body: bytes, actors: Actors) -> Message[None]:

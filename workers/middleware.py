@@ -1,4 +1,4 @@
-"""Middleware that keeps the actors thin: log context, and invalid events.
+"""Middleware that keeps the actors thin: log context, invalid events, retries.
 
 Each is one small class with one concern, configured with keyword-only arguments,
 in the manner of Dramatiq's own ``AgeLimit``.
@@ -11,15 +11,26 @@ from typing import Any, Final
 import structlog
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Retries
 
 from ledger.service import Ledger
 from messages import InvalidEvent, parse_inbound
 from workers.errors import RejectedEventError, RejectionNotRecordedError
 
-__all__ = ["INBOUND_EVENT_OPTION", "BindLogContext", "RejectInvalidEvents", "body_bytes"]
+__all__ = [
+    "DEAD_LETTER_OPTION",
+    "INBOUND_EVENT_OPTION",
+    "BindLogContext",
+    "DurableRetries",
+    "RejectInvalidEvents",
+    "body_bytes",
+]
 
 INBOUND_EVENT_OPTION: Final = "inbound_event"
 """Actor option marking actors whose first argument is an inbound CloudEvent."""
+
+DEAD_LETTER_OPTION: Final = "dead_letter"
+"""Message option ``{"reason": …, "detail": …}``: why ``DurableRetries`` gave up on it."""
 
 _logger = structlog.get_logger(__name__)
 
@@ -96,7 +107,12 @@ class RejectInvalidEvents(Middleware):
             parse_inbound(body, currency=self.ledger.policy.currency)
         except InvalidEvent as invalid:
             self._report(body, invalid)
-            message.options["rejection"] = {"reason": invalid.reason, "detail": invalid.detail}
+            message.options["rejection"] = {
+                "reason": invalid.reason,
+                "detail": invalid.detail,
+                "event_id": invalid.event_id,
+                "event_type": invalid.event_type,
+            }
             message.fail()
             raise RejectedEventError(invalid) from invalid
 
@@ -118,3 +134,57 @@ class RejectInvalidEvents(Middleware):
             rejected_event_id=invalid.event_id,
             first_report=first_report,
         )
+
+
+class DurableRetries(Retries):
+    """Dramatiq's ``Retries``, except that a message is never lost for want of a retry.
+
+    ``Retries`` enqueues the retry copy from an ``after_process_message`` hook, where
+    Dramatiq swallows any exception: when that enqueue fails (the broker is away for
+    longer than a publish may wait), the original is acked as if it had succeeded,
+    and the message is gone (the discussion on Dramatiq PR #545). Here the original
+    is failed instead, so the broker dead-letters it, and the reason says why:
+    ``retry_not_enqueued``, ``retries_exhausted`` or ``not_retryable``, in
+    ``message.options[DEAD_LETTER_OPTION]``. If the broker cannot take the dead
+    letter either, the message stays unacknowledged and is delivered again.
+    """
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None:
+            return
+        try:
+            super().after_process_message(  # type: ignore[no-untyped-call]
+                broker, message, result=result, exception=exception
+            )
+        except Exception as error:
+            _logger.error(
+                "retry not enqueued, dead-lettering the message",
+                message_id=message.message_id,
+                error=str(error),
+            )
+            message.options[DEAD_LETTER_OPTION] = {
+                "reason": "retry_not_enqueued",
+                "detail": f"{_one_line(exception)} (then the retry failed: {_one_line(error)})",
+            }
+            message.fail()
+            return
+        if message.failed:
+            actor = broker.get_actor(message.actor_name)
+            throws = message.options.get("throws") or actor.options.get("throws")
+            retried = not (throws and isinstance(exception, throws))
+            message.options[DEAD_LETTER_OPTION] = {
+                "reason": "retries_exhausted" if retried else "not_retryable",
+                "detail": _one_line(exception),
+            }
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

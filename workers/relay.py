@@ -5,34 +5,59 @@ to a ``Publisher``, and marked ``published_at`` only after the publisher returne
 which it does only once the message is confirmed. A crash between the two
 publishes a row again on the next run: consumers dedupe on the notification ``id``.
 
-On PostgreSQL the claim is ``SELECT … FOR UPDATE SKIP LOCKED``: several relays
-share the backlog and never publish the same row concurrently. On SQLite the
-transaction holds the database write lock (``BEGIN IMMEDIATE``), which serialises
-relays just as well.
+``Relay`` is the long-running process (``residuo relay``). Several may run at once:
+on PostgreSQL one holds a session advisory lock and publishes, the others stand by
+and take over when its session ends (the process died, the connection dropped), so
+notifications leave in outbox order, which keeps every customer's in order. The
+claim is also ``SELECT … FOR UPDATE SKIP LOCKED``, so even two relays that both
+believed they held the lock could never publish the same row at the same time. On
+SQLite the transaction holds the database write lock (``BEGIN IMMEDIATE``), which
+serialises relays just as well.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from threading import Event
 from typing import Final, Protocol, TextIO
 
-from sqlalchemy import Engine, select, update
+import structlog
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from ledger.store import schema
+from workers.backoff import delays_ms, wait_ms
+from workers.errors import WorkerError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_POLL_INTERVAL_MS",
+    "BrokerPublisher",
     "JsonLinesPublisher",
     "MemoryPublisher",
+    "PublishError",
     "PublishedNotification",
     "Publisher",
+    "Relay",
     "relay_batch",
     "relay_pending",
 ]
 
 DEFAULT_BATCH_SIZE: Final = 100
+DEFAULT_POLL_INTERVAL_MS: Final = 1_000
+
+# Session advisory lock naming the one relay allowed to publish.
+_LEASE_KEY: Final = "residuo.relay"
+_FIRST_RETRY_MS: Final = 500
+_MAX_RETRY_MS: Final = 5_000
 
 Clock = Callable[[], datetime]
+
+_logger = structlog.get_logger(__name__)
+
+
+class PublishError(WorkerError):
+    """A notification could not be published and confirmed; it stays unpublished."""
 
 
 class Publisher(Protocol):
@@ -40,6 +65,16 @@ class Publisher(Protocol):
     delivered (a broker confirm, a flushed write) and raises otherwise."""
 
     def publish(self, routing_key: str, body: bytes, message_id: str) -> None: ...
+
+
+class BrokerPublisher(Publisher, Protocol):
+    """A publisher holding a connection: opened and kept alive while idle (both may
+    raise ``PublishError``), closed at the end. Its ``publish`` raises
+    ``PublishError``, after dropping the connection."""
+
+    def keepalive(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,31 +123,8 @@ def relay_batch(
     If the publisher raises, the rows it had already confirmed stay marked, the
     failing row and the rest of the batch stay unpublished, and the error propagates.
     """
-    outbox = schema.outbox.c
-    claim = (
-        select(outbox.position, outbox.notification_id, outbox.type, outbox.payload)
-        .where(outbox.published_at.is_(None))
-        .order_by(outbox.position)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-    )
-    published = 0
-    with engine.connect() as connection, connection.begin() as transaction:
-        for row in connection.execute(claim).all():
-            try:
-                publisher.publish(row.type, row.payload.encode("utf-8"), row.notification_id)
-            except Exception:
-                # What was confirmed before the failure must stay marked.
-                transaction.commit()
-                raise
-            connection.execute(
-                update(schema.outbox)
-                .where(outbox.position == row.position)
-                .values(published_at=clock())
-            )
-            published += 1
-        transaction.commit()
-    return published
+    with engine.connect() as connection:
+        return _relay_batch(connection, publisher, batch_size=batch_size, clock=clock)
 
 
 def relay_pending(
@@ -127,3 +139,118 @@ def relay_pending(
     while published := relay_batch(engine, publisher, batch_size=batch_size, clock=clock):
         total += published
     return total
+
+
+def _relay_batch(
+    connection: Connection, publisher: Publisher, *, batch_size: int, clock: Clock
+) -> int:
+    outbox = schema.outbox.c
+    claim = (
+        select(outbox.position, outbox.notification_id, outbox.type, outbox.payload)
+        .where(outbox.published_at.is_(None))
+        .order_by(outbox.position)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    rows = connection.execute(claim).all()
+    confirmed: list[int] = []
+    try:
+        for row in rows:
+            publisher.publish(row.type, row.payload.encode("utf-8"), row.notification_id)
+            confirmed.append(row.position)
+    finally:
+        # What was confirmed before a failure must stay marked.
+        if confirmed:
+            connection.execute(
+                update(schema.outbox)
+                .where(outbox.position.in_(confirmed))
+                .values(published_at=clock())
+            )
+        connection.commit()
+    return len(confirmed)
+
+
+class Relay:
+    """The relay loop: publish while holding the lease, stand by otherwise, until ``stop``.
+
+    A database or broker failure is logged and retried with backoff (half a second,
+    doubling, at most five: a broker back from a restart is used within seconds); a
+    batch that failed half-way keeps what was confirmed.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: BrokerPublisher,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS,
+        clock: Clock = _utc_now,
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval_ms = poll_interval_ms
+        self._clock = clock
+        self._retry_delays = _retry_delays()
+
+    def run(self, stop: Event) -> None:
+        """Relay until ``stop`` is set; the batch in progress is finished first."""
+        while not stop.is_set():
+            try:
+                self._serve(stop)
+            except (DBAPIError, PublishError) as error:
+                delay_ms = next(self._retry_delays)
+                _logger.warning("relay interrupted", error=str(error), retry_in_ms=delay_ms)
+                wait_ms(stop, delay_ms)
+        self._publisher.close()
+
+    def _serve(self, stop: Event) -> None:
+        with self._engine.connect() as connection:
+            try:
+                self._wait_for_lease(connection, stop)
+                while not stop.is_set():
+                    published = _relay_batch(
+                        connection, self._publisher, batch_size=self._batch_size, clock=self._clock
+                    )
+                    self._retry_delays = _retry_delays()
+                    if published:
+                        _logger.info("notifications published", count=published)
+                    if published < self._batch_size:
+                        self._publisher.keepalive()
+                        wait_ms(stop, self._poll_interval_ms)
+            finally:
+                _release_lease(connection)
+
+    def _wait_for_lease(self, connection: Connection, stop: Event) -> None:
+        if connection.dialect.name != "postgresql":
+            return
+        lock = select(func.pg_try_advisory_lock(func.hashtextextended(_LEASE_KEY, 0)))
+        announced = False
+        while not stop.is_set():
+            held = connection.execute(lock).scalar_one()
+            connection.commit()
+            if held:
+                _logger.info("relay active")
+                return
+            if not announced:
+                _logger.info("another relay is active: standing by")
+                announced = True
+            wait_ms(stop, self._poll_interval_ms)
+
+
+def _retry_delays() -> Iterator[int]:
+    return delays_ms(first_ms=_FIRST_RETRY_MS, max_ms=_MAX_RETRY_MS)
+
+
+def _release_lease(connection: Connection) -> None:
+    """Give the lease up before the connection goes back to the pool; a connection
+    that cannot even do that is discarded, which ends its session and the lock."""
+    if connection.dialect.name != "postgresql":
+        return
+    try:
+        connection.rollback()
+        connection.execute(select(func.pg_advisory_unlock_all()))
+        connection.commit()
+    except DBAPIError:
+        connection.invalidate()

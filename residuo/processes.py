@@ -1,0 +1,71 @@
+"""The long-running processes on RabbitMQ: ``residuo worker`` and ``residuo relay``.
+
+Each runs until its ``stop`` event is set, which ``stop_on_signals`` does on SIGTERM
+or SIGINT. A worker then stops taking messages and lets those in flight finish (up
+to ``worker_shutdown_timeout_ms``); whatever it had received but not finished is
+still unacknowledged, and RabbitMQ delivers it again, to this worker once restarted
+or to another. A relay finishes the batch it is publishing.
+"""
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from threading import Event
+from types import FrameType
+
+import structlog
+from dramatiq import Worker
+
+from residuo.bootstrap import Runtime
+from workers.rabbitmq.publisher import RabbitmqPublisher
+from workers.relay import Relay
+
+__all__ = ["run_relay", "run_worker", "stop_on_signals"]
+
+_logger = structlog.get_logger(__name__)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Event]:
+    """An event set by SIGTERM or SIGINT while inside ``with``; the previous handlers
+    are restored on the way out."""
+    stop = Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        _logger.info("stop requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {each: signal.signal(each, request_stop) for each in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
+def run_worker(runtime: Runtime, *, threads: int, stop: Event) -> None:
+    """Consume every declared queue with ``threads`` worker threads until ``stop``."""
+    worker = Worker(runtime.broker, worker_threads=threads)
+    worker.start()
+    _logger.info(
+        "worker started", threads=threads, queues=sorted(runtime.broker.get_declared_queues())
+    )
+    stop.wait()
+    _logger.info("worker stopping: letting in-flight messages finish")
+    worker.stop(timeout=runtime.settings.worker_shutdown_timeout_ms)
+    _logger.info("worker stopped")
+
+
+def run_relay(runtime: Runtime, *, stop: Event) -> None:
+    """Relay the outbox to RabbitMQ until ``stop`` (see ``workers.relay.Relay``)."""
+    settings = runtime.settings
+    relay = Relay(
+        runtime.engine,
+        RabbitmqPublisher(settings.broker_url),
+        batch_size=settings.relay_batch_size,
+        poll_interval_ms=settings.relay_poll_interval_ms,
+        clock=runtime.clock,
+    )
+    _logger.info("relay started")
+    relay.run(stop)
+    _logger.info("relay stopped")

@@ -1,0 +1,178 @@
+"""``residuo status``: how the pipeline is doing, one section per concern.
+
+Each section comes from a provider, a function of the runtime; ``SECTIONS`` lists
+them in the order shown. A new concern is a new provider appended there: the
+command, its tables and its JSON document follow. A provider that cannot read what
+it reports returns its section with a ``problem`` instead of raising, so the other
+sections are still shown, and the command exits with status 1.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import pika.exceptions
+from dramatiq.common import dq_name, xq_name
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import func, select
+
+from ledger.store import schema
+from residuo.bootstrap import Runtime
+from workers.rabbitmq.admin import queue_depths
+from workers.rabbitmq.topology import NOTIFICATIONS_QUEUE
+
+__all__ = [
+    "SECTIONS",
+    "Section",
+    "SectionProvider",
+    "collect",
+    "dead_letters_section",
+    "events_section",
+    "outbox_section",
+    "queues_section",
+    "status_document",
+    "status_tables",
+]
+
+_BROKER_ERRORS: Final = (pika.exceptions.AMQPError, OSError)
+_EMBEDDED_NOTE: Final = "the embedded broker (RESIDUO_BROKER_URL=memory) keeps no queues"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One part of the status: rows under ``columns``, or why they could not be read.
+
+    ``key`` names the section in the JSON document; each row maps every column to a
+    JSON value (``None`` shows as a dash). ``note`` is said, ``problem`` is a failure.
+    """
+
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+    problem: str | None = None
+
+
+SectionProvider = Callable[[Runtime], Section]
+
+
+def queues_section(runtime: Runtime) -> Section:
+    """Ready messages and consumers of every work queue and the notifications queue."""
+    columns = ("queue", "ready", "consumers")
+    if runtime.settings.embedded_broker:
+        return Section("queues", "Queues", columns, note=_EMBEDDED_NOTE)
+    names = [each for queue in _work_queues(runtime) for each in (queue, dq_name(queue))]
+    try:
+        depths = queue_depths(runtime.settings.broker_url, [*names, NOTIFICATIONS_QUEUE])
+    except _BROKER_ERRORS as error:
+        return Section("queues", "Queues", columns, problem=f"RabbitMQ unreachable: {error!r}")
+    rows = [{"queue": d.queue, "ready": d.ready, "consumers": d.consumers} for d in depths]
+    return Section("queues", "Queues", columns, rows)
+
+
+def dead_letters_section(runtime: Runtime) -> Section:
+    """Messages waiting in each dead-letter queue (``residuo dead-letters list``)."""
+    columns = ("queue", "messages")
+    if runtime.settings.embedded_broker:
+        return Section("dead_letters", "Dead letters", columns, note=_EMBEDDED_NOTE)
+    names = [xq_name(queue) for queue in _work_queues(runtime)]
+    try:
+        depths = queue_depths(runtime.settings.broker_url, names)
+    except _BROKER_ERRORS as error:
+        problem = f"RabbitMQ unreachable: {error!r}"
+        return Section("dead_letters", "Dead letters", columns, problem=problem)
+    rows = [{"queue": d.queue, "messages": d.ready} for d in depths]
+    return Section("dead_letters", "Dead letters", columns, rows)
+
+
+def outbox_section(runtime: Runtime) -> Section:
+    """Notifications committed but not yet confirmed by the broker, and the oldest's age."""
+    outbox = schema.outbox.c
+    query = select(func.count(), func.min(outbox.created_at)).where(outbox.published_at.is_(None))
+    with runtime.engine.connect() as connection:
+        count, oldest = connection.execute(query).one()
+    row: dict[str, Any] = {
+        "unpublished": count,
+        "oldest_created_at": None,
+        "oldest_age_seconds": None,
+    }
+    if oldest is not None:
+        row["oldest_created_at"] = oldest.astimezone(runtime.settings.policy.zone)
+        row["oldest_age_seconds"] = int((runtime.clock() - oldest).total_seconds())
+    columns = ("unpublished", "oldest_created_at", "oldest_age_seconds")
+    return Section("outbox", "Outbox (waiting for the relay)", columns, [row])
+
+
+def events_section(runtime: Runtime) -> Section:
+    """Events parked until their order's payment arrives, and rejected events on record."""
+    inbox = schema.inbox.c
+    parked = select(func.count()).where(inbox.status == "parked")
+    rejected = select(func.count()).select_from(schema.rejected_events)
+    with runtime.engine.connect() as connection:
+        row = {
+            "parked": connection.execute(parked).scalar_one(),
+            "rejected": connection.execute(rejected).scalar_one(),
+        }
+    return Section("events", "Inbound events", ("parked", "rejected"), [row])
+
+
+SECTIONS: list[SectionProvider] = [
+    queues_section,
+    dead_letters_section,
+    outbox_section,
+    events_section,
+]
+"""The sections of ``residuo status``, in order."""
+
+
+def collect(runtime: Runtime, providers: Sequence[SectionProvider] = SECTIONS) -> list[Section]:
+    """Every provider's section."""
+    return [provide(runtime) for provide in providers]
+
+
+def status_document(sections: Sequence[Section]) -> dict[str, Any]:
+    """``residuo status --json``: each section's rows under its key, and the problems."""
+    document: dict[str, Any] = {
+        each.key: [_jsonable(row) for row in each.rows] for each in sections
+    }
+    document["notes"] = {each.key: each.note for each in sections if each.note}
+    document["problems"] = {each.key: each.problem for each in sections if each.problem}
+    return document
+
+
+def status_tables(sections: Sequence[Section]) -> list[RenderableType]:
+    """``residuo status``: one table per section, captioned with its problem or note;
+    a section with nothing to show is one line."""
+    shown: list[RenderableType] = []
+    for section in sections:
+        caption = section.problem or section.note
+        if not section.rows:
+            shown.append(Text(f"{section.title}: {caption or 'nothing'}"))
+            continue
+        table = Table(title=section.title, title_justify="left", caption=caption)
+        for column in section.columns:
+            table.add_column(column.replace("_", " "))
+        for row in section.rows:
+            table.add_row(*(_cell(row.get(column)) for column in section.columns))
+        shown.append(table)
+    return shown
+
+
+def _work_queues(runtime: Runtime) -> list[str]:
+    return sorted(runtime.broker.get_declared_queues())
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: _json_value(value) for key, value in row.items()}
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(_json_value(value))

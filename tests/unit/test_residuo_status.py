@@ -1,0 +1,74 @@
+"""``residuo status`` on the embedded setup: the outbox and events sections read the
+books, the broker sections say there are no queues, and nothing counts as a problem."""
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from ledger.store import schema
+from residuo.bootstrap import Runtime, bootstrap, ensure_schema
+from residuo.settings import Settings
+from residuo.status import SECTIONS, collect, status_document, status_tables
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'books.sqlite3'}")
+    with bootstrap(settings, clock=lambda: NOW) as runtime:
+        ensure_schema(runtime.engine)
+        yield runtime
+
+
+def test_the_outbox_backlog_counts_unpublished_rows_and_the_oldest_age(
+    runtime: Runtime,
+) -> None:
+    """Two notifications wait for the relay, the oldest for an hour and a half."""
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            schema.outbox.insert(),
+            [
+                {
+                    "notification_id": f"n-{minutes}",
+                    "type": "credit.granted",
+                    "payload": "{}",
+                    "created_at": NOW - timedelta(minutes=minutes),
+                    "published_at": NOW if minutes == 300 else None,
+                }
+                for minutes in (300, 90, 5)
+            ],
+        )
+
+    document = status_document(collect(runtime))
+
+    assert document["outbox"] == [
+        {
+            "unpublished": 2,
+            "oldest_created_at": "2026-03-01T11:30:00+01:00",
+            "oldest_age_seconds": 5400,
+        }
+    ]
+    assert document["events"] == [{"parked": 0, "rejected": 0}]
+
+
+def test_the_embedded_broker_has_no_queues_to_show_and_that_is_no_problem(
+    runtime: Runtime,
+) -> None:
+    """Every section is rendered; the broker ones carry a note, not a problem."""
+    sections = collect(runtime)
+    document = status_document(sections)
+    console = Console(record=True, width=100)
+    for table in status_tables(sections):
+        console.print(table)
+
+    assert [each.key for each in sections] == ["queues", "dead_letters", "outbox", "events"]
+    assert len(sections) == len(SECTIONS)
+    assert document["problems"] == {}
+    assert set(document["notes"]) == {"queues", "dead_letters"}
+    assert "keeps no queues" in console.export_text()
+    json.dumps(document)

@@ -1,0 +1,100 @@
+"""The relay loop on SQLite: it drains the outbox, rides out a failing publisher, and
+stops when asked, closing its connection."""
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from ledger.store import schema
+from ledger.store.database import create_database_engine
+from ledger.store.migrate import upgrade
+from workers.relay import PublishError, Relay
+
+CREATED_AT = datetime(2026, 1, 10, 8, 30, tzinfo=UTC)
+DEADLINE_S = 30
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'outbox.sqlite3'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def queue_notifications(engine: Engine, count: int) -> list[str]:
+    ids = [f"n-{index}" for index in range(count)]
+    with engine.begin() as connection:
+        connection.execute(
+            schema.outbox.insert(),
+            [
+                {
+                    "notification_id": each,
+                    "type": "credit.granted",
+                    "customer_id": "1234567@aruba.it",
+                    "payload": json.dumps({"id": each}),
+                    "created_at": CREATED_AT,
+                }
+                for each in ids
+            ],
+        )
+    return ids
+
+
+def unpublished(engine: Engine) -> int:
+    query = select(func.count()).where(schema.outbox.c.published_at.is_(None))
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+class FlakyPublisher:
+    """Refuses the ``fail_at``-th publish once, as a broker going away would."""
+
+    def __init__(self, fail_at: int) -> None:
+        self.published: list[str] = []
+        self.attempts = 0
+        self.fail_at = fail_at
+        self.closed = False
+
+    def publish(self, routing_key: str, body: bytes, message_id: str) -> None:
+        self.attempts += 1
+        if self.attempts == self.fail_at:
+            raise PublishError("broker unreachable")
+        self.published.append(message_id)
+
+    def keepalive(self) -> None:
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_loop_drains_the_outbox_through_a_failure_in_order_then_stops(
+    engine: Engine,
+) -> None:
+    """A publish that fails leaves its row for the next attempt: every row goes out
+    once, in order; once stopped, the loop returns and closes the publisher."""
+    ids = queue_notifications(engine, 25)
+    publisher = FlakyPublisher(fail_at=7)
+    stop = threading.Event()
+    loop = threading.Thread(
+        target=Relay(engine, publisher, batch_size=10, poll_interval_ms=10).run, args=(stop,)
+    )
+    loop.start()
+    deadline = time.monotonic() + DEADLINE_S
+    while unpublished(engine):
+        assert time.monotonic() < deadline, "the relay never drained the outbox"
+        time.sleep(0.01)
+
+    stop.set()
+    loop.join(timeout=DEADLINE_S)
+
+    assert not loop.is_alive()
+    assert publisher.published == ids
+    assert publisher.closed

@@ -1,0 +1,162 @@
+"""Dramatiq's RabbitMQ broker, with the gaps that would lose messages closed.
+
+* Publisher confirms and ``mandatory`` are always on: a publish returns only once
+  RabbitMQ has the message in a queue, and a publish to a queue that vanished is
+  re-declared and retried instead of dropped.
+* Every publish rides out a broker that is briefly away: Dramatiq's enqueue gives up
+  after six immediate attempts; here those attempts are repeated with backoff until
+  ``publish_timeout_ms`` has passed, and only then does the caller see the error.
+* Publisher connections get heartbeats (``topology.connection_parameters``), and a
+  thread's connection, idle since its last publish, is polled before it is used:
+  one the broker closed meanwhile is replaced rather than failing the publish.
+* A queue may carry exchange bindings, re-created whenever Dramatiq (re-)declares
+  the queue, and may accept raw bodies, turned into messages by a router of the
+  application's (``accept_raw_bodies``): see ``consumer.ResiduoConsumer``.
+"""
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
+
+import pika.exceptions
+import structlog
+from dramatiq import Message, Middleware
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.common import q_name
+from dramatiq.errors import ConnectionClosed, DecodeError
+
+from workers.backoff import Deadline, delays_ms, sleep_ms
+from workers.rabbitmq.consumer import ResiduoConsumer
+from workers.rabbitmq.topology import connection_parameters
+
+__all__ = ["DEFAULT_PUBLISH_TIMEOUT_MS", "RawRouter", "ResiduoRabbitmqBroker"]
+
+DEFAULT_PUBLISH_TIMEOUT_MS: Final = 30_000
+
+RawRouter = Callable[[bytes], Message[Any]]
+"""Turns a body that is not a Dramatiq message into one (raw ingress)."""
+
+_FIRST_DELAY_MS: Final = 100
+_MAX_DELAY_MS: Final = 5_000
+_AMQP_ERRORS: Final = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError)
+
+# Raw bodies get a message id derived from their bytes: every redelivery of the same
+# body, and its dead letter, carry the same id in logs and in `dead-letters list`.
+_RAW_MESSAGE_NAMESPACE: Final = uuid.UUID("5b0f3c1e-8a57-4d1b-9e0c-2f6d4a9b7c31")
+
+T = TypeVar("T")
+
+_logger = structlog.get_logger(__name__)
+
+
+class ResiduoRabbitmqBroker(RabbitmqBroker):
+    """A ``RabbitmqBroker`` that confirms, retries and re-declares (see the module).
+
+    Parameters:
+      url: ``amqp://`` or ``amqps://``; several, separated by ``;``, for a cluster.
+      middleware: the broker's middleware, in order.
+      publish_timeout_ms: how long one publish keeps retrying a broker that is away.
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        middleware: Sequence[Middleware],
+        publish_timeout_ms: int = DEFAULT_PUBLISH_TIMEOUT_MS,
+    ) -> None:
+        super().__init__(url=url, confirm_delivery=True, middleware=list(middleware))
+        parameters = connection_parameters(url)
+        self.parameters = parameters if len(parameters) > 1 else parameters[0]
+        self.publish_timeout_ms = publish_timeout_ms
+        self._bindings: dict[str, list[tuple[str, str]]] = {}
+        self._routers: dict[str, RawRouter] = {}
+
+    @property
+    def consumer_class(self) -> type[ResiduoConsumer]:
+        return ResiduoConsumer
+
+    def bind_exchange(self, queue_name: str, exchange: str, routing_key: str) -> None:
+        """Bind durable topic ``exchange`` to ``queue_name`` whenever it is declared."""
+        self._bindings.setdefault(queue_name, []).append((exchange, routing_key))
+        self.queues_pending.add(queue_name)
+
+    def accept_raw_bodies(self, queue_name: str, router: RawRouter) -> None:
+        """Let ``queue_name`` receive bodies that are not Dramatiq messages."""
+        self._routers[queue_name] = router
+
+    def decode(self, queue_name: str, body: bytes) -> Message[Any] | None:
+        """The message for a body received on ``queue_name``, or None if it is not a
+        Dramatiq message and the queue accepts no raw bodies."""
+        try:
+            return Message.decode(body)
+        except DecodeError:
+            router = self._routers.get(queue_name)
+            if router is None:
+                return None
+        message_id = uuid.uuid5(_RAW_MESSAGE_NAMESPACE, hashlib.sha256(body).hexdigest())
+        return router(body).copy(message_id=str(message_id))
+
+    def _declare_queue(self, queue_name: str) -> Any:
+        declared = super()._declare_queue(queue_name)  # type: ignore[no-untyped-call]
+        for exchange, routing_key in self._bindings.get(queue_name, ()):
+            self.channel.exchange_declare(exchange, "topic", durable=True)
+            self.channel.queue_bind(queue_name, exchange, routing_key)
+        return declared
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        """Dramatiq's confirmed enqueue, retried with backoff for ``publish_timeout_ms``."""
+        enqueue = super().enqueue
+        return self._retrying(lambda: enqueue(message, delay=delay))
+
+    def publish(
+        self, *, exchange: str, routing_key: str, body: bytes, properties: Any, queue_name: str
+    ) -> None:
+        """Publish ``body`` confirmed and ``mandatory``, retried like ``enqueue``.
+
+        ``queue_name`` is the canonical queue the message must land in (or in its
+        ``.XQ``): it is (re-)declared first, with its bindings, if it may be missing.
+        """
+
+        def attempt() -> None:
+            self.declare_queue(queue_name, ensure=True)
+            try:
+                self.channel.basic_publish(
+                    exchange=exchange,
+                    routing_key=routing_key,
+                    body=body,
+                    properties=properties,
+                    mandatory=True,
+                )
+            except _AMQP_ERRORS as error:
+                del self.connection
+                if isinstance(error, pika.exceptions.UnroutableError):
+                    self.queues_pending.add(q_name(queue_name))
+                raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+
+        self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        deadline = Deadline.after_ms(self.publish_timeout_ms)
+        for delay_ms in delays_ms(first_ms=_FIRST_DELAY_MS, max_ms=_MAX_DELAY_MS):
+            try:
+                self._refresh_idle_connection()
+                return attempt()
+            except ConnectionClosed as error:
+                if not deadline.allows_ms(delay_ms):
+                    raise
+                _logger.warning("publish failed, retrying", error=str(error), delay_ms=delay_ms)
+                sleep_ms(delay_ms)
+        raise AssertionError("delays_ms is endless")
+
+    def _refresh_idle_connection(self) -> None:
+        """Let this thread's connection process what arrived while it sat idle
+        (heartbeats, a close from the broker), and drop it if it is dead."""
+        connection = getattr(self.state, "connection", None)
+        if connection is None:
+            return
+        try:
+            connection.process_data_events(time_limit=0)
+        except _AMQP_ERRORS:
+            del self.connection

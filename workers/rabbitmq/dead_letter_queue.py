@@ -1,0 +1,188 @@
+"""Reading and re-driving dead letters (``residuo dead-letters list|replay``).
+
+Both walk a ``.XQ`` queue with ``basic.get`` and no auto-ack, never further than the
+number of messages it held at the start, so a replayed message dead-lettered again
+meanwhile is not met twice. Messages left unacknowledged go back to the queue, in
+their places, when the channel closes: listing changes nothing, and replay removes
+only what it re-published, each after RabbitMQ confirmed its new copy.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pika
+import pika.exceptions
+from dramatiq import Message
+from dramatiq.common import q_name, xq_name
+from dramatiq.errors import DecodeError
+
+from workers.rabbitmq.admin import open_channel
+from workers.rabbitmq.dead_letters import (
+    ACTOR_HEADER,
+    DEAD_LETTERED_AT_HEADER,
+    DETAIL_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    QUEUE_HEADER,
+    REASON_HEADER,
+    RETRIES_HEADER,
+)
+
+__all__ = ["DeadLetter", "DeadLetterQueueMissingError", "list_dead_letters", "replay_dead_letters"]
+
+_PERSISTENT: Final = 2
+_NOT_FOUND: Final = 404
+# Bookkeeping of the failed attempts: a replay starts the message afresh.
+_ATTEMPT_OPTIONS: Final = frozenset(
+    {"retries", "traceback", "requeue_timestamp", "eta", "rejection", "dead_letter"}
+)
+
+
+class DeadLetterQueueMissingError(LookupError):
+    """The queue has no ``.XQ`` yet: no worker has consumed from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One dead letter as read from its ``.XQ``, headers decoded."""
+
+    dead_letter_queue: str
+    message_id: str | None
+    reason: str
+    detail: str | None
+    queue: str | None
+    actor: str | None
+    event_id: str | None
+    event_type: str | None
+    retries: int | None
+    dead_lettered_at: str | None
+    body: bytes
+
+    def matches(self, identifier: str) -> bool:
+        """Whether ``identifier`` is this dead letter's message id or event id."""
+        return identifier in {self.message_id, self.event_id}
+
+
+def list_dead_letters(url: str, queue_names: Sequence[str], *, limit: int) -> list[DeadLetter]:
+    """At most ``limit`` dead letters of each of ``queue_names`` (canonical names),
+    oldest first; a queue without a ``.XQ`` has none."""
+    letters: list[DeadLetter] = []
+    for queue_name in queue_names:
+        with open_channel(url) as channel:
+            try:
+                held = _depth(channel, xq_name(queue_name))
+            except DeadLetterQueueMissingError:
+                continue
+            for _ in range(min(held, limit)):
+                got = _get(channel, xq_name(queue_name))
+                if got is None:
+                    break
+                letters.append(got[1])
+    return letters
+
+
+def replay_dead_letters(
+    url: str, queue_name: str, selected: Callable[[DeadLetter], bool]
+) -> list[DeadLetter]:
+    """Re-publish the ``selected`` dead letters of ``queue_name`` to it; the replayed.
+
+    Raises ``DeadLetterQueueMissingError``, or ``pika.exceptions.UnroutableError`` if
+    ``queue_name`` itself does not exist (nothing is removed then).
+    """
+    dead_letter_queue = xq_name(queue_name)
+    replayed = []
+    with open_channel(url, confirms=True) as channel:
+        for _ in range(_depth(channel, dead_letter_queue)):
+            got = _get(channel, dead_letter_queue)
+            if got is None:
+                break
+            tag, letter = got
+            if not selected(letter):
+                continue
+            channel.basic_publish(
+                "",
+                queue_name,
+                _fresh_body(letter.body, queue_name),
+                pika.BasicProperties(
+                    delivery_mode=_PERSISTENT,
+                    message_id=letter.message_id,
+                    content_type="application/json" if letter.event_type else None,
+                ),
+                mandatory=True,
+            )
+            channel.basic_ack(tag)
+            replayed.append(letter)
+    return replayed
+
+
+def _depth(channel: Any, queue: str) -> int:
+    try:
+        count: int = channel.queue_declare(queue, passive=True).method.message_count
+    except pika.exceptions.ChannelClosedByBroker as error:
+        if error.reply_code != _NOT_FOUND:
+            raise
+        raise DeadLetterQueueMissingError(f"{queue} does not exist") from None
+    return count
+
+
+def _get(channel: Any, queue: str) -> tuple[int, DeadLetter] | None:
+    method, properties, body = channel.basic_get(queue, auto_ack=False)
+    if method is None:
+        return None
+    return method.delivery_tag, _read(queue, properties, body)
+
+
+def _read(queue: str, properties: Any, body: bytes) -> DeadLetter:
+    headers: Mapping[str, Any] = properties.headers or {}
+
+    def text(name: str) -> str | None:
+        value = headers.get(name)
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+    retries = headers.get(RETRIES_HEADER)
+    return DeadLetter(
+        dead_letter_queue=queue,
+        message_id=properties.message_id,
+        reason=text(REASON_HEADER) or _death_reason(headers),
+        detail=text(DETAIL_HEADER),
+        queue=text(QUEUE_HEADER) or q_name(queue),
+        actor=text(ACTOR_HEADER),
+        event_id=text(EVENT_ID_HEADER),
+        event_type=text(EVENT_TYPE_HEADER),
+        retries=retries if isinstance(retries, int) else None,
+        dead_lettered_at=text(DEAD_LETTERED_AT_HEADER),
+        body=body,
+    )
+
+
+def _death_reason(headers: Mapping[str, Any]) -> str:
+    # Dead-lettered by RabbitMQ itself (a plain nack, an expiry): x-death says how.
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
+        reason = deaths[0].get("reason")
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        return f"broker:{reason}"
+    return "unknown"
+
+
+def _fresh_body(body: bytes, queue_name: str) -> bytes:
+    """A Dramatiq message loses its failed attempts' bookkeeping and names the queue
+    it is replayed to (a message that failed from a delay queue names that one);
+    any other body (an inbound event) is replayed byte for byte."""
+    try:
+        message = Message.decode(body)
+    except DecodeError:
+        return body
+    options = {k: v for k, v in message.options.items() if k not in _ATTEMPT_OPTIONS}
+    fresh: Message[Any] = Message(
+        queue_name=queue_name,
+        actor_name=message.actor_name,
+        args=message.args,
+        kwargs=message.kwargs,
+        options=options,
+        message_id=message.message_id,
+        message_timestamp=message.message_timestamp,
+    )
+    return fresh.encode()
