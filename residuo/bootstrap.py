@@ -89,7 +89,9 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     settings = settings if settings is not None else Settings()
     configure_logging(settings)
     engine = create_database_engine(settings.database_url)
-    ledger = Ledger(engine, settings.policy, clock=clock)
+    ledger = Ledger(
+        engine, settings.policy, clock=clock, sweep_chunk_size=settings.sweep_chunk_size
+    )
     broker = create_broker(
         settings.broker_url,
         middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)],

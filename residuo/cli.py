@@ -39,7 +39,6 @@ from residuo.replay import BadLineError, Replayer, aware_instant, parse_line, sp
 from residuo.settings import Settings
 from residuo.status import collect, status_document, status_tables
 from scheduler.process import run_scheduler
-from scheduler.settings import SchedulerSettings
 from workers.actors import EVENTS_QUEUE
 from workers.broker import MEMORY_BROKER_URL
 from workers.ingress import publish_event
@@ -225,21 +224,12 @@ def sweep(
 def scheduler() -> None:
     """Send the daily sweeps at the configured local time, once per day; stop on SIGTERM."""
     settings = _settings()
-    try:
-        scheduling = SchedulerSettings()
-    except ValidationError as error:
-        problems = "; ".join(
-            f"RESIDUO_SCHEDULER__{'__'.join(str(part) for part in each['loc']).upper()}: "
-            f"{each['msg']}"
-            for each in error.errors(include_url=False)
-        )
-        _fail(f"invalid settings: {problems}")
     with (
         _rabbitmq(settings, "scheduler"),
         _runtime(settings) as runtime,
         stop_on_signals() as stop,
     ):
-        run_scheduler(runtime, scheduling, stop=stop)
+        run_scheduler(runtime, settings.scheduler, stop=stop)
 
 
 @app.command()

@@ -12,6 +12,8 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.policy import Policy
+from ledger.sweep_runs import DEFAULT_CHUNK_SIZE
+from scheduler.settings import SchedulerSettings
 from workers.broker import MEMORY_BROKER_URL, RetryPolicy
 from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS
 from workers.relay import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_MS
@@ -69,6 +71,13 @@ class Settings(BaseSettings):
     )
     relay_poll_interval_ms: int = Field(
         DEFAULT_POLL_INTERVAL_MS, gt=0, description="relay: pause when the outbox is drained"
+    )
+    scheduler: SchedulerSettings = Field(
+        default_factory=SchedulerSettings,
+        description="when the daily sweeps run (RESIDUO_SCHEDULER__RUN_AT, …)",
+    )
+    sweep_chunk_size: int = Field(
+        DEFAULT_CHUNK_SIZE, gt=0, description="sweeps: due rows settled per transaction"
     )
     relay_batch_size: int = Field(
         DEFAULT_BATCH_SIZE, gt=0, description="relay: rows claimed per transaction"

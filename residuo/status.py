@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from ledger.store import schema
 from residuo.bootstrap import Runtime
+from scheduler.runs import last_runs
 from workers.rabbitmq.admin import queue_depths
 from workers.rabbitmq.topology import NOTIFICATIONS_QUEUE
 
@@ -35,6 +36,7 @@ __all__ = [
     "queues_section",
     "status_document",
     "status_tables",
+    "sweeps_section",
 ]
 
 _BROKER_ERRORS: Final = (pika.exceptions.AMQPError, OSError)
@@ -120,11 +122,32 @@ def events_section(runtime: Runtime) -> Section:
     return Section("events", "Inbound events", ("parked", "rejected"), [row])
 
 
+def sweeps_section(runtime: Runtime) -> Section:
+    """The newest scheduled sweep runs: which business day, how far, what they settled."""
+    columns = ("kind", "business_date", "status", "chunks", "sent", "completed_at", "outcomes")
+    zone = runtime.settings.policy.zone
+    rows = [
+        {
+            "kind": run.kind,
+            "business_date": run.business_date.isoformat(),
+            "status": run.status,
+            "chunks": f"{run.chunks_done}/{run.chunks_total}",
+            "sent": run.send_count,
+            "completed_at": run.completed_at.astimezone(zone) if run.completed_at else None,
+            "outcomes": ", ".join(f"{name} {count}" for name, count in sorted(run.counts.items()))
+            or None,
+        }
+        for run in last_runs(runtime.engine)
+    ]
+    return Section("sweeps", "Last sweep runs", columns, rows)
+
+
 SECTIONS: list[SectionProvider] = [
     queues_section,
     dead_letters_section,
     outbox_section,
     events_section,
+    sweeps_section,
 ]
 """The sections of ``residuo status``, in order."""
 

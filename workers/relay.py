@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ledger.store import schema
+from ledger.store.database import WRITE_TRANSACTION
 from workers.backoff import delays_ms, wait_ms
 from workers.errors import WorkerError
 
@@ -123,7 +124,7 @@ def relay_batch(
     If the publisher raises, the rows it had already confirmed stay marked, the
     failing row and the rest of the batch stay unpublished, and the error propagates.
     """
-    with engine.connect() as connection:
+    with _writer(engine) as connection:
         return _relay_batch(connection, publisher, batch_size=batch_size, clock=clock)
 
 
@@ -139,6 +140,12 @@ def relay_pending(
     while published := relay_batch(engine, publisher, batch_size=batch_size, clock=clock):
         total += published
     return total
+
+
+def _writer(engine: Engine) -> Connection:
+    """A connection whose transactions mark rows: on SQLite they take the write lock at
+    BEGIN, so a unit of work committing new rows cannot stale the relay's snapshot."""
+    return engine.connect().execution_options(**{WRITE_TRANSACTION: True})
 
 
 def _relay_batch(
@@ -206,7 +213,7 @@ class Relay:
         self._publisher.close()
 
     def _serve(self, stop: Event) -> None:
-        with self._engine.connect() as connection:
+        with _writer(self._engine) as connection:
             try:
                 self._wait_for_lease(connection, stop)
                 while not stop.is_set():

@@ -13,6 +13,8 @@ from ledger.store import schema
 from residuo.bootstrap import Runtime, bootstrap, ensure_schema
 from residuo.settings import Settings
 from residuo.status import SECTIONS, collect, status_document, status_tables
+from scheduler.plan import DueRun
+from scheduler.runs import claim
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -66,9 +68,29 @@ def test_the_embedded_broker_has_no_queues_to_show_and_that_is_no_problem(
     for table in status_tables(sections):
         console.print(table)
 
-    assert [each.key for each in sections] == ["queues", "dead_letters", "outbox", "events"]
+    assert [each.key for each in sections] == [
+        "queues",
+        "dead_letters",
+        "outbox",
+        "events",
+        "sweeps",
+    ]
     assert len(sections) == len(SECTIONS)
     assert document["problems"] == {}
     assert set(document["notes"]) == {"queues", "dead_letters"}
     assert "keeps no queues" in console.export_text()
     json.dumps(document)
+
+
+def test_the_last_sweep_runs_show_their_day_progress_and_outcomes(runtime: Runtime) -> None:
+    """A scheduled run appears with its business day, chunks done and what it settled."""
+    as_of = datetime(2026, 3, 2, 4, 30, tzinfo=runtime.settings.policy.zone)
+    run = DueRun(business_date=as_of.date(), rank=2, kind="expiry", as_of=as_of)
+    assert claim(runtime.engine, run, now=as_of)
+    runtime.ledger.start_sweep_run("expiry", as_of.date(), as_of)
+
+    (row,) = status_document(collect(runtime))["sweeps"]
+
+    assert (row["kind"], row["business_date"]) == ("expiry", "2026-03-02")
+    assert row["status"] == "completed"
+    assert row["chunks"] == "0/0"
