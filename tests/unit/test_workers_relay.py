@@ -1,48 +1,16 @@
 """The outbox relay: in order, bounded, and marked only once the publisher confirmed."""
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, select
+from unit.outbox_kit import queue_notifications
 
 from ledger.store import schema
-from ledger.store.database import create_database_engine
-from ledger.store.migrate import upgrade
 from workers.relay import MemoryPublisher, relay_batch, relay_pending
 
-CREATED_AT = datetime(2026, 1, 10, 8, 30, tzinfo=UTC)
 PUBLISHED_AT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_database_engine(f"sqlite:///{tmp_path / 'outbox.sqlite3'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-def queue_notifications(engine: Engine, count: int) -> list[str]:
-    """Insert ``count`` unpublished rows; their notification ids, oldest first."""
-    ids = [f"n-{index}" for index in range(count)]
-    with engine.begin() as connection:
-        connection.execute(
-            schema.outbox.insert(),
-            [
-                {
-                    "notification_id": identifier,
-                    "type": "credit.granted",
-                    "customer_id": "1234567@aruba.it",
-                    "payload": json.dumps({"id": identifier}),
-                    "created_at": CREATED_AT,
-                }
-                for identifier in ids
-            ],
-        )
-    return ids
 
 
 def unpublished(engine: Engine) -> list[str]:

@@ -1,50 +1,16 @@
 """The relay loop on SQLite: it drains the outbox, rides out a failing publisher, and
 stops when asked, closing its connection."""
 
-import json
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
+from unit.outbox_kit import queue_notifications
 
 from ledger.store import schema
-from ledger.store.database import create_database_engine
-from ledger.store.migrate import upgrade
 from workers.relay import PublishError, Relay
 
-CREATED_AT = datetime(2026, 1, 10, 8, 30, tzinfo=UTC)
 DEADLINE_S = 30
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_database_engine(f"sqlite:///{tmp_path / 'outbox.sqlite3'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-def queue_notifications(engine: Engine, count: int) -> list[str]:
-    ids = [f"n-{index}" for index in range(count)]
-    with engine.begin() as connection:
-        connection.execute(
-            schema.outbox.insert(),
-            [
-                {
-                    "notification_id": each,
-                    "type": "credit.granted",
-                    "customer_id": "1234567@aruba.it",
-                    "payload": json.dumps({"id": each}),
-                    "created_at": CREATED_AT,
-                }
-                for each in ids
-            ],
-        )
-    return ids
 
 
 def unpublished(engine: Engine) -> int:
