@@ -82,16 +82,17 @@ def post_entry(
     """Append one balanced entry and its postings; return its id."""
     _require_balanced(kind, customer_id, lines)
     result = uow.connection.execute(
-        schema.journal_entries.insert().values(
-            kind=kind,
-            customer_id=customer_id,
-            cause=cause,
-            order_id=order_id,
-            credit_id=credit_id,
-            effective_at=effective_at,
-            recorded_at=recorded_at,
-            memo=memo,
-        )
+        schema.journal_entries.insert(),
+        {
+            "kind": kind,
+            "customer_id": customer_id,
+            "cause": cause,
+            "order_id": order_id,
+            "credit_id": credit_id,
+            "effective_at": effective_at,
+            "recorded_at": recorded_at,
+            "memo": memo,
+        },
     )
     assert result.inserted_primary_key is not None
     entry_id = result.inserted_primary_key[0]

@@ -84,13 +84,15 @@ class UnitOfWork:
         even when the conflict skipped the row.
         """
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # Values go as parameters, not into the statement: the statement is then the
+        # same every time and SQLAlchemy compiles it once (inline values cost a cache
+        # key of every literal, per call, which dominated the cost of an event).
         statement = (
-            dialect_insert(table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(*table.primary_key.columns)
+            dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
         )
-        return len(self.connection.execute(statement).all())
+        parameters = [rows] if isinstance(rows, Mapping) else list(rows)
+        result = self.connection.execute(statement, parameters)
+        return len(result.all())
 
     def insert_many(
         self,
