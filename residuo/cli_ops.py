@@ -1,0 +1,178 @@
+"""The long-running processes and the ops verbs of ``residuo``: they need RabbitMQ.
+
+``worker``, ``relay`` and ``scheduler`` run until SIGTERM; ``publish``, ``status`` and
+``dead-letters`` are what ops reach for. Registered on the app by ``residuo.cli``.
+"""
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from dramatiq.errors import ConnectionClosed
+from pika.exceptions import AMQPError
+from rich.console import Console
+from sqlalchemy.engine import make_url
+
+from residuo.bootstrap import Runtime, bootstrap
+from residuo.cli_support import AsJson, fail, load_settings, open_runtime
+from residuo.dead_letter_views import dead_letters_document, dead_letters_table
+from residuo.processes import run_relay, run_worker, stop_on_signals
+from residuo.settings import Settings
+from residuo.status import collect, status_document, status_tables
+from scheduler.process import run_scheduler
+from workers.actors import EVENTS_QUEUE
+from workers.ingress import publish_event
+from workers.rabbitmq.broker import ResiduoRabbitmqBroker
+from workers.rabbitmq.dead_letter_queue import (
+    DeadLetterQueueMissingError,
+    list_dead_letters,
+    replay_dead_letters,
+)
+from workers.rabbitmq.topology import EVENTS_EXCHANGE
+
+__all__ = ["dead_letters_app", "publish", "relay", "scheduler", "status", "worker"]
+
+QueueOption = Annotated[
+    str | None,
+    typer.Option("--queue", help="Only this queue's dead letters (e.g. residuo.events)."),
+]
+
+
+@contextmanager
+def _rabbitmq(settings: Settings, verb: str) -> Iterator[None]:
+    """Refuse the embedded broker; a broker that cannot be used is a one-line error."""
+    if settings.embedded_broker:
+        fail(f"`residuo {verb}` needs RabbitMQ: set RESIDUO_BROKER_URL=amqp://…")
+    where = make_url(settings.broker_url).render_as_string(hide_password=True)
+    try:
+        yield
+    except (AMQPError, ConnectionClosed, OSError) as error:
+        fail(f"cannot use RabbitMQ at {where}: {error!r}", status=1)
+
+
+def _rabbitmq_broker(runtime: Runtime) -> ResiduoRabbitmqBroker:
+    assert isinstance(runtime.broker, ResiduoRabbitmqBroker), "guarded by _rabbitmq"
+    return runtime.broker
+
+
+def publish(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="One CloudEvent, as JSON.")],
+) -> None:
+    """Publish FILE as upstream would: exchange residuo.events, routing key = its type."""
+    try:
+        body = file.read_bytes()
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror}")
+    settings = load_settings()
+    with _rabbitmq(settings, "publish"), bootstrap(settings) as runtime:
+        routing_key = publish_event(_rabbitmq_broker(runtime), body)
+    typer.echo(f"published {file} to exchange {EVENTS_EXCHANGE}, routing key {routing_key}")
+
+
+def worker(
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="Worker threads. Default: RESIDUO_WORKER_THREADS."),
+    ] = None,
+) -> None:
+    """Run the actors on RabbitMQ until SIGTERM or SIGINT; in-flight messages finish first."""
+    settings = load_settings()
+    with (
+        _rabbitmq(settings, "worker"),
+        open_runtime(settings) as runtime,
+        stop_on_signals() as stop,
+    ):
+        run_worker(runtime, threads=threads or settings.worker_threads, stop=stop)
+
+
+def relay() -> None:
+    """Publish the outbox to RabbitMQ until SIGTERM or SIGINT (one active relay at a time)."""
+    settings = load_settings()
+    with (
+        _rabbitmq(settings, "relay"),
+        open_runtime(settings) as runtime,
+        stop_on_signals() as stop,
+    ):
+        run_relay(runtime, stop=stop)
+
+
+def status(as_json: AsJson = False) -> None:
+    """Queue depths, dead letters, the outbox backlog, parked or rejected events, sweep runs."""
+    settings = load_settings()
+    with open_runtime(settings) as runtime:
+        sections = collect(runtime)
+    if as_json:
+        typer.echo(json.dumps(status_document(sections), indent=2))
+    else:
+        console = Console()
+        for table in status_tables(sections):
+            console.print(table)
+    if any(each.problem for each in sections):
+        raise typer.Exit(1)
+
+
+dead_letters_app = typer.Typer(
+    help="Inspect and re-drive dead-lettered messages.", no_args_is_help=True
+)
+
+
+@dead_letters_app.command("list")
+def list_dead_letters_command(
+    queue: QueueOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many a queue.")] = 100,
+    as_json: AsJson = False,
+) -> None:
+    """Dead letters, oldest first, with why each was dead-lettered; nothing is removed."""
+    settings = load_settings()
+    with _rabbitmq(settings, "dead-letters list"), bootstrap(settings) as runtime:
+        queues = [queue] if queue else sorted(runtime.broker.get_declared_queues())
+        letters = list_dead_letters(settings.broker_url, queues, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(dead_letters_document(letters), indent=2))
+    else:
+        Console().print(dead_letters_table(letters))
+
+
+@dead_letters_app.command("replay")
+def replay_dead_letters_command(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[ID]...", help="Event ids or message ids, as `list` shows."),
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    queue: Annotated[
+        str, typer.Option("--queue", help="The queue whose dead letters to replay.")
+    ] = EVENTS_QUEUE,
+) -> None:
+    """Send dead letters back to their queue; each leaves the dead-letter queue only once
+    RabbitMQ confirmed its new copy."""
+    wanted = set(ids or ())
+    if not wanted and not every:
+        fail("name the dead letters to replay (event or message ids), or give --all")
+    settings = load_settings()
+    with _rabbitmq(settings, "dead-letters replay"):
+        try:
+            replayed = replay_dead_letters(
+                settings.broker_url, queue, lambda letter: every or any(map(letter.matches, wanted))
+            )
+        except DeadLetterQueueMissingError as error:
+            fail(str(error))
+    typer.echo(f"replayed {len(replayed)} dead letters to {queue}")
+    found = {each for each in wanted if any(letter.matches(each) for letter in replayed)}
+    missing = sorted(wanted - found)
+    if missing:
+        fail(f"no dead letter in {queue} for: {', '.join(missing)}", status=1)
+
+
+def scheduler() -> None:
+    """Send the daily sweeps at the configured local time, once per day; stop on SIGTERM."""
+    settings = load_settings()
+    with (
+        _rabbitmq(settings, "scheduler"),
+        open_runtime(settings) as runtime,
+        stop_on_signals() as stop,
+    ):
+        run_scheduler(runtime, settings.scheduler, stop=stop)
