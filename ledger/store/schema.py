@@ -1,7 +1,7 @@
 """The database schema, written down once.
 
 Conventions:
-* money is integer cents (``*_cents``), never a float; every amount column has a
+* money is integer cents (``*_cents``), never binary floating point; every amount column has a
   check constraint on its sign;
 * instants are stored in UTC (``UTCDateTime``) and returned timezone-aware;
 * ``effective_at`` is business time (when the rule says it happened), ``recorded_at``
