@@ -6,7 +6,7 @@ integer cents so that sums are exact and a check constraint can compare them.
 
 from decimal import Decimal
 
-__all__ = ["CENT", "cents_to_decimal", "decimal_to_cents", "format_cents"]
+__all__ = ["CENT", "cents_to_decimal", "decimal_to_cents"]
 
 CENT = Decimal("0.01")
 
@@ -22,8 +22,3 @@ def decimal_to_cents(amount: Decimal) -> int:
 def cents_to_decimal(cents: int) -> Decimal:
     """The decimal amount of ``cents``, always with two places."""
     return (Decimal(cents) / 100).quantize(CENT)
-
-
-def format_cents(cents: int, currency: str = "EUR") -> str:
-    """Human form for the CLI and logs: ``49.90 EUR``."""
-    return f"{cents_to_decimal(cents)} {currency}"

@@ -13,7 +13,7 @@ from ledger.orders import APPLIED, Applied
 from ledger.rules import settle_topup
 from ledger.store import schema
 from messages.inbound import PaymentReceived
-from messages.notifications import PaymentUnmatched, TopupRequired, UnmatchedReason
+from messages.notifications import PaymentUnmatched, TopupRequired, UnmatchedReason, topup_reference
 
 __all__ = ["apply_topup", "find_open_hold", "record_topup", "topup_required"]
 
@@ -40,7 +40,7 @@ def topup_required(ctx: Context, held: Row[Any], *, cause: str, at: datetime) ->
             order_amount=cents_to_decimal(held.order_amount_cents),
             held=cents_to_decimal(held.credit_cents),
             amount_due=cents_to_decimal(amount_due),
-            payment_reference=f"integrazione {held.order_id}",
+            payment_reference=topup_reference(held.order_id),
             due_by=ctx.local(held.due_by),
         ),
         cause=cause,
