@@ -39,7 +39,7 @@ from residuo.render import (
     statement_table,
     sweep_table,
 )
-from residuo.replay import BadLineError, Replayer, parse_line, split_lines
+from residuo.replay import BadLineError, parse_line, replaying, split_lines
 from workers.broker import MEMORY_BROKER_URL
 from workers.relay import JsonLinesPublisher
 
@@ -86,7 +86,7 @@ def replay(
     with (
         stream,
         open_runtime(settings) as runtime,
-        Replayer(runtime, JsonLinesPublisher(stream)) as replayer,
+        replaying(runtime, JsonLinesPublisher(stream)) as replayer,
     ):
         for number, raw in split_lines(data):
             try:

@@ -27,7 +27,7 @@ from messages import (
 from residuo.bootstrap import bootstrap, ensure_schema
 from residuo.narration import describe_event, describe_notification, local_time
 from residuo.render import balance_table
-from residuo.replay import EventLine, LineOutcome, Replayer, parse_line, split_lines
+from residuo.replay import EventLine, LineOutcome, parse_line, replaying, split_lines
 from residuo.settings import Settings
 from workers.broker import MEMORY_BROKER_URL
 from workers.relay import MemoryPublisher, PublishedNotification
@@ -147,7 +147,7 @@ def run_demo(console: Console, environment: Settings) -> None:
         )
         with bootstrap(settings, clock=clock) as runtime:
             ensure_schema(runtime.engine)
-            with Replayer(runtime, publisher) as replayer:
+            with replaying(runtime, publisher) as replayer:
                 for number, line in lines:
                     instant = line.time if isinstance(line, EventLine) else line.as_of
                     if instant is not None:

@@ -9,10 +9,10 @@ is the order of the books and of the notifications.
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from dramatiq.brokers.stub import StubBroker
 
@@ -31,6 +31,7 @@ __all__ = [
     "SweepLine",
     "aware_instant",
     "parse_line",
+    "replaying",
     "split_lines",
 ]
 
@@ -101,29 +102,13 @@ def parse_line(raw: bytes) -> ReplayLine:
 
 
 class Replayer:
-    """Feeds lines through a runtime's actors on the embedded broker, relaying after each.
+    """Feeds lines through a runtime's actors on a running embedded worker, relaying
+    after each (see ``replaying``)."""
 
-    Used as a context manager: it runs a Dramatiq worker for its lifetime.
-    """
-
-    def __init__(self, runtime: Runtime, publisher: Publisher) -> None:
-        if not isinstance(runtime.broker, StubBroker):
-            raise TypeError("replay runs on the embedded broker (RESIDUO_BROKER_URL=memory)")
+    def __init__(self, runtime: Runtime, worker: EmbeddedWorker, publisher: Publisher) -> None:
         self._runtime = runtime
+        self._worker = worker
         self._publisher = publisher
-        self._worker = EmbeddedWorker(runtime.broker)
-
-    def __enter__(self) -> Self:
-        self._worker.__enter__()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._worker.__exit__(exc_type, exc, tb)
 
     def feed(self, number: int, line: ReplayLine) -> LineOutcome:
         """Send ``line`` through the actors, wait until it is settled, relay the outbox."""
@@ -136,6 +121,15 @@ class Replayer:
         deliveries = [self._worker.deliver(message) for message in messages]
         published = relay_pending(self._runtime.engine, self._publisher, clock=self._runtime.clock)
         return LineOutcome(number, line, deliveries, published)
+
+
+@contextmanager
+def replaying(runtime: Runtime, publisher: Publisher) -> Iterator[Replayer]:
+    """A ``Replayer`` with a Dramatiq worker running on the embedded broker meanwhile."""
+    if not isinstance(runtime.broker, StubBroker):
+        raise TypeError("replay runs on the embedded broker (RESIDUO_BROKER_URL=memory)")
+    with EmbeddedWorker(runtime.broker) as worker:
+        yield Replayer(runtime, worker, publisher)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
