@@ -25,6 +25,8 @@ __all__ = [
     "Outcome",
     "cancel_spid_order",
     "load_order",
+    "lock_order",
+    "order_lock_key",
     "record_activation_completed",
     "record_activation_failed",
     "record_order_payment",
@@ -56,6 +58,18 @@ APPLIED = Applied(Outcome.APPLIED)
 PARKED = Applied(Outcome.PARKED)
 
 
+def order_lock_key(order_id: str) -> str:
+    """The lock serialising everything that touches one order number: its payment, its
+    activation events (parked or not), a transfer onto it and its top-ups. Case-blind,
+    like the top-up references that name it."""
+    return f"order:{order_id.upper()}"
+
+
+def lock_order(ctx: Context, order_id: str) -> None:
+    """Take ``order_lock_key(order_id)`` for the rest of the transaction."""
+    ctx.uow.lock(order_lock_key(order_id))
+
+
 def load_order(ctx: Context, order_id: str) -> Row[Any] | None:
     """An order row, locked for update, or None if its payment has not arrived."""
     query = select(schema.orders).where(schema.orders.c.order_id == order_id).with_for_update()
@@ -64,6 +78,7 @@ def load_order(ctx: Context, order_id: str) -> Row[Any] | None:
 
 def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) -> Applied:
     """Register a paid order, awaiting activation; a SPID order gets its deadline (R5)."""
+    lock_order(ctx, payment.order_id)
     is_spid = payment.service.lower() == ctx.policy.spid_service
     amount_cents = decimal_to_cents(payment.amount)
     inserted = ctx.uow.insert_ignoring_conflicts(
@@ -123,6 +138,7 @@ def record_activation_completed(
     ctx: Context, event_id: str, activation: ActivationCompleted
 ) -> Applied:
     """Activate a paid order; a cancelled SPID order cannot be activated (R5)."""
+    lock_order(ctx, activation.order_id)
     order = load_order(ctx, activation.order_id)
     if order is None:
         return PARKED
@@ -160,6 +176,7 @@ def record_activation_completed(
 
 def record_activation_failed(ctx: Context, event_id: str, failure: ActivationFailed) -> Applied:
     """R1: a failed activation turns the whole payment into credit, once."""
+    lock_order(ctx, failure.order_id)
     order = load_order(ctx, failure.order_id)
     if order is None:
         return PARKED

@@ -9,7 +9,7 @@ from ledger.context import Context
 from ledger.credit_book import load_credits, move_buckets
 from ledger.holds import release_hold
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import APPLIED, Applied, cancel_spid_order
+from ledger.orders import APPLIED, Applied, cancel_spid_order, order_lock_key
 from ledger.rules import (
     CreditState,
     Portion,
@@ -31,7 +31,7 @@ def record_credit_request(ctx: Context, event_id: str, request: CreditRequested)
     """Apply a transfer or refund request once per ``request_id``; refusals are notified."""
     keys = [f"customer:{request.customer_id}"]
     if request.new_order is not None:
-        keys.append(f"order:{request.new_order.order_id.upper()}")
+        keys.append(order_lock_key(request.new_order.order_id))
     ctx.uow.lock(*keys)
     inserted = ctx.uow.insert_ignoring_conflicts(
         schema.credit_requests,

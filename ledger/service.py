@@ -95,9 +95,6 @@ class Ledger:
             )
             if not claimed:
                 return Recorded.DUPLICATE
-            if isinstance(event, ActivationCompletedEvent | ActivationFailedEvent):
-                # Serialise with the order's payment, which re-applies parked events.
-                uow.lock(f"order:{event.data.order_id.upper()}")
             applied = _apply(ctx, event)
             _close_inbox(ctx, event, applied)
             if isinstance(event, PaymentReceivedEvent) and applied.outcome is Outcome.APPLIED:
@@ -214,7 +211,6 @@ def _apply(ctx: Context, event: InboundEvent) -> Applied:
         order_ref = parse_topup_reference(event.data.reference)
         if order_ref is not None:
             return record_topup(ctx, event.id, order_ref, event.data)
-        ctx.uow.lock(f"order:{event.data.order_id.upper()}")
         return record_order_payment(ctx, event.id, event.data)
     if isinstance(event, ActivationCompletedEvent):
         return record_activation_completed(ctx, event.id, event.data)

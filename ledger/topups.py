@@ -9,7 +9,7 @@ from ledger.books import Account, Line
 from ledger.context import Context
 from ledger.holds import commit_hold, release_hold
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import APPLIED, Applied
+from ledger.orders import APPLIED, Applied, lock_order
 from ledger.rules import settle_topup
 from ledger.store import schema
 from messages.inbound import PaymentReceived
@@ -50,7 +50,7 @@ def topup_required(ctx: Context, held: Row[Any], *, cause: str, at: datetime) ->
 
 def record_topup(ctx: Context, event_id: str, order_ref: str, payment: PaymentReceived) -> Applied:
     """Book a top-up payment and settle it against the open hold for ``order_ref``."""
-    ctx.uow.lock(f"order:{order_ref.upper()}")
+    lock_order(ctx, order_ref)
     amount = decimal_to_cents(payment.amount)
     ctx.uow.connection.execute(
         schema.topups.insert().values(
