@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import uuid4
@@ -237,13 +237,42 @@ def wait_for_rabbitmq(
     )
 
 
+SERVER_PORTS = range(20000, 32000)
+"""Where test servers listen: below Linux's ephemeral range (32768-60999 by default).
+
+A port the kernel handed out for `bind(0)` is ephemeral, so while a server is stopped
+for a restart test any outgoing connection on the machine may take it as its local
+port, and the server then fails to come back with `eaddrinuse`. Ports from this range
+are only ever handed out on request."""
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports free on 127.0.0.1 right now, all different from one another."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
+    """Ports free on 127.0.0.1 right now, all different and outside the ephemeral range."""
+    low, high = ephemeral_port_range()
+    candidates = [port for port in SERVER_PORTS if not low <= port <= high]
+    random.shuffle(candidates)
+    found: list[int] = []
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise ServerUnavailableError(
+        f"fewer than {count} free ports on 127.0.0.1 outside the ephemeral range {low}-{high}"
+    )
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except (OSError, ValueError):
+        return 32768, 60999
+    return int(low), int(high)
 
 
 def as_user(user: str, argv: Sequence[str]) -> list[str]:
