@@ -1,11 +1,13 @@
 """Read models: a customer's credits and statement, straight from the store."""
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
+from ledger.books import Account
 from ledger.store import schema
 
 __all__ = ["Balance", "CreditLine", "StatementLine", "balance", "statement"]
@@ -52,47 +54,86 @@ class StatementLine:
     postings: list[tuple[str, str | None, int]]
 
 
-def _status(row: Any, as_of: datetime) -> str:
+def _status(buckets: dict[str, int], expires_at: datetime, as_of: datetime) -> str:
     """Where a credit stands: held, usable, expired, or spent (used/refunded)."""
-    if row.held_cents:
+    if buckets["held"]:
         return "held"
-    if row.available_cents and as_of < row.expires_at:
+    if buckets["available"] and as_of < expires_at:
         return "available"
-    if row.forfeited_cents or (row.available_cents and as_of >= row.expires_at):
+    if buckets["forfeited"] or (buckets["available"] and as_of >= expires_at):
         return "expired"
-    if row.refunded_cents and not row.used_cents:
+    if buckets["refunded"] and not buckets["used"]:
         return "refunded"
     return "used"
 
 
+_BUCKET_OF_ACCOUNT = {
+    Account.CREDIT_AVAILABLE.value: "available",
+    Account.CREDIT_HELD.value: "held",
+    Account.CREDIT_APPLIED.value: "used",
+    Account.REFUNDS_PAYABLE.value: "refunded",
+    Account.BREAKAGE.value: "forfeited",
+}
+"""Where a credit's money sits, by the account its postings name (see ``books``): each of
+these accounts is credit-normal, so a bucket is minus the sum of its postings."""
+_BUCKETS = tuple(_BUCKET_OF_ACCOUNT.values())
+
+
 def balance(engine: Engine, customer_id: str, as_of: datetime) -> Balance:
-    """R2 at read time too: a remainder past ``expires_at`` is not available."""
-    column = schema.credits.c
+    """The customer's credits as the journal stood at ``as_of`` (business time).
+
+    Buckets are summed from the postings effective by ``as_of``, so an earlier instant
+    shows the books before later grants, transfers, refunds and forfeitures; the
+    ``credits`` buckets are what the same sum gives today (R11, checked by the tests).
+    R2 at read time too: a remainder past ``expires_at`` is not available, even before
+    the expiry sweep has forfeited it."""
+    credit, entry, posting = schema.credits.c, schema.journal_entries.c, schema.postings.c
     with engine.connect() as connection:
         rows = connection.execute(
-            select(schema.credits)
-            .where(column.customer_id == customer_id)
-            .order_by(column.expires_at, column.granted_at, column.credit_id)
+            select(
+                credit.credit_id,
+                credit.origin,
+                credit.source_order_id,
+                credit.expires_at,
+                credit.refundable,
+            )
+            .where(credit.customer_id == customer_id, credit.granted_at <= as_of)
+            .order_by(credit.expires_at, credit.granted_at, credit.credit_id)
         ).all()
-    lines = [
-        CreditLine(
-            credit_id=row.credit_id,
-            origin=row.origin,
-            source_order_id=row.source_order_id,
-            granted=row.granted_cents,
-            remaining=row.available_cents,
-            held=row.held_cents,
-            used=row.used_cents,
-            refunded=row.refunded_cents,
-            forfeited=row.forfeited_cents,
-            expires_at=row.expires_at,
-            refundable=row.refundable,
-            status=_status(row, as_of),
-        )
-        for row in rows
-    ]
+        sums = connection.execute(
+            select(posting.credit_id, posting.account, func.sum(posting.amount_cents))
+            .join(schema.journal_entries, entry.entry_id == posting.entry_id)
+            .where(
+                posting.customer_id == customer_id,
+                posting.credit_id.is_not(None),
+                posting.account.in_(list(_BUCKET_OF_ACCOUNT)),
+                entry.effective_at <= as_of,
+            )
+            .group_by(posting.credit_id, posting.account)
+        ).all()
+    buckets: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
+    for credit_id, account, total in sums:
+        buckets[credit_id][_BUCKET_OF_ACCOUNT[account]] = -int(total)
+    lines = [_credit_line(row, buckets[row.credit_id], as_of) for row in rows]
     available = sum(line.remaining for line in lines if as_of < line.expires_at)
     return Balance(customer_id=customer_id, as_of=as_of, available=available, credits=lines)
+
+
+def _credit_line(row: Any, buckets: dict[str, int], as_of: datetime) -> CreditLine:
+    return CreditLine(
+        credit_id=row.credit_id,
+        origin=row.origin,
+        source_order_id=row.source_order_id,
+        granted=sum(buckets.values()),
+        remaining=buckets["available"],
+        held=buckets["held"],
+        used=buckets["used"],
+        refunded=buckets["refunded"],
+        forfeited=buckets["forfeited"],
+        expires_at=row.expires_at,
+        refundable=row.refundable,
+        status=_status(buckets, row.expires_at, as_of),
+    )
 
 
 def statement(engine: Engine, customer_id: str) -> list[StatementLine]:

@@ -43,6 +43,7 @@ EVENTS: list[dict[str, Any]] = [
     },
 ]
 SWEEP = {"type": "sweep", "kind": "expiry", "as_of": "2027-01-10T10:00:00+01:00"}
+AFTER_EXPIRY = "2027-02-01T00:00:00+01:00"
 
 
 def run(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -125,10 +126,12 @@ def test_balance_as_json_is_one_document_with_decimal_strings(tmp_path: Path) ->
     """``--json`` prints one JSON document; amounts are strings, never numbers."""
     run(tmp_path, "replay", str(write_replay_file(tmp_path)))
 
-    result = run(tmp_path, "balance", "1234567@aruba.it", "--json")
+    # The replayed story runs past its expiry; --as-of pins the view after it.
+    result = run(tmp_path, "balance", "1234567@aruba.it", "--as-of", AFTER_EXPIRY, "--json")
 
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
+    assert document["as_of"] == AFTER_EXPIRY
     assert document["available"] == "0.00"
     (credit,) = document["credits"]
     assert credit["credit_id"] == "CR-MI0001"
@@ -136,6 +139,27 @@ def test_balance_as_json_is_one_document_with_decimal_strings(tmp_path: Path) ->
     assert buckets == ("49.90", "0.00", "49.90")
     assert credit["status"] == "expired"
     assert credit["expires_at"] == "2027-01-10T09:30:00+01:00"
+
+
+def test_balance_as_of_an_earlier_instant_shows_the_credit_before_its_expiry(
+    tmp_path: Path,
+) -> None:
+    """The replay has swept the credit away, yet the day before its expiry it was there."""
+    run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    result = run(
+        tmp_path, "balance", "1234567@aruba.it", "--as-of", "2027-01-09T00:00:00+01:00", "--json"
+    )
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["available"] == "49.90"
+    (credit,) = document["credits"]
+    assert (credit["remaining"], credit["forfeited"], credit["status"]) == (
+        "49.90",
+        "0.00",
+        "available",
+    )
 
 
 def test_statement_as_json_lists_entries_oldest_first(tmp_path: Path) -> None:
