@@ -1,7 +1,8 @@
 """The long-running processes and the ops verbs of ``residuo``: they need RabbitMQ.
 
-``worker``, ``relay`` and ``scheduler`` run until SIGTERM; ``publish``, ``status`` and
-``dead-letters`` are what ops reach for. Registered on the app by ``residuo.cli``.
+``worker``, ``relay``, ``scheduler`` and ``metrics`` run until SIGTERM; ``publish``,
+``status`` and ``dead-letters`` are what ops reach for. Registered on the app by
+``residuo.cli``.
 """
 
 import json
@@ -19,7 +20,8 @@ from sqlalchemy.engine import make_url
 from residuo.bootstrap import Runtime, bootstrap
 from residuo.cli_support import AsJson, fail, load_settings, open_runtime
 from residuo.dead_letter_views import dead_letters_document, dead_letters_table
-from residuo.processes import run_relay, run_worker, stop_on_signals
+from residuo.metrics import status_registry
+from residuo.processes import run_relay, run_worker, serve_metrics, stop_on_signals
 from residuo.settings import Settings
 from residuo.status import collect, status_document, status_tables
 from scheduler.process import run_scheduler
@@ -33,7 +35,7 @@ from workers.rabbitmq.dead_letter_queue import (
 )
 from workers.rabbitmq.topology import EVENTS_EXCHANGE
 
-__all__ = ["dead_letters_app", "publish", "relay", "scheduler", "status", "worker"]
+__all__ = ["dead_letters_app", "metrics", "publish", "relay", "scheduler", "status", "worker"]
 
 QueueOption = Annotated[
     str | None,
@@ -112,6 +114,20 @@ def status(as_json: AsJson = False) -> None:
             console.print(table)
     if any(each.problem for each in sections):
         raise typer.Exit(1)
+
+
+def metrics(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 9464,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+) -> None:
+    """Serve what `status` shows as Prometheus gauges on http://HOST:PORT/metrics, read
+    at each scrape, until SIGTERM or SIGINT."""
+    settings = load_settings()
+    with open_runtime(settings) as runtime, stop_on_signals() as stop:
+        try:
+            serve_metrics(status_registry(runtime), host=host, port=port, stop=stop)
+        except OSError as error:
+            fail(f"cannot serve metrics on {host}:{port}: {error.strerror}", status=1)
 
 
 dead_letters_app = typer.Typer(

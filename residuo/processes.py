@@ -1,4 +1,5 @@
-"""The long-running processes on RabbitMQ: ``residuo worker`` and ``residuo relay``.
+"""The long-running processes: ``residuo worker`` and ``residuo relay`` on RabbitMQ,
+and ``residuo metrics``.
 
 Each runs until its ``stop`` event is set, which ``stop_on_signals`` does on SIGTERM
 or SIGINT. A worker then stops taking messages and lets those in flight finish (up
@@ -15,12 +16,13 @@ from types import FrameType
 
 import structlog
 from dramatiq import Worker
+from prometheus_client import CollectorRegistry, start_http_server
 
 from residuo.bootstrap import Runtime
 from workers.rabbitmq.publisher import RabbitmqPublisher
 from workers.relay import Relay
 
-__all__ = ["run_relay", "run_worker", "stop_on_signals"]
+__all__ = ["run_relay", "run_worker", "serve_metrics", "stop_on_signals"]
 
 _logger = structlog.get_logger(__name__)
 
@@ -69,3 +71,14 @@ def run_relay(runtime: Runtime, *, stop: Event) -> None:
     _logger.info("relay started")
     relay.run(stop)
     _logger.info("relay stopped")
+
+
+def serve_metrics(registry: CollectorRegistry, *, host: str, port: int, stop: Event) -> None:
+    """Serve ``registry`` on http://host:port/metrics until ``stop``."""
+    server, thread = start_http_server(port, host, registry)
+    _logger.info("serving metrics", url=f"http://{host}:{port}/metrics")
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    thread.join()
+    _logger.info("metrics stopped")

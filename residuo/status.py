@@ -97,29 +97,29 @@ def outbox_section(runtime: Runtime) -> Section:
     query = select(func.count(), func.min(outbox.created_at)).where(outbox.published_at.is_(None))
     with runtime.engine.connect() as connection:
         count, oldest = connection.execute(query).one()
-    row: dict[str, Any] = {
+    zone = runtime.settings.policy.zone
+    row = {
         "unpublished": count,
-        "oldest_created_at": None,
-        "oldest_age_seconds": None,
+        "oldest_created_at": None if oldest is None else oldest.astimezone(zone),
+        "oldest_age_seconds": _age_seconds(runtime, oldest),
     }
-    if oldest is not None:
-        row["oldest_created_at"] = oldest.astimezone(runtime.settings.policy.zone)
-        row["oldest_age_seconds"] = int((runtime.clock() - oldest).total_seconds())
-    columns = ("unpublished", "oldest_created_at", "oldest_age_seconds")
-    return Section("outbox", "Outbox (waiting for the relay)", columns, [row])
+    return Section("outbox", "Outbox (waiting for the relay)", tuple(row), [row])
 
 
 def events_section(runtime: Runtime) -> Section:
-    """Events parked until their order's payment arrives, and rejected events on record."""
+    """Events parked until their order's payment arrives, how long the oldest has
+    waited (a payment that never comes leaves it parked), and rejected events on record."""
     inbox = schema.inbox.c
-    parked = select(func.count()).where(inbox.status == "parked")
+    parked = select(func.count(), func.min(inbox.received_at)).where(inbox.status == "parked")
     rejected = select(func.count()).select_from(schema.rejected_events)
     with runtime.engine.connect() as connection:
+        count, oldest = connection.execute(parked).one()
         row = {
-            "parked": connection.execute(parked).scalar_one(),
+            "parked": count,
+            "oldest_parked_age_seconds": _age_seconds(runtime, oldest),
             "rejected": connection.execute(rejected).scalar_one(),
         }
-    return Section("events", "Inbound events", ("parked", "rejected"), [row])
+    return Section("events", "Inbound events", tuple(row), [row])
 
 
 def sweeps_section(runtime: Runtime) -> Section:
@@ -183,6 +183,10 @@ def status_tables(sections: Sequence[Section]) -> list[RenderableType]:
             table.add_row(*(_cell(row.get(column)) for column in section.columns))
         shown.append(table)
     return shown
+
+
+def _age_seconds(runtime: Runtime, since: datetime | None) -> int | None:
+    return None if since is None else int((runtime.clock() - since).total_seconds())
 
 
 def _work_queues(runtime: Runtime) -> list[str]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select
 
 from ledger.store import schema
@@ -40,12 +43,12 @@ class Stack:
     environment: dict[str, str]
     logs: Path
 
-    def start(self, verb: str, name: str, **settings: str) -> Process:
+    def start(self, verb: str, name: str, *arguments: str, **settings: str) -> Process:
         log = self.logs / f"{name}.log"
         environment = self.environment | {f"RESIDUO_{k.upper()}": v for k, v in settings.items()}
         with log.open("ab") as stderr:
             popen = subprocess.Popen(
-                [str(RESIDUO), verb],
+                [str(RESIDUO), verb, *arguments],
                 env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
@@ -158,6 +161,32 @@ def wait_until(condition: Callable[[], bool], what: str, *processes: Process) ->
             assert process.popen.poll() is None, f"{process.log.name} died:\n{process.tail()}"
         assert time.monotonic() < deadline, f"gave up waiting for {what}"
         time.sleep(0.05)
+
+
+def scrape_metrics(stack: Stack, *others: Process) -> dict[tuple[str, tuple[str, ...]], float]:
+    """Start ``residuo metrics``, scrape it once, stop it: each sample by name and labels."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    exporter = stack.start("metrics", "metrics", "--host", "127.0.0.1", "--port", str(port))
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                scraped.append(response.read().decode())
+        except OSError:
+            return False
+        return True
+
+    scraped: list[str] = []
+    wait_until(answers, "the metrics endpoint", exporter, *others)
+    assert exporter.stop() == 0, exporter.tail()
+    return {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in text_string_to_metric_families(scraped[0])
+        for sample in family.samples
+    }
 
 
 @pytest.fixture
@@ -313,7 +342,8 @@ def test_operators_publish_inspect_and_replay_from_the_command_line(
 ) -> None:
     """``residuo publish`` feeds the worker like any upstream; ``residuo dead-letters
     list`` says why a message was dead-lettered and ``replay`` sends it back to its
-    queue; ``residuo status`` shows the queues, the dead letters and the outbox."""
+    queue; ``residuo status`` shows the queues, the dead letters and the outbox, and
+    ``residuo metrics`` serves the same figures to Prometheus."""
     bad = tmp_path / "bad.json"
     bad.write_text('{"specversion": "1.0", "id": "evt-bad", "type": "payment.received"}')
     published = stack.run("publish", str(bad))
@@ -324,6 +354,7 @@ def test_operators_publish_inspect_and_replay_from_the_command_line(
 
     listed = stack.run("dead-letters", "list", "--json")
     status = stack.run("status", "--json")
+    scraped = scrape_metrics(stack, worker)
     replayed = stack.run("dead-letters", "replay", "evt-bad")
     worker.stop()
 
@@ -341,7 +372,16 @@ def test_operators_publish_inspect_and_replay_from_the_command_line(
     dead = {row["queue"]: row["messages"] for row in document["dead_letters"]}
     assert dead == {"residuo.events.XQ": 1, "residuo.sweeps.XQ": 0}
     assert document["outbox"][0]["unpublished"] == 1
-    assert document["events"] == [{"parked": 0, "rejected": 1}]
+    assert document["events"] == [{"parked": 0, "oldest_parked_age_seconds": None, "rejected": 1}]
     assert document["problems"] == {}
+    assert scraped[("residuo_queue_consumers", ("residuo.events",))] == 1
+    assert scraped[("residuo_dead_letters", ("residuo.events.XQ",))] == 1
+    assert scraped[("residuo_dead_letters", ("residuo.sweeps.XQ",))] == 0
+    assert scraped[("residuo_outbox_unpublished", ())] == 1
+    assert scraped[("residuo_events_rejected", ())] == 1
+    assert {labels for name, labels in scraped if name == "residuo_status_up"} == {
+        (key,) for key in ("queues", "dead_letters", "outbox", "events", "sweeps")
+    }
+    assert all(value == 1 for (name, _), value in scraped.items() if name == "residuo_status_up")
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1 dead letters to residuo.events" in replayed.stdout

@@ -2,29 +2,18 @@
 books, the broker sections say there are no queues, and nothing counts as a problem."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from rich.console import Console
 
 from ledger.store import schema
-from residuo.bootstrap import Runtime, bootstrap, ensure_schema
-from residuo.settings import Settings
+from residuo.bootstrap import Runtime
 from residuo.status import SECTIONS, collect, status_document, status_tables
 from scheduler.plan import DueRun
 from scheduler.runs import claim
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'books.sqlite3'}")
-    with bootstrap(settings, clock=lambda: NOW) as runtime:
-        ensure_schema(runtime.engine)
-        yield runtime
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the `runtime` fixture's clock
 
 
 def test_the_outbox_backlog_counts_unpublished_rows_and_the_oldest_age(
@@ -55,7 +44,35 @@ def test_the_outbox_backlog_counts_unpublished_rows_and_the_oldest_age(
             "oldest_age_seconds": 5400,
         }
     ]
-    assert document["events"] == [{"parked": 0, "rejected": 0}]
+    assert document["events"] == [{"parked": 0, "oldest_parked_age_seconds": None, "rejected": 0}]
+
+
+def test_parked_events_show_how_long_the_oldest_has_waited(runtime: Runtime) -> None:
+    """A failure whose payment never came stays parked; its age is what ops alert on."""
+    park_events(runtime, hours_ago=(26, 2))
+
+    (row,) = status_document(collect(runtime))["events"]
+
+    assert row == {"parked": 2, "oldest_parked_age_seconds": 26 * 3600, "rejected": 0}
+
+
+def park_events(runtime: Runtime, hours_ago: Sequence[int]) -> None:
+    """Activation failures received `hours_ago`, parked for want of their payment."""
+    with runtime.engine.begin() as connection:
+        connection.execute(
+            schema.inbox.insert(),
+            [
+                {
+                    "event_id": f"evt-fail-{hours}",
+                    "event_type": "activation.failed",
+                    "status": "parked",
+                    "order_id": f"MI{hours:04d}",
+                    "business_time": NOW - timedelta(hours=hours),
+                    "received_at": NOW - timedelta(hours=hours),
+                }
+                for hours in hours_ago
+            ],
+        )
 
 
 def test_the_embedded_broker_has_no_queues_to_show_and_that_is_no_problem(
