@@ -49,6 +49,7 @@ def to_credit_state(row: Row[Any]) -> CreditState:
         available=row.available_cents,
         held=row.held_cents,
         forfeited=row.forfeited_cents,
+        refundable=row.refundable,
     )
 
 

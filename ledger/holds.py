@@ -4,14 +4,14 @@ released when the hold window lapses, forfeiting released credit already expired
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 
-from ledger.books import Account, transfer
+from ledger.books import Account, Line, transfer
 from ledger.context import Context
 from ledger.credit_book import forfeit, load_credits, move_buckets
 from ledger.money import cents_to_decimal
 from ledger.store import schema
-from messages.notifications import HoldReleased, OrderFunded
+from messages.notifications import HoldReleased, OrderFunded, PaymentUnmatched
 
 __all__ = ["commit_hold", "held_portions", "release_hold"]
 
@@ -84,6 +84,7 @@ def release_hold(ctx: Context, held: Row[Any], *, cause: str) -> tuple[int, int]
         if not credit.is_usable(at)
     )
     released = sum(cents for _, cents in portions)
+    _return_paid_topups(ctx, held, at=at)
     _settle(ctx, held.request_id, status="released", at=at)
     ctx.notify(
         HoldReleased(
@@ -96,3 +97,44 @@ def release_hold(ctx: Context, held: Row[Any], *, cause: str) -> tuple[int, int]
         time=at,
     )
     return released, forfeited
+
+
+def _return_paid_topups(ctx: Context, held: Row[Any], *, at: datetime) -> None:
+    """Top-ups that paid part of a lapsed hold go back to unmatched payments, where ops
+    can return them or a new request on the same order can use them; ops are told."""
+    column = schema.topups.c
+    paid = ctx.uow.connection.execute(
+        select(column.event_id, column.customer_id, column.applied_cents)
+        .where(func.upper(column.order_id) == held.order_id.upper(), column.applied_cents > 0)
+        .order_by(column.paid_at, column.event_id)
+    ).all()
+    for topup in paid:
+        cause = f"{topup.event_id}|released|{held.request_id}"
+        ctx.post(
+            kind="topup_unmatched",
+            customer_id=topup.customer_id,
+            cause=cause,
+            effective_at=at,
+            memo=f"top-up for order {held.order_id} back to unmatched: the hold lapsed",
+            lines=[
+                Line(Account.TOPUPS_RECEIVED, topup.applied_cents),
+                Line(Account.UNMATCHED_PAYMENTS, -topup.applied_cents),
+            ],
+            order_id=held.order_id,
+        )
+        ctx.uow.connection.execute(
+            update(schema.topups).where(column.event_id == topup.event_id).values(applied_cents=0)
+        )
+        ctx.notify(
+            PaymentUnmatched(
+                customer_id=topup.customer_id,
+                order_id=held.order_id,
+                event_id=topup.event_id,
+                amount=cents_to_decimal(topup.applied_cents),
+                reason="hold_lapsed",
+                detail=f"it paid part of the difference on order {held.order_id}, whose hold "
+                "lapsed unpaid; the payment is kept as unmatched for ops",
+            ),
+            cause=cause,
+            time=at,
+        )

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
@@ -79,8 +79,16 @@ def load_order(ctx: Context, order_id: str) -> Row[Any] | None:
 def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) -> Applied:
     """Register a paid order, awaiting activation; a SPID order gets its deadline (R5)."""
     lock_order(ctx, payment.order_id)
-    is_spid = payment.service.lower() == ctx.policy.spid_service
     amount_cents = decimal_to_cents(payment.amount)
+    if _funded_with_credit(ctx, payment.order_id):
+        return _keep_for_ops(
+            ctx,
+            event_id,
+            payment,
+            reason="order_funded_with_credit",
+            detail=f"order {payment.order_id} is funded (or being funded) with credit",
+        )
+    is_spid = payment.service.lower() == ctx.policy.spid_service
     inserted = ctx.uow.insert_ignoring_conflicts(
         schema.orders,
         {
@@ -95,21 +103,12 @@ def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) 
         },
     )
     if not inserted:
-        # A second payment for the same order is money all the same: it is kept in
-        # unmatched payments for ops to return or reassign, never dropped.
-        ctx.post(
-            kind="duplicate_payment",
-            customer_id=payment.customer_id,
-            cause=event_id,
-            effective_at=payment.paid_at,
-            memo=f"second payment for order {payment.order_id}, kept for ops",
-            lines=transfer(Account.CASH, Account.UNMATCHED_PAYMENTS, amount_cents),
-            order_id=payment.order_id,
-        )
-        return Applied.refused(
-            "order_already_paid",
-            f"order {payment.order_id} is already recorded as paid by an earlier event; "
-            f"this payment of {cents_to_decimal(amount_cents)} is kept in unmatched payments",
+        return _keep_for_ops(
+            ctx,
+            event_id,
+            payment,
+            reason="order_already_paid",
+            detail=f"order {payment.order_id} is already recorded as paid by an earlier event",
         )
     ctx.post(
         kind="order_paid",
@@ -121,6 +120,36 @@ def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) 
         order_id=payment.order_id,
     )
     return APPLIED
+
+
+def _funded_with_credit(ctx: Context, order_id: str) -> bool:
+    """A credit transfer pays this order, or holds credit for it (R6)."""
+    column = schema.transfers.c
+    query = select(column.request_id).where(
+        func.upper(column.order_id) == order_id.upper(), column.status != "released"
+    )
+    return ctx.uow.connection.execute(query).first() is not None
+
+
+def _keep_for_ops(
+    ctx: Context, event_id: str, payment: PaymentReceived, *, reason: str, detail: str
+) -> Applied:
+    """A payment for an order already paid is money all the same: it is kept in
+    unmatched payments for ops to return or reassign, never dropped, and reported."""
+    amount_cents = decimal_to_cents(payment.amount)
+    ctx.post(
+        kind="duplicate_payment",
+        customer_id=payment.customer_id,
+        cause=event_id,
+        effective_at=payment.paid_at,
+        memo=f"second payment for order {payment.order_id}, kept for ops",
+        lines=transfer(Account.CASH, Account.UNMATCHED_PAYMENTS, amount_cents),
+        order_id=payment.order_id,
+    )
+    return Applied.refused(
+        reason,
+        f"{detail}; this payment of {cents_to_decimal(amount_cents)} is kept in unmatched payments",
+    )
 
 
 def _cancel_if_overdue(ctx: Context, order: Row[Any], at: datetime, cause: str) -> Row[Any]:

@@ -1,8 +1,9 @@
 """Credit requests (R6 transfer, R7 channels, R9 refund) from the account holder."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
@@ -22,7 +23,13 @@ from ledger.rules import (
 from ledger.store import schema
 from ledger.topups import apply_topup, find_open_hold, topup_required
 from messages.inbound import CreditRequested, NewOrder
-from messages.notifications import CreditApplied, CreditPortion, RefundRequested, RequestRejected
+from messages.notifications import (
+    CreditApplied,
+    CreditPortion,
+    PaymentMatched,
+    RefundRequested,
+    RequestRejected,
+)
 
 __all__ = ["record_credit_request"]
 
@@ -84,11 +91,20 @@ def _check_request(ctx: Context, request: CreditRequested) -> Refusal | None:
         return Refusal(
             "already_funded", f"Order {new_order.order_id} has already been funded with credit."
         )
-    owner = ctx.uow.connection.execute(
-        select(schema.orders.c.customer_id).where(schema.orders.c.order_id == new_order.order_id)
-    ).scalar_one_or_none()
-    if owner is not None and owner != request.customer_id:
+    order = ctx.uow.connection.execute(
+        select(schema.orders.c.customer_id, schema.orders.c.status).where(
+            func.upper(schema.orders.c.order_id) == new_order.order_id.upper()
+        )
+    ).one_or_none()
+    if order is None:
+        return None
+    if order.customer_id != request.customer_id:
         return Refusal("not_owner", f"Order {new_order.order_id} belongs to another account.")
+    # A failed or cancelled order's payment became credit: only a live one is paid.
+    if order.status in ("awaiting_activation", "active"):
+        return Refusal(
+            "already_funded", f"Order {new_order.order_id} has already been paid in full."
+        )
     return None
 
 
@@ -154,6 +170,14 @@ def _transfer(
     )
     if isinstance(choice, Refusal):
         return choice
+    # All the credit usable now, not only what could pay this order or was named.
+    at = request.requested_at
+    everything = (
+        credits
+        if request.credit_ids is None
+        else load_credits(ctx, customer_id=request.customer_id)
+    )
+    usable = sum(c.available for c in everything if c.exists_at(at) and c.is_usable(at))
     order_amount = decimal_to_cents(new_order.amount)
     portions = allocate(choice, order_amount)
     taken = sum(portion.amount for portion in portions)
@@ -185,10 +209,7 @@ def _transfer(
                 order_id=new_order.order_id,
                 applied=cents_to_decimal(taken),
                 from_credits=_portions(portions),
-                # All the credit still usable, not only what could pay this order.
-                available_after=cents_to_decimal(
-                    sum(c.available for c in credits if c.is_usable(request.requested_at)) - taken
-                ),
+                available_after=cents_to_decimal(usable - taken),
             ),
             cause=request.request_id,
             time=request.requested_at,
@@ -196,8 +217,10 @@ def _transfer(
         return None
     held = find_open_hold(ctx, new_order.order_id)
     assert held is not None
-    topup_required(ctx, held, cause=request.request_id, at=request.requested_at)
-    _apply_early_topups(ctx, new_order.order_id, request.requested_at)
+    # Money already paid counts first, so the customer is asked only for what is still
+    # due (apply_topup asks for a remainder itself).
+    if not _apply_early_topups(ctx, held, request.requested_at):
+        topup_required(ctx, held, cause=request.request_id, at=request.requested_at)
     return None
 
 
@@ -227,30 +250,43 @@ def _record_transfer(
     _set_outcome(ctx, request.request_id, "applied" if covered else "held")
 
 
-def _apply_early_topups(ctx: Context, order_id: str, requested_at: datetime) -> None:
-    """A top-up paid before its request was kept unmatched; it counts now."""
+def _apply_early_topups(ctx: Context, held: Row[Any], requested_at: datetime) -> bool:
+    """Top-ups kept unmatched (paid before the request, or left by a lapsed hold) count
+    now, and ops are told they are no longer theirs to return. True if any counted."""
     column = schema.topups.c
     early = ctx.uow.connection.execute(
-        select(column.event_id, column.customer_id, column.amount_cents, column.applied_cents)
-        .where(func.upper(column.order_id) == order_id.upper(), column.applied_cents == 0)
+        select(column.event_id, column.customer_id, column.amount_cents)
+        .where(func.upper(column.order_id) == held.order_id.upper(), column.applied_cents == 0)
         .order_by(column.paid_at, column.event_id)
     ).all()
     for topup in early:
-        held = find_open_hold(ctx, order_id)
-        if held is None:
-            return
-        apply_topup(
+        still_open = find_open_hold(ctx, held.order_id)
+        if still_open is None:
+            break
+        applied = apply_topup(
             ctx,
-            held,
+            still_open,
             topup_event_id=topup.event_id,
             payer_id=topup.customer_id,
             amount=topup.amount_cents,
             at=requested_at,
         )
+        ctx.notify(
+            PaymentMatched(
+                customer_id=topup.customer_id,
+                order_id=held.order_id,
+                event_id=topup.event_id,
+                request_id=held.request_id,
+                amount=cents_to_decimal(applied),
+            ),
+            cause=f"{topup.event_id}|matched|{held.request_id}",
+            time=requested_at,
+        )
+    return bool(early)
 
 
 def _refund(ctx: Context, request: CreditRequested, credits: list[CreditState]) -> Refusal | None:
-    choice = refundable_credits(credits, as_of=request.requested_at, policy=ctx.policy)
+    choice = refundable_credits(credits, as_of=request.requested_at)
     if isinstance(choice, Refusal):
         return choice
     portions = [Portion(credit.credit_id, credit.available) for credit in choice]

@@ -7,7 +7,7 @@ the current state, and gets back a decision. The store applies the decision.
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ledger.calendar import add_calendar_days, add_calendar_months, business_date
 from ledger.policy import Origin, Policy, Purpose
@@ -44,6 +44,12 @@ class CreditState:
     available: int
     held: int
     forfeited: int = 0
+    refundable: bool = False
+
+    def exists_at(self, as_of: datetime) -> bool:
+        """Granted by ``as_of``: a request dated before the grant cannot spend it, even
+        when it is processed after the grant (business time, not arrival order)."""
+        return self.granted_at <= as_of
 
     def is_usable(self, as_of: datetime) -> bool:
         """R2: usable while ``as_of < expires_at``."""
@@ -53,6 +59,8 @@ class CreditState:
         """Something remains, or remained until it expired: what "expired" refusals are
         about. A remainder past expiry reads the same whether or not the sweep has
         forfeited it yet, so a request is judged alike before and after the sweep."""
+        if not self.exists_at(as_of):
+            return False
         return self.available > 0 or (self.forfeited > 0 and not self.is_usable(as_of))
 
     @property
@@ -146,13 +154,15 @@ def allocate(credits: Sequence[CreditState], amount: int) -> list[Portion]:
 
 
 def refundable_credits(
-    credits: Iterable[CreditState], *, as_of: datetime, policy: Policy
+    credits: Iterable[CreditState], *, as_of: datetime
 ) -> list[CreditState] | Refusal:
     """R9: the credits whose remainder may be refunded, or why none may."""
     remaining = [credit for credit in credits if credit.is_left_or_lost_at(as_of)]
     if not remaining:
         return Refusal("no_credit", "There is no credit left on this account.")
-    refundable = [credit for credit in remaining if policy.is_refundable(credit.origin)]
+    # The flag stored at grant time, as `credit.granted` told the customer: a later
+    # change of `refundable_origins` does not take back what was promised.
+    refundable = [credit for credit in remaining if credit.refundable]
     if not refundable:
         return Refusal(
             "not_refundable",
@@ -204,15 +214,18 @@ def reminder_to_send(
 ) -> int | None:
     """R10: the reminder offset (days before ``deadline``) to send now, if any.
 
-    Only the closest reminder that has fallen due is sent: after a missed week the
-    customer gets the 7-day reminder, not a stale 30-day one as well. Each offset at
-    most once; nothing once the deadline has passed.
+    A reminder falls due on a business day, not at an instant: "30 days before" a
+    credit expiring on 15 March at 10:00 is 13 February, so the daily sweep of that
+    morning sends it, with ``days_left`` 30, whatever the hour of either. Only the
+    closest reminder that has fallen due is sent: after a missed week the customer
+    gets the 7-day reminder, not a stale 30-day one as well. Each offset at most once;
+    nothing once the deadline has passed.
     """
     if as_of >= deadline:
         return None
-    fallen_due = [
-        days for days in offsets if add_calendar_days(deadline, -days, policy.zone) <= as_of
-    ]
+    today = business_date(as_of, policy.zone)
+    deadline_day = business_date(deadline, policy.zone)
+    fallen_due = [days for days in offsets if deadline_day - timedelta(days=days) <= today]
     if not fallen_due:
         return None
     closest = min(fallen_due)

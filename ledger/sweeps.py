@@ -292,8 +292,10 @@ def _due_reminders(
 
 
 def _reminder_horizon(as_of: datetime, offsets: tuple[int, ...]) -> datetime:
-    # One extra day of horizon covers a DST-shortened day; the rule decides exactly.
-    return as_of + timedelta(days=max(offsets, default=0) + 1)
+    # Reminders fall due by business date, so a deadline late in the day is up to a
+    # day past the offset, and a DST night can add an hour: two days of margin cover
+    # both, and the rule decides exactly.
+    return as_of + timedelta(days=max(offsets, default=0) + 2)
 
 
 _orders = schema.orders.c

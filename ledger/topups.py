@@ -83,7 +83,9 @@ def record_topup(ctx: Context, event_id: str, order_ref: str, payment: PaymentRe
         topup_event_id=event_id,
         payer_id=payment.customer_id,
         amount=amount,
-        at=payment.paid_at,
+        # Paid before the request it settles (delivered after it): it counts from the
+        # request on, when there was a hold to commit.
+        at=max(payment.paid_at, held.requested_at),
     )
     return APPLIED
 
@@ -147,7 +149,8 @@ def apply_topup(
                 detail=f"paid {cents_to_decimal(amount)} against {cents_to_decimal(amount_due)}"
                 f" due on order {held.order_id}",
             ),
-            cause=topup_event_id,
+            # Its own cause: the same payment may have been reported unmatched before.
+            cause=f"{topup_event_id}|overpaid|{held.request_id}",
             time=at,
         )
     return settlement.applied

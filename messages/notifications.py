@@ -4,9 +4,11 @@ Each model knows its CloudEvents `TYPE`, which is also its routing key; `outboun
 wraps them in envelopes. Amounts are `Decimal` in Python and two-decimal strings on
 the wire; instants are aware datetimes, written as ISO 8601 with an offset.
 
-Extension beyond SPEC §3: `payment.unmatched`, telling ops about a top-up payment that
-settled nothing or settled too much (R8: reported to ops, never lost). An event that
-is refused, including an activation for a cancelled order, is `event.rejected`.
+Extensions beyond SPEC §3: `payment.unmatched`, telling ops about a top-up payment that
+settled nothing or settled too much (R8: reported to ops, never lost), and
+`payment.matched`, telling them when such a payment later pays a difference after all,
+so it is no longer theirs to return. An event that is refused, including an
+activation for a cancelled order, is `event.rejected`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "HoldReleased",
     "NotificationData",
     "OrderFunded",
+    "PaymentMatched",
     "PaymentUnmatched",
     "RefundRequested",
     "RequestRejected",
@@ -248,6 +251,17 @@ class PaymentUnmatched(CustomerNotification):
     detail: Text
 
 
+class PaymentMatched(CustomerNotification):
+    """For ops: a payment once reported as `payment.unmatched` (`event_id`) now pays
+    `amount` of the difference on `order_id`, for the transfer `request_id`."""
+
+    TYPE: ClassVar[str] = "payment.matched"
+    order_id: Identifier
+    event_id: Identifier
+    request_id: Identifier
+    amount: Amount
+
+
 NOTIFICATION_TYPES: Final[dict[str, type[NotificationData]]] = {
     model.TYPE: model
     for model in (
@@ -265,5 +279,6 @@ NOTIFICATION_TYPES: Final[dict[str, type[NotificationData]]] = {
         EventRejected,
         SweepCompleted,
         PaymentUnmatched,
+        PaymentMatched,
     )
 }

@@ -24,6 +24,7 @@ from messages import (
     HoldReleased,
     InboundEvent,
     OrderFunded,
+    PaymentMatched,
     PaymentReceivedEvent,
     PaymentUnmatched,
     RefundRequested,
@@ -145,6 +146,11 @@ def describe_notification(envelope: bytes | Mapping[str, Any], policy: Policy) -
             return (
                 f"Ops told: {_money(data.amount, policy)} of payment {data.event_id} "
                 f"unmatched ({data.reason})"
+            )
+        case PaymentMatched():
+            return (
+                f"Ops told: {_money(data.amount, policy)} of payment {data.event_id} "
+                f"now pays order {data.order_id}"
             )
         case _:
             return None

@@ -375,3 +375,52 @@ def test_available_after_counts_all_the_credit_left(ledger: Books) -> None:
     assert applied["from_credits"] == [{"credit_id": "CR-MI0001", "amount": "30.00"}]
     assert applied["available_after"] == "119.90"
     assert ledger.available(CUSTOMER, ASKED) == 11990
+
+
+def test_available_after_counts_credit_the_request_did_not_name(ledger: Books) -> None:
+    """Narrowed to one credit with `credit_ids`, the request still tells the customer
+    all the credit left on the account."""
+    grant(ledger, "MI0001", "100.00", rome(2026, 1, 10), rome(2026, 1, 11))
+    grant(ledger, "MI0002", "50.00", rome(2026, 2, 10), rome(2026, 2, 11))
+
+    ledger.record(transfer("R1", CUSTOMER, "MI0100", "30.00", ASKED, credit_ids=["CR-MI0002"]))
+
+    applied = ledger.only("credit.applied")
+    assert applied["from_credits"] == [{"credit_id": "CR-MI0002", "amount": "30.00"}]
+    assert applied["available_after"] == "120.00"
+
+
+def test_a_request_dated_before_the_credit_existed_cannot_spend_it(ledger: Books) -> None:
+    """Business time: a transfer dated 5 January, delivered after the failure of
+    10 January that made the credit, finds no credit then, as it would have in order."""
+    grant(ledger, "MI0001", "100.00", rome(2026, 1, 1), rome(2026, 1, 10))
+
+    ledger.record(transfer("R1", CUSTOMER, "MI0100", "20.00", rome(2026, 1, 5)))
+
+    assert ledger.only("request.rejected")["reason"] == "no_credit"
+    assert ledger.credit("CR-MI0001")["available"] == 10000
+
+
+def test_an_order_already_paid_in_full_is_not_funded_with_credit(ledger: Books) -> None:
+    """MI0100 was paid by card: moving credit onto it too would pay it twice."""
+    grant(ledger, "MI0001", "100.00", rome(2026, 1, 10), rome(2026, 1, 11))
+    ledger.record(pay("MI0100", CUSTOMER, "40.00", rome(2026, 5, 1)))
+
+    ledger.record(transfer("R1", CUSTOMER, "mi0100", "40.00", ASKED))
+
+    assert ledger.only("request.rejected")["reason"] == "already_funded"
+    assert ledger.credit("CR-MI0001")["available"] == 10000
+
+
+def test_a_card_payment_for_an_order_funded_with_credit_is_kept_for_ops(ledger: Books) -> None:
+    """MI0100 was covered by credit; a later card payment for it is money all the same:
+    kept in unmatched payments, reported, and no second order is opened."""
+    grant(ledger, "MI0001", "100.00", rome(2026, 1, 10), rome(2026, 1, 11))
+    ledger.record(transfer("R1", CUSTOMER, "MI0100", "40.00", ASKED))
+
+    outcome = ledger.record(pay("MI0100", CUSTOMER, "40.00", ASKED + timedelta(days=1)))
+
+    assert outcome == [Recorded.REFUSED]
+    assert ledger.only("event.rejected")["reason"] == "order_funded_with_credit"
+    assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 4000
+    assert ledger.account(CUSTOMER, Account.ORDER_PREPAYMENTS) == 0

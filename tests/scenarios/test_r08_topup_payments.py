@@ -199,3 +199,77 @@ def test_a_topup_processed_after_the_hold_was_released_is_never_lost(on_hold: Bo
     assert (unmatched["event_id"], unmatched["amount"]) == (payment.id, "50.00")
     assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 5000
     assert ledger.data("order.funded") == []
+
+
+def test_a_part_paid_hold_that_lapses_returns_the_payment_to_ops(on_hold: Books) -> None:
+    """20.00 of 50.00 paid, then the hold lapses: the 20.00 is not swallowed by the
+    released hold but kept as unmatched, and ops are told (hold_lapsed)."""
+    ledger = on_hold
+    payment = topup("MI0100", CUSTOMER, "20.00", PAID_IN)
+    ledger.record(payment)
+
+    ledger.sweep("holds", rome(2026, 7, 2))
+
+    unmatched = ledger.only("payment.unmatched")
+    assert (unmatched["reason"], unmatched["amount"]) == ("hold_lapsed", "20.00")
+    assert unmatched["event_id"] == payment.id
+    assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 2000
+    assert ledger.account(CUSTOMER, Account.TOPUPS_RECEIVED) == 0
+
+
+def test_a_new_request_counts_what_a_lapsed_hold_gave_back(on_hold: Books) -> None:
+    """After the lapse, asking again for MI0100 counts the 20.00 already paid: only
+    30.00 is due, and ops hear the payment is matched after all."""
+    ledger = on_hold
+    payment = topup("MI0100", CUSTOMER, "20.00", PAID_IN)
+    ledger.record(payment)
+    ledger.sweep("holds", rome(2026, 7, 2))
+
+    ledger.record(transfer("R2", CUSTOMER, "MI0100", "150.00", rome(2026, 7, 3)))
+
+    assert ledger.data("topup.required")[-1]["amount_due"] == "30.00"
+    matched = ledger.only("payment.matched")
+    assert (matched["event_id"], matched["amount"], matched["request_id"]) == (
+        payment.id,
+        "20.00",
+        "R2",
+    )
+    assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 0
+
+
+def test_an_early_overpayment_is_reported_once_matched(ledger: Books) -> None:
+    """80.00 paid before a request that leaves 50.00 due: ops heard of 80.00 unmatched;
+    once matched they hear 50.00 of it pays the order and 30.00 is overpaid, and the
+    customer is never asked for money already paid."""
+    ledger.record(
+        pay("MI0001", CUSTOMER, "100.00", rome(2026, 1, 10)),
+        fail("MI0001", rome(2026, 1, 11)),
+        topup("MI0100", CUSTOMER, "80.00", ASKED - timedelta(days=1)),
+        transfer("R1", CUSTOMER, "MI0100", "150.00", ASKED),
+    )
+
+    assert [(each["reason"], each["amount"]) for each in ledger.data("payment.unmatched")] == [
+        ("nothing_due", "80.00"),
+        ("overpaid", "30.00"),
+    ]
+    assert ledger.only("payment.matched")["amount"] == "50.00"
+    assert ledger.data("topup.required") == []
+    assert ledger.only("order.funded")["paid"] == "50.00"
+    assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 3000
+
+
+def test_a_topup_dated_before_its_request_commits_the_hold_at_the_request(
+    on_hold: Books,
+) -> None:
+    """Paid the day before the request, delivered after it: the hold is committed when
+    it exists, at the request, so the books never show a negative hold."""
+    ledger = on_hold
+
+    ledger.record(topup("MI0100", CUSTOMER, "50.00", ASKED - timedelta(days=1)))
+
+    assert ledger.only("order.funded")["paid"] == "50.00"
+    committed = [line for line in ledger.journal() if line[0] == "hold_committed"]
+    assert committed
+    assert all(line[2] == ASKED for line in committed)
+    day_before = ledger.balance(CUSTOMER, ASKED - timedelta(hours=12))
+    assert all(credit.held >= 0 for credit in day_before.credits)

@@ -45,10 +45,10 @@ def test_thirty_days_before_expiry_the_customer_is_reminded(with_credit: Books) 
 
 
 def test_no_reminder_before_the_thirty_day_mark(with_credit: Books) -> None:
-    """A minute early, nothing is sent."""
+    """On the day before the 30-day mark, however late, nothing is sent."""
     ledger = with_credit
 
-    ledger.sweep("reminders", THIRTY_DAYS_BEFORE - timedelta(minutes=1))
+    ledger.sweep("reminders", rome(2026, 12, 10, 23, 59))
 
     assert ledger.data("credit.expiring_soon") == []
 
@@ -60,7 +60,17 @@ def test_daily_sweeps_send_each_reminder_exactly_once(with_credit: Books) -> Non
     for as_of in daily(rome(2026, 12, 1), rome(2027, 1, 12)):
         ledger.sweep("reminders", as_of)
 
-    assert [each["days_left"] for each in ledger.data("credit.expiring_soon")] == [29, 6]
+    assert [each["days_left"] for each in ledger.data("credit.expiring_soon")] == [30, 7]
+
+
+def test_an_early_morning_sweep_reminds_on_the_day_not_a_day_late(with_credit: Books) -> None:
+    """The daily sweep runs at 04:30, before the expiry's time of day (09:30): it still
+    sends the 30-day reminder on the 30th day before, saying 30 days."""
+    ledger = with_credit
+
+    ledger.sweep("reminders", rome(2026, 12, 11, 4, 30))
+
+    assert [each["days_left"] for each in ledger.data("credit.expiring_soon")] == [30]
 
 
 def test_reminders_on_the_marks_say_thirty_and_seven_days(with_credit: Books) -> None:
@@ -133,13 +143,13 @@ def test_spid_deadline_reminders_at_thirty_and_seven_days(ledger: Books) -> None
             "customer_id": CUSTOMER,
             "order_id": "SP0001",
             "deadline": "2026-04-10T09:30:00+02:00",
-            "days_left": 29,
+            "days_left": 30,
         },
         {
             "customer_id": CUSTOMER,
             "order_id": "SP0001",
             "deadline": "2026-04-10T09:30:00+02:00",
-            "days_left": 6,
+            "days_left": 7,
         },
     ]
 

@@ -21,6 +21,7 @@ from messages import (
     InvalidEvent,
     NotificationData,
     OrderFunded,
+    PaymentMatched,
     PaymentUnmatched,
     RefundRequested,
     RequestRejected,
@@ -115,6 +116,13 @@ SAMPLES: list[NotificationData] = [
         reason="overpaid",
         detail="paid 83.50, 80.00 was due",
     ),
+    PaymentMatched(
+        customer_id=CUSTOMER,
+        order_id="MI0002",
+        event_id="evt-0009",
+        request_id="REQ-0002",
+        amount=Decimal("30.00"),
+    ),
 ]
 
 SPEC_TYPES = {
@@ -134,9 +142,10 @@ SPEC_TYPES = {
 }
 
 
-def test_the_registry_holds_the_spec_types_and_the_unmatched_payment_extension() -> None:
-    """Every SPEC §3 type has a model, plus `payment.unmatched` for ops, and no others."""
-    assert set(NOTIFICATION_TYPES) == SPEC_TYPES | {"payment.unmatched"}
+def test_the_registry_holds_the_spec_types_and_the_payment_extensions() -> None:
+    """Every SPEC §3 type has a model, plus `payment.unmatched` and `payment.matched` for
+    ops, and no others."""
+    assert set(NOTIFICATION_TYPES) == SPEC_TYPES | {"payment.unmatched", "payment.matched"}
     assert all(name == model.TYPE for name, model in NOTIFICATION_TYPES.items())
 
 

@@ -1,5 +1,6 @@
 """The credit rules as pure functions: no database, no clock, plain data in and out."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,6 +56,7 @@ def credit(
         expires_at=expires_at,
         available=available,
         held=held,
+        refundable=POLICY.is_refundable(origin),
     )
 
 
@@ -234,11 +236,12 @@ def test_a_forfeited_remainder_is_refused_as_expired_not_as_missing() -> None:
         available=0,
         held=0,
         forfeited=100,
+        refundable=True,
     )
     refusal = spendable([swept])
     assert isinstance(refusal, Refusal)
     assert refusal.reason == "credit_expired"
-    refund_refusal = refundable_credits([swept], as_of=ASKED, policy=POLICY)
+    refund_refusal = refundable_credits([swept], as_of=ASKED)
     assert isinstance(refund_refusal, Refusal)
     assert refund_refusal.reason == "credit_expired"
 
@@ -280,7 +283,7 @@ def test_a_forfeited_credit_asked_for_before_its_expiry_has_nothing_left() -> No
 )
 def test_refund_refusals(credits: list[CreditState], reason: str) -> None:
     """No credit, then not refundable, then expired: the first that leaves nothing."""
-    refusal = refundable_credits(credits, as_of=rome(2026, 6, 1), policy=POLICY)
+    refusal = refundable_credits(credits, as_of=rome(2026, 6, 1))
     assert isinstance(refusal, Refusal)
     assert refusal.reason == reason
 
@@ -288,8 +291,26 @@ def test_refund_refusals(credits: list[CreditState], reason: str) -> None:
 def test_only_valid_spid_credit_is_refundable() -> None:
     """Activation-failed credit stays; SPID credit still valid is refunded."""
     credits = [credit("CR-A", 100), credit("CR-SP", 100, origin="spid_timeout")]
-    result = refundable_credits(credits, as_of=rome(2026, 6, 1), policy=POLICY)
+    result = refundable_credits(credits, as_of=rome(2026, 6, 1))
     assert ids(result) == ["CR-SP"]
+
+
+def test_refundability_is_what_the_credit_was_granted_with() -> None:
+    """A credit granted refundable stays refundable, whatever the policy says today."""
+    promised = replace(credit("CR-A", 100), refundable=True)
+    assert ids(refundable_credits([promised], as_of=rome(2026, 6, 1))) == ["CR-A"]
+
+
+def test_credit_granted_after_the_request_cannot_pay_it() -> None:
+    """Business time: a request dated before a grant finds no credit, even processed later."""
+    later = credit("CR-A", 100, granted_at=ASKED + timedelta(days=1))
+    refusal = spendable([later])
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == "no_credit"
+    refund = replace(later, origin="spid_timeout", refundable=True)
+    refund_refusal = refundable_credits([refund], as_of=ASKED)
+    assert isinstance(refund_refusal, Refusal)
+    assert refund_refusal.reason == "no_credit"
 
 
 # R8: top-ups ---------------------------------------------------------------------------
@@ -372,13 +393,16 @@ def reminder(as_of: datetime, sent: tuple[int, ...] = ()) -> int | None:
 
 
 def test_no_reminder_before_thirty_days() -> None:
-    """A minute before the 30-day mark, nothing is due yet."""
-    assert reminder(rome(2026, 12, 11, 9, 29)) is None
+    """The day before the 30-day mark, however late, nothing is due yet."""
+    assert reminder(rome(2026, 12, 10, 23, 59)) is None
 
 
-def test_thirty_day_reminder_falls_due_at_the_thirty_day_mark() -> None:
-    """Exactly 30 calendar days before the deadline, the 30-day reminder is due."""
-    assert reminder(rome(2026, 12, 11, 9, 30)) == 30
+def test_thirty_day_reminder_falls_due_on_the_thirty_day_mark() -> None:
+    """From the first minute of the day 30 calendar days before the deadline, whatever its
+    hour: the daily sweep at 04:30 sends it that morning, not a day late."""
+    assert reminder(rome(2026, 12, 11, 0, 0)) == 30
+    assert reminder(rome(2026, 12, 11, 4, 30)) == 30
+    assert days_left(DEADLINE, rome(2026, 12, 11, 4, 30), POLICY) == 30
 
 
 def test_thirty_day_reminder_is_sent_once() -> None:
