@@ -8,9 +8,15 @@ worker dead-letters it and tells ops with `event.rejected`, using the fields bel
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
-__all__ = ["InvalidEvent", "MessageError", "RejectionReason"]
+__all__ = [
+    "REPORTED_ID_MAX_LENGTH",
+    "REPORTED_TYPE_MAX_LENGTH",
+    "InvalidEvent",
+    "MessageError",
+    "RejectionReason",
+]
 
 RejectionReason = Literal[
     "bad_json",
@@ -24,6 +30,12 @@ RejectionReason = Literal[
 """Why a body was refused, as a short code ops can count and filter on."""
 
 
+REPORTED_ID_MAX_LENGTH: Final = 255
+REPORTED_TYPE_MAX_LENGTH: Final = 64
+"""The longest `event_id` and `event_type` an `InvalidEvent` reports: what the ledger
+keeps of them, so that an absurd id cannot make the report itself fail."""
+
+
 class MessageError(Exception):
     """Root of every error raised by `messages`."""
 
@@ -34,6 +46,12 @@ class InvalidEvent(MessageError):  # noqa: N818 - the name workers and docs use
     `detail` names the offending field path (``data.amount: ...``). `event_id` and
     `event_type` are filled whenever they could be read from the body, even when the
     rest of it is invalid, so a refused event can be traced back to its publisher.
+
+    All three are made safe to store and to put in an AMQP header, since they are
+    read from a body that is by definition wrong: characters that are not Unicode
+    (lone surrogates, which JSON's ``\\ud800`` escapes can produce) are written as
+    backslash escapes, and `event_id` and `event_type` are cut to
+    `REPORTED_ID_MAX_LENGTH` and `REPORTED_TYPE_MAX_LENGTH` characters.
     """
 
     reason: RejectionReason
@@ -49,11 +67,12 @@ class InvalidEvent(MessageError):  # noqa: N818 - the name workers and docs use
         event_id: str | None = None,
         event_type: str | None = None,
     ) -> None:
+        detail = _printable(detail)
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-        self.event_id = event_id
-        self.event_type = event_type
+        self.event_id = _reported(event_id, REPORTED_ID_MAX_LENGTH)
+        self.event_type = _reported(event_type, REPORTED_TYPE_MAX_LENGTH)
 
     def __reduce__(
         self,
@@ -62,3 +81,18 @@ class InvalidEvent(MessageError):  # noqa: N818 - the name workers and docs use
         # backends and process pools pickle exceptions.
         state = {"event_id": self.event_id, "event_type": self.event_type}
         return (type(self), (self.reason, self.detail), state)
+
+
+def _printable(text: str) -> str:
+    # A lone surrogate cannot be encoded as UTF-8: the database and pika would both
+    # refuse it. Its escape (``\ud800``) is plain text that still shows what was sent.
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _reported(value: str | None, max_length: int) -> str | None:
+    if value is None:
+        return None
+    printable = _printable(value)
+    if len(printable) <= max_length:
+        return printable
+    return printable[: max_length - 3] + "..."

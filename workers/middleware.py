@@ -43,7 +43,12 @@ def body_bytes(body: Mapping[str, Any] | str) -> bytes:
     canonical JSON, so the same event is reported once whatever its whitespace.
     """
     if isinstance(body, str):
-        return body.encode("utf-8", errors="surrogateescape")
+        try:
+            return body.encode("utf-8", errors="surrogateescape")
+        except UnicodeEncodeError:
+            # A surrogate no bytes decode to (a JSON ``\\ud800`` in a Dramatiq
+            # message's text argument): kept as its escape, never an error.
+            return body.encode("utf-8", errors="backslashreplace")
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 

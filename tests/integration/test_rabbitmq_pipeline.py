@@ -189,6 +189,9 @@ LATE_ACTIVATION = """{
   "data": {"order_id": "MI2001", "activated_at": "2026-05-01T10:00:00+02:00"}
 }"""
 
+# Valid JSON, but its id escapes a lone surrogate: no database or AMQP header takes it.
+NOT_UNICODE_ID = b'{"specversion":"1.0","id":"evt-\\ud800","source":"b","type":"payment.received"}'
+
 
 def has(*types: str) -> Callable[[list[dict[str, Any]]], bool]:
     """Every one of ``types`` among the notifications read."""
@@ -256,23 +259,32 @@ def test_a_duplicate_and_an_early_event_have_one_effect_each(pipeline: Pipeline)
 def test_a_malformed_event_is_dead_lettered_with_its_reason_and_reported(
     pipeline: Pipeline,
 ) -> None:
-    """Bad JSON and a bad amount are not retried: each lands in the dead-letter queue
-    with its reason, ops get ``event.rejected``, and the worker goes on consuming."""
+    """Bad JSON, a bad amount and an id that is not Unicode (a lone surrogate) are not
+    retried: each lands in the dead-letter queue with its reason, ops get
+    ``event.rejected``, and the worker goes on consuming."""
     pipeline.publish(b"{not json", "payment.received")
     pipeline.publish(PAYMENT.replace('"120.00"', '"12.345"'), "payment.received")
+    pipeline.publish(NOT_UNICODE_ID, "payment.received")
 
-    letters = pipeline.dead_letters(2)
+    letters = pipeline.dead_letters(3)
     pipeline.publish(PAYMENT, "payment.received")
     pipeline.publish(FAILURE, "activation.failed")
     pipeline.notifications(
         lambda received: (
             has("credit.granted")(received)
-            and sum(each["type"] == "event.rejected" for each in received) == 2
+            and sum(each["type"] == "event.rejected" for each in received) == 3
         )
     )
 
+    escaped_id = "evt-\\ud800"
+    ((not_unicode, _),) = [
+        letter for letter in letters if letter[0].headers.get("x-residuo-event-id") == escaped_id
+    ]
+    assert not_unicode.headers["x-residuo-reason"] == "bad_json"
     by_reason = {
-        properties.headers["x-residuo-reason"]: (properties, body) for properties, body in letters
+        properties.headers["x-residuo-reason"]: (properties, body)
+        for properties, body in letters
+        if properties is not not_unicode
     }
     assert set(by_reason) == {"bad_json", "bad_amount"}
     bad_json, raw = by_reason["bad_json"]
@@ -283,8 +295,13 @@ def test_a_malformed_event_is_dead_lettered_with_its_reason_and_reported(
     assert "data.amount" in bad_amount.headers["x-residuo-detail"]
     assert json.loads(body)["data"]["amount"] == "12.345"
     reported = pipeline.of_type("event.rejected")
-    assert {each["data"]["reason"] for each in reported} == {"bad_json", "bad_amount"}
-    assert pipeline.count(schema.rejected_events) == 2
+    assert sorted(each["data"]["reason"] for each in reported) == [
+        "bad_amount",
+        "bad_json",
+        "bad_json",
+    ]
+    assert escaped_id in {each["data"]["event_id"] for each in reported}
+    assert pipeline.count(schema.rejected_events) == 3
 
 
 class FlakyDatabase:

@@ -397,3 +397,22 @@ def test_parsing_does_not_mutate_a_mapping_body() -> None:
     parse_inbound(body)
 
     assert body == before
+
+
+def test_an_id_that_is_not_unicode_is_reported_escaped() -> None:
+    """A lone surrogate (valid JSON escape, invalid Unicode) cannot be stored or sent
+    as it is: the rejection carries it as a backslash escape."""
+    error = refusal('{"specversion":"1.0","id":"evt-\\ud800","source":"b","type":"x\\udfff"}')
+
+    assert error.reason == "unknown_type"
+    assert (error.event_id, error.event_type) == ("evt-\\ud800", "x\\udfff")
+    f"{error.event_id}{error.event_type}{error.detail}".encode()
+
+
+def test_an_absurdly_long_id_or_type_is_cut_to_what_the_books_keep() -> None:
+    """The report of an event must not fail because its id or type is too long."""
+    error = refusal({**payment(), "id": "e" * 1_000, "type": "t" * 1_000})
+
+    assert error.event_id is not None and len(error.event_id) == 255
+    assert error.event_type is not None and len(error.event_type) == 64
+    assert error.event_id.endswith("...")

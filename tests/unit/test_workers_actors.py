@@ -109,6 +109,30 @@ def test_an_unroutable_body_is_rejected_like_any_invalid_event(
     assert outbox_types(runtime) == ["event.rejected"]
 
 
+def test_an_event_whose_id_is_not_unicode_is_reported_and_dead_lettered(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Valid JSON whose id holds a lone surrogate (``\\ud800``) can be neither stored
+    nor put in a header as it is: ops still hear of it, under the escaped id, and it
+    is dead-lettered at once instead of being retried for want of a report."""
+    body = b'{"specversion":"1.0","id":"evt-\\ud800","source":"b","type":"payment.received"}'
+
+    delivery = worker.deliver(route(body, runtime.actors))
+
+    assert delivery.status == "rejected"
+    assert delivery.detail is not None and delivery.detail.startswith("bad_json")
+    assert isinstance(runtime.broker, StubBroker)
+    (dead,) = runtime.broker.dead_letters
+    assert "retries" not in dead.options
+    assert dead.options["rejection"]["event_id"] == "evt-\\ud800"
+    with runtime.engine.connect() as connection:
+        payloads = connection.execute(select(schema.outbox.c.payload)).scalars().all()
+    (rejected,) = [json.loads(payload) for payload in payloads]
+    assert rejected["type"] == "event.rejected"
+    assert rejected["data"]["event_id"] == "evt-\\ud800"
+    assert rejected["data"]["reason"] == "bad_json"
+
+
 def test_a_duplicate_delivery_applies_once(runtime: Runtime, worker: EmbeddedWorker) -> None:
     """The same failure event delivered twice makes one credit (R1, idempotent by id)."""
     deliver(runtime, worker, payment())

@@ -121,6 +121,24 @@ def test_a_rejected_event_is_dead_lettered_as_the_event_with_its_reason(
     assert headers["x-residuo-actor"] == "payment_received"
 
 
+def test_a_dead_letter_header_escapes_what_is_not_unicode(
+    wired: tuple[ResiduoRabbitmqBroker, Actors],
+) -> None:
+    """An id pika could not encode (a lone surrogate) goes in the headers escaped, so
+    the dead letter can be published at all."""
+    broker, actors = wired
+    event = {**EVENT, "id": "evt-\ud800"}
+    proxy = MessageProxy(actors.by_event_type["payment.received"].message(event))
+    proxy.options[DEAD_LETTER_OPTION] = {"reason": "retries_exhausted", "detail": "x\udcff"}
+
+    body, properties = dead_letter_of(broker, proxy)
+
+    assert json.loads(body) == event
+    assert properties.headers["x-residuo-event-id"] == "evt-\\ud800"
+    assert properties.headers["x-residuo-detail"] == "x\\udcff"
+    properties.encode()  # what pika does when publishing: no UnicodeEncodeError
+
+
 def test_any_other_failure_is_dead_lettered_as_the_message_with_the_error(
     wired: tuple[ResiduoRabbitmqBroker, Actors],
 ) -> None:

@@ -16,6 +16,11 @@ any AMQP tool (the management UI included):
 ``x-residuo-dead-lettered-at`` when (UTC, ISO 8601)
 =============================  ===================================================
 
+Header values are text a broker will take whatever the message carried: a character
+that is not Unicode (a lone surrogate, from a JSON ``\\ud800`` escape) is written as
+its backslash escape, since pika cannot encode it and the dead letter would never
+be published.
+
 An inbound event is dead-lettered as the CloudEvent itself (canonical JSON, or the
 exact bytes of a body that was not a JSON object), so a replay goes back through
 raw ingress, and its SHA-256 is the ``rejected_events`` key of the same body. Any
@@ -67,10 +72,10 @@ def dead_letter_of(broker: "Broker", message: MessageProxy) -> tuple[bytes, Any]
     actor = broker.actors.get(message.actor_name)
     inbound = actor is not None and actor.options.get(INBOUND_EVENT_OPTION) and message.args
     headers: dict[str, Any] = {
-        REASON_HEADER: reason,
-        DETAIL_HEADER: detail[:_MAX_DETAIL_CHARS],
+        REASON_HEADER: _printable(reason),
+        DETAIL_HEADER: _printable(detail[:_MAX_DETAIL_CHARS]),
         QUEUE_HEADER: message.queue_name,
-        ACTOR_HEADER: message.actor_name,
+        ACTOR_HEADER: _printable(message.actor_name),
         RETRIES_HEADER: message.options.get("retries", 0),
         DEAD_LETTERED_AT_HEADER: datetime.now(UTC).isoformat(),
     }
@@ -81,9 +86,9 @@ def dead_letter_of(broker: "Broker", message: MessageProxy) -> tuple[bytes, Any]
     event_id = rejection.get("event_id") or _string_field(event, "id")
     event_type = rejection.get("event_type") or _string_field(event, "type")
     if event_id is not None:
-        headers[EVENT_ID_HEADER] = event_id
+        headers[EVENT_ID_HEADER] = _printable(event_id)
     if event_type is not None:
-        headers[EVENT_TYPE_HEADER] = event_type
+        headers[EVENT_TYPE_HEADER] = _printable(event_type)
     content_type = _JSON if isinstance(event, Mapping) else None
     return body_bytes(event), _properties(message.message_id, content_type, headers)
 
@@ -91,8 +96,8 @@ def dead_letter_of(broker: "Broker", message: MessageProxy) -> tuple[bytes, Any]
 def unusable_body(queue_name: str, reason: str, detail: str) -> Any:
     """Properties for a body a queue could not take as a message (see ``consumer``)."""
     headers = {
-        REASON_HEADER: reason,
-        DETAIL_HEADER: detail,
+        REASON_HEADER: _printable(reason),
+        DETAIL_HEADER: _printable(detail),
         QUEUE_HEADER: queue_name,
         RETRIES_HEADER: 0,
         DEAD_LETTERED_AT_HEADER: datetime.now(UTC).isoformat(),
@@ -109,6 +114,10 @@ def _why(message: MessageProxy) -> tuple[str, str]:
     if error is None:
         return "failed", "failed without an error (see the worker log)"
     return "failed", f"{type(error).__name__}: {error}"
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def _string_field(event: object, name: str) -> str | None:
