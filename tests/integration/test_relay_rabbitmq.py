@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 
 import pika
@@ -138,23 +138,23 @@ def test_two_relays_publish_each_notification_once_in_outbox_order(
 def test_a_standby_relay_takes_over_when_the_active_one_stops(
     engine: Engine, rabbitmq_url: str
 ) -> None:
-    """The standby publishes nothing while the active relay runs, and everything
-    committed after that relay stopped."""
+    """A relay started while another one publishes stands by, publishing nothing; once
+    the active one stops, the standby publishes everything committed after."""
     before = queue_notifications(engine, 30)
     active, standby = CountingPublisher(rabbitmq_url), CountingPublisher(rabbitmq_url)
 
-    with running(relay(engine, standby)):
+    with ExitStack() as standby_running:
         with running(relay(engine, active)):
-            wait_until(lambda: unpublished(engine) == 0, "the first rows")
-        # The first relay may have won the lease before the standby started: what
-        # matters is that the survivor publishes what comes next.
-        published_before = active.confirmed + standby.confirmed
+            # Having published, the active relay holds the lease until it stops.
+            wait_until(lambda: active.confirmed == 30, "the active relay to publish")
+            standby_running.enter_context(running(relay(engine, standby)))
+            during = queue_notifications(engine, 30)
+            wait_until(lambda: unpublished(engine) == 0, "the active relay to publish more")
         after = queue_notifications(engine, 30)
         wait_until(lambda: unpublished(engine) == 0, "the standby to take over")
 
-    assert published_before == 30
-    assert standby.confirmed >= 30
-    assert [message_id for message_id, _, _ in drain(rabbitmq_url)] == before + after
+    assert (active.confirmed, standby.confirmed) == (60, 30)
+    assert [message_id for message_id, _, _ in drain(rabbitmq_url)] == before + during + after
 
 
 def test_a_broker_restart_while_the_relay_publishes_loses_no_notification(
