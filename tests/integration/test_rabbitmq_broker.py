@@ -104,6 +104,19 @@ def test_a_publish_to_a_deleted_queue_declares_it_again_with_its_binding(
     assert ready(rabbitmq_url, "residuo.events") == 2
 
 
+def test_dead_letters_never_expire(runtime: Runtime, rabbitmq_url: str) -> None:
+    """The ``.XQ`` has no message TTL (Dramatiq's would drop dead letters after seven
+    days): declaring it again without arguments is only accepted if it has none."""
+    publish_event(broker_of(runtime), json.dumps(PAYMENT).encode())
+    connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    try:
+        declared = connection.channel().queue_declare("residuo.events.XQ", durable=True)
+    finally:
+        connection.close()
+
+    assert declared.method.queue == "residuo.events.XQ"
+
+
 @pytest.fixture
 def worker(runtime: Runtime) -> Iterator[Worker]:
     worker = Worker(runtime.broker, worker_threads=1)

@@ -9,6 +9,9 @@
 * Publisher connections get heartbeats (``topology.connection_parameters``), and a
   thread's connection, idle since its last publish, is polled before it is used:
   one the broker closed meanwhile is replaced rather than failing the publish.
+* Dead-letter queues (``.XQ``) keep their messages until someone replays or purges
+  them: Dramatiq declares them with a 7-day ``x-message-ttl``, after which a valid
+  event dead-lettered by a long outage would be silently gone.
 * A queue may carry exchange bindings, re-created whenever Dramatiq (re-)declares
   the queue, and may accept raw bodies, turned into messages by a router of the
   application's (``accept_raw_bodies``): see ``consumer.ResiduoConsumer``.
@@ -23,7 +26,7 @@ import pika.exceptions
 import structlog
 from dramatiq import Message, Middleware
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.common import q_name
+from dramatiq.common import q_name, xq_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from workers.backoff import Deadline, delays_ms, sleep_ms
@@ -104,6 +107,9 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
             self.channel.exchange_declare(exchange, "topic", durable=True)
             self.channel.queue_bind(queue_name, exchange, routing_key)
         return declared
+
+    def _declare_xq_queue(self, queue_name: str) -> Any:
+        return self.channel.queue_declare(queue=xq_name(queue_name), durable=True)
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         """Dramatiq's confirmed enqueue, retried with backoff for ``publish_timeout_ms``."""
