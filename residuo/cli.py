@@ -41,7 +41,7 @@ from residuo.render import (
 )
 from residuo.replay import BadLineError, parse_line, replaying, split_lines
 from workers.broker import MEMORY_BROKER_URL
-from workers.relay import JsonLinesPublisher
+from workers.relay import JsonLinesPublisher, RelayActiveError
 
 __all__ = ["app"]
 
@@ -83,26 +83,33 @@ def replay(
     except OSError as error:
         fail(f"cannot write {out}: {error.strerror}")
     failed = rejected = skipped = published = 0
-    with (
-        stream,
-        open_runtime(settings) as runtime,
-        replaying(runtime, JsonLinesPublisher(stream)) as replayer,
-    ):
-        for number, raw in split_lines(data):
-            try:
-                line = parse_line(raw)
-            except BadLineError as error:
-                typer.echo(f"line {number}: skipped: {error}", err=True)
-                skipped += 1
-                continue
-            outcome = replayer.feed(number, line)
-            published += outcome.published
-            for problem in outcome.problems:
-                typer.echo(
-                    f"line {number}: {problem.status}, dead-lettered: {problem.detail}", err=True
-                )
-                rejected += problem.status == "rejected"
-                failed += problem.status == "failed"
+    try:
+        with (
+            stream,
+            open_runtime(settings) as runtime,
+            replaying(runtime, JsonLinesPublisher(stream)) as replayer,
+        ):
+            for number, raw in split_lines(data):
+                try:
+                    line = parse_line(raw)
+                except BadLineError as error:
+                    typer.echo(f"line {number}: skipped: {error}", err=True)
+                    skipped += 1
+                    continue
+                outcome = replayer.feed(number, line)
+                published += outcome.published
+                for problem in outcome.problems:
+                    typer.echo(
+                        f"line {number}: {problem.status}, dead-lettered: {problem.detail}",
+                        err=True,
+                    )
+                    rejected += problem.status == "rejected"
+                    failed += problem.status == "failed"
+    except RelayActiveError:
+        fail(
+            "a relay is active on this database: stop it, or replay into a database "
+            "of the replay's own (see docs/cli.md)"
+        )
     typer.echo(
         f"replayed {file}: {published} notifications; {rejected} rejected, "
         f"{failed} failed, {skipped} skipped lines",

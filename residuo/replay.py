@@ -5,28 +5,38 @@ ingress to its actor, or a sweep line ``{"type": "sweep", "kind": …, "as_of": 
 sent to the sweep actors (``all`` is every kind, in dependency order). Each line is
 settled, and the outbox relayed, before the next one is read: the order of the file
 is the order of the books and of the notifications.
+
+Only the notifications the replay's own lines wrote are relayed (and marked
+published): the outbox rows its engine inserted, whatever else the database holds.
+On PostgreSQL the replay also holds the relays' lease while it runs, so a
+``residuo relay`` cannot take those rows to RabbitMQ meanwhile, and it refuses to
+start while a relay is active (``RelayActiveError``).
 """
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import Connection, Engine, Insert, event
 
+from ledger.store import schema
 from ledger.sweeps import SWEEPS
 from residuo.bootstrap import Runtime
 from workers.embedded import Delivery, EmbeddedWorker
 from workers.ingress import route
-from workers.relay import Publisher, relay_pending
+from workers.relay import Publisher, relay_lease, relay_notifications
 
 __all__ = [
     "SWEEP_LINE_TYPE",
     "BadLineError",
     "EventLine",
     "LineOutcome",
+    "NotificationsWritten",
     "Replayer",
     "SweepLine",
     "aware_instant",
@@ -101,17 +111,65 @@ def parse_line(raw: bytes) -> ReplayLine:
     return SweepLine(kind, instant)
 
 
+class NotificationsWritten:
+    """The ids of the outbox rows ``engine`` was asked to insert while watched: what
+    this process wrote, not what other processes write to the same database.
+
+    A row whose insert was rolled back, or skipped as a twin, is among them too: the
+    relay finds no such unpublished row, or the very notification a line caused.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._ids: list[str] = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "NotificationsWritten":
+        event.listen(self._engine, "before_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        event.remove(self._engine, "before_execute", self._seen)
+
+    def take(self) -> list[str]:
+        """The ids seen since the last ``take``."""
+        with self._lock:
+            taken, self._ids = self._ids, []
+        return taken
+
+    def _seen(
+        self,
+        connection: Connection,
+        statement: object,
+        multiparams: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        execution_options: Mapping[str, Any],
+    ) -> None:
+        if not (isinstance(statement, Insert) and statement.table is schema.outbox):
+            return
+        ids = [row["notification_id"] for row in (*multiparams, params) if "notification_id" in row]
+        with self._lock:
+            self._ids.extend(ids)
+
+
 class Replayer:
     """Feeds lines through a runtime's actors on a running embedded worker, relaying
-    after each (see ``replaying``)."""
+    the notifications of each after it (see ``replaying``)."""
 
-    def __init__(self, runtime: Runtime, worker: EmbeddedWorker, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        worker: EmbeddedWorker,
+        publisher: Publisher,
+        written: NotificationsWritten,
+    ) -> None:
         self._runtime = runtime
         self._worker = worker
         self._publisher = publisher
+        self._written = written
 
     def feed(self, number: int, line: ReplayLine) -> LineOutcome:
-        """Send ``line`` through the actors, wait until it is settled, relay the outbox."""
+        """Send ``line`` through the actors, wait until it is settled, relay what it wrote."""
         actors = self._runtime.actors
         messages = (
             [route(line.body, actors)]
@@ -119,17 +177,24 @@ class Replayer:
             else actors.sweep_messages(line.kind, line.as_of)
         )
         deliveries = [self._worker.deliver(message) for message in messages]
-        published = relay_pending(self._runtime.engine, self._publisher, clock=self._runtime.clock)
+        published = relay_notifications(
+            self._runtime.engine, self._publisher, self._written.take(), clock=self._runtime.clock
+        )
         return LineOutcome(number, line, deliveries, published)
 
 
 @contextmanager
 def replaying(runtime: Runtime, publisher: Publisher) -> Iterator[Replayer]:
-    """A ``Replayer`` with a Dramatiq worker running on the embedded broker meanwhile."""
+    """A ``Replayer`` with a Dramatiq worker running on the embedded broker meanwhile,
+    holding the relays' lease (``RelayActiveError`` if a relay is active)."""
     if not isinstance(runtime.broker, StubBroker):
         raise TypeError("replay runs on the embedded broker (RESIDUO_BROKER_URL=memory)")
-    with EmbeddedWorker(runtime.broker) as worker:
-        yield Replayer(runtime, worker, publisher)
+    with (
+        relay_lease(runtime.engine),
+        NotificationsWritten(runtime.engine) as written,
+        EmbeddedWorker(runtime.broker) as worker,
+    ):
+        yield Replayer(runtime, worker, publisher, written)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:

@@ -13,16 +13,21 @@ claim is also ``SELECT … FOR UPDATE SKIP LOCKED``, so even two relays that bot
 believed they held the lock could never publish the same row at the same time. On
 SQLite the transaction holds the database write lock (``BEGIN IMMEDIATE``), which
 serialises relays just as well.
+
+``residuo replay`` publishes elsewhere (a JSON lines file) and only what it wrote:
+``relay_notifications`` relays named rows, and ``relay_lease`` keeps every ``Relay``
+standing by meanwhile.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from threading import Event
-from typing import Final, Protocol, TextIO
+from typing import Final, Protocol, TextIO, TypeVar
 
 import structlog
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ledger.store import schema
@@ -40,7 +45,10 @@ __all__ = [
     "PublishedNotification",
     "Publisher",
     "Relay",
+    "RelayActiveError",
     "relay_batch",
+    "relay_lease",
+    "relay_notifications",
     "relay_pending",
 ]
 
@@ -49,16 +57,22 @@ DEFAULT_POLL_INTERVAL_MS: Final = 1_000
 
 # Session advisory lock naming the one relay allowed to publish.
 _LEASE_KEY: Final = "residuo.relay"
+_TRY_LEASE: Final = select(func.pg_try_advisory_lock(func.hashtextextended(_LEASE_KEY, 0)))
 _FIRST_RETRY_MS: Final = 500
 _MAX_RETRY_MS: Final = 5_000
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 _logger = structlog.get_logger(__name__)
 
 
 class PublishError(WorkerError):
     """A notification could not be published and confirmed; it stays unpublished."""
+
+
+class RelayActiveError(WorkerError):
+    """Another relay holds the lease on this database (see ``relay_lease``)."""
 
 
 class Publisher(Protocol):
@@ -142,6 +156,65 @@ def relay_pending(
     return total
 
 
+def relay_notifications(
+    engine: Engine,
+    publisher: Publisher,
+    notification_ids: Collection[str],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    clock: Clock = _utc_now,
+) -> int:
+    """Publish those of ``notification_ids`` still unpublished, in outbox order, and no
+    other row; how many were published.
+
+    For a process that must send only the notifications it wrote itself, whoever
+    else writes to the same outbox (``residuo replay``).
+    """
+    outbox = schema.outbox.c
+    positions: list[int] = []
+    with engine.connect() as connection:
+        for ids in _chunks(sorted(notification_ids), batch_size):
+            mine = select(outbox.position).where(
+                outbox.notification_id.in_(ids), outbox.published_at.is_(None)
+            )
+            positions.extend(connection.execute(mine).scalars())
+    total = 0
+    for chunk in _chunks(sorted(positions), batch_size):
+        with _writer(engine) as connection:
+            total += _relay_batch(
+                connection,
+                publisher,
+                batch_size=batch_size,
+                clock=clock,
+                among=outbox.position.in_(chunk),
+            )
+    return total
+
+
+@contextmanager
+def relay_lease(engine: Engine) -> Iterator[None]:
+    """Hold the relays' lease for the duration of the block: no ``Relay`` publishes
+    meanwhile. Raises ``RelayActiveError`` at once if one holds it. A no-op on SQLite,
+    whose relays take no lease."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        held = connection.execute(_TRY_LEASE).scalar_one()
+        connection.commit()
+        if not held:
+            raise RelayActiveError("another relay is active on this database")
+        try:
+            yield
+        finally:
+            _release_lease(connection)
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _writer(engine: Engine) -> Connection:
     """A connection whose transactions mark rows: on SQLite they take the write lock at
     BEGIN, so a unit of work committing new rows cannot stale the relay's snapshot."""
@@ -149,12 +222,18 @@ def _writer(engine: Engine) -> Connection:
 
 
 def _relay_batch(
-    connection: Connection, publisher: Publisher, *, batch_size: int, clock: Clock
+    connection: Connection,
+    publisher: Publisher,
+    *,
+    batch_size: int,
+    clock: Clock,
+    among: ColumnElement[bool] | None = None,
 ) -> int:
     outbox = schema.outbox.c
+    unpublished = [outbox.published_at.is_(None), *([] if among is None else [among])]
     claim = (
         select(outbox.position, outbox.notification_id, outbox.type, outbox.payload)
-        .where(outbox.published_at.is_(None))
+        .where(*unpublished)
         .order_by(outbox.position)
         .limit(batch_size)
         .with_for_update(skip_locked=True)
@@ -232,10 +311,9 @@ class Relay:
     def _wait_for_lease(self, connection: Connection, stop: Event) -> None:
         if connection.dialect.name != "postgresql":
             return
-        lock = select(func.pg_try_advisory_lock(func.hashtextextended(_LEASE_KEY, 0)))
         announced = False
         while not stop.is_set():
-            held = connection.execute(lock).scalar_one()
+            held = connection.execute(_TRY_LEASE).scalar_one()
             connection.commit()
             if held:
                 _logger.info("relay active")

@@ -15,12 +15,13 @@ import pika
 import pytest
 from servers import RabbitMQServer
 from sqlalchemy import Engine, func, select
+from structlog.testing import capture_logs
 
 from ledger.store import schema
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 from workers.rabbitmq.publisher import RabbitmqPublisher
-from workers.relay import Relay
+from workers.relay import Relay, RelayActiveError, relay_lease
 
 DEADLINE_S = 60
 CREATED_AT = datetime(2026, 1, 10, 8, 30, tzinfo=UTC)
@@ -155,6 +156,37 @@ def test_a_standby_relay_takes_over_when_the_active_one_stops(
 
     assert (active.confirmed, standby.confirmed) == (60, 30)
     assert [message_id for message_id, _, _ in drain(rabbitmq_url)] == before + during + after
+
+
+def test_the_replay_lease_is_refused_while_a_relay_is_active_and_holds_relays_off(
+    engine: Engine, rabbitmq_url: str
+) -> None:
+    """What ``residuo replay`` holds: refused while a relay is active; once taken, a
+    relay stands by, publishing nothing, until it is given up."""
+    first = queue_notifications(engine, 10)
+    active = CountingPublisher(rabbitmq_url)
+    with running(relay(engine, active)):
+        wait_until(lambda: active.confirmed == 10, "the relay to publish")
+        with pytest.raises(RelayActiveError), relay_lease(engine):
+            pass
+
+    standby = CountingPublisher(rabbitmq_url)
+    with ExitStack() as lease, capture_logs() as logs:
+        lease.enter_context(relay_lease(engine))
+        with running(relay(engine, standby)):
+            later = queue_notifications(engine, 5)
+            wait_until(
+                lambda: any(
+                    each["event"] == "another relay is active: standing by" for each in logs
+                ),
+                "the relay to stand by",
+            )
+            assert standby.confirmed == 0
+            lease.close()
+            wait_until(lambda: unpublished(engine) == 0, "the relay to take the lease")
+
+    assert standby.confirmed == 5
+    assert [message_id for message_id, _, _ in drain(rabbitmq_url)] == first + later
 
 
 def test_a_broker_restart_while_the_relay_publishes_loses_no_notification(

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, create_engine, select
 from unit.outbox_kit import queue_notifications
 
 from ledger.store import schema
-from workers.relay import MemoryPublisher, relay_batch, relay_pending
+from workers.relay import MemoryPublisher, relay_batch, relay_notifications, relay_pending
 
 PUBLISHED_AT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 
@@ -85,3 +85,17 @@ def test_a_failing_publisher_leaves_the_rest_unpublished(engine: Engine) -> None
 
     assert confirmed == ids[:2]
     assert unpublished(engine) == ids[2:]
+
+
+def test_relaying_named_notifications_leaves_every_other_row_alone(engine: Engine) -> None:
+    """Only the rows named go out, in outbox order whatever the order of the names;
+    the others stay unpublished for the real relay."""
+    ids = queue_notifications(engine, 5)
+    publisher = MemoryPublisher()
+
+    published = relay_notifications(engine, publisher, [ids[3], ids[1]], batch_size=1)
+
+    assert published == 2
+    assert [each.message_id for each in publisher.published] == [ids[1], ids[3]]
+    assert unpublished(engine) == [ids[0], ids[2], ids[4]]
+    assert relay_notifications(engine, publisher, [ids[1], "n-unknown"]) == 0
