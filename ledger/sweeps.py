@@ -334,6 +334,9 @@ PASSES: dict[str, SweepPass] = {
             _credits.credit_id,
             lambda as_of, policy: (
                 (_credits.available_cents > 0)
+                # A credit granted after as_of (its event processed late) did not
+                # exist then: a reminder dated as_of would precede it.
+                & (_credits.granted_at <= as_of)
                 & (_credits.expires_at > as_of)
                 & (_credits.expires_at <= _reminder_horizon(as_of, policy.credit_reminder_days))
             ),

@@ -190,3 +190,20 @@ def test_reminders_are_per_credit(ledger: Books) -> None:
 
     reminded = sorted(each["credit_id"] for each in ledger.data("credit.expiring_soon"))
     assert reminded == ["CR-MI0001", "CR-MI0002"]
+
+
+def test_no_reminder_for_a_credit_granted_after_the_sweeps_as_of(ledger: Books) -> None:
+    """A credit granted at 12:00 (its activation.failed processed late, before a
+    catch-up) did not exist at the 04:30 sweep of that day: that sweep reminds nobody
+    of it, and the next day's sweep sends the reminder, dated then."""
+    ledger.record(
+        pay("MI0001", CUSTOMER, "100.00", rome(2025, 5, 10, 10)),
+        fail("MI0001", rome(2026, 5, 3, 12)),
+    )
+
+    ledger.sweep("reminders", rome(2026, 5, 3, 4, 30))
+    assert ledger.data("credit.expiring_soon") == []
+
+    ledger.sweep("reminders", rome(2026, 5, 4, 4, 30))
+    (reminder,) = ledger.notifications("credit.expiring_soon")
+    assert (reminder.time, reminder.data["days_left"]) == ("2026-05-04T04:30:00+02:00", 6)
