@@ -11,9 +11,9 @@ from ledger.context import Context
 from ledger.credit_book import forfeit, load_credits, move_buckets
 from ledger.money import cents_to_decimal
 from ledger.store import schema
-from messages.notifications import HoldReleased, OrderFunded, PaymentUnmatched
+from messages.notifications import HoldReleased, OrderFunded, PaymentUnmatched, UnmatchedReason
 
-__all__ = ["commit_hold", "held_portions", "release_hold"]
+__all__ = ["commit_hold", "held_portions", "release_hold", "return_paid_topups"]
 
 
 def held_portions(ctx: Context, request_id: str) -> list[tuple[str, int]]:
@@ -61,10 +61,15 @@ def commit_hold(ctx: Context, held: Row[Any], *, paid_cents: int, at: datetime, 
     )
 
 
-def release_hold(ctx: Context, held: Row[Any], *, cause: str) -> tuple[int, int]:
-    """The hold window lapsed: credit back to available at ``due_by``, and what is past
-    its expiry is forfeited at once. Returns (released, forfeited) cents."""
-    at: datetime = held.due_by
+def release_hold(
+    ctx: Context, held: Row[Any], *, cause: str, at: datetime | None = None
+) -> tuple[int, int]:
+    """The hold window lapsed (or, ``at`` an earlier instant, the order's activation
+    failed): credit back to available at ``due_by`` (or ``at``), what is past its expiry
+    forfeited at once, what had been paid towards it back to unmatched payments.
+    Returns (released, forfeited) cents."""
+    if at is None:
+        at = held.due_by
     portions = held_portions(ctx, held.request_id)
     for credit_id, cents in portions:
         move_buckets(ctx, credit_id, held=-cents, available=cents)
@@ -84,7 +89,13 @@ def release_hold(ctx: Context, held: Row[Any], *, cause: str) -> tuple[int, int]
         if not credit.is_usable(at)
     )
     released = sum(cents for _, cents in portions)
-    _return_paid_topups(ctx, held, at=at)
+    return_paid_topups(
+        ctx,
+        held,
+        at=at,
+        why=f"it paid part of the difference on order {held.order_id}, whose hold was "
+        "released unfunded",
+    )
     _settle(ctx, held.request_id, status="released", at=at)
     ctx.notify(
         HoldReleased(
@@ -99,9 +110,17 @@ def release_hold(ctx: Context, held: Row[Any], *, cause: str) -> tuple[int, int]
     return released, forfeited
 
 
-def _return_paid_topups(ctx: Context, held: Row[Any], *, at: datetime) -> None:
-    """Top-ups that paid part of a lapsed hold go back to unmatched payments, where ops
-    can return them or a new request on the same order can use them; ops are told."""
+def return_paid_topups(
+    ctx: Context,
+    held: Row[Any],
+    *,
+    at: datetime,
+    why: str,
+    reason: UnmatchedReason = "hold_lapsed",
+) -> None:
+    """Top-ups matched to the transfer ``held`` that funds no order after all go back to
+    unmatched payments, where ops can return them or a new request on the same order can
+    use them; ops are told (``payment.unmatched``, ``reason``) ``why``."""
     column = schema.topups.c
     paid = ctx.uow.connection.execute(
         select(column.event_id, column.customer_id, column.applied_cents)
@@ -131,9 +150,8 @@ def _return_paid_topups(ctx: Context, held: Row[Any], *, at: datetime) -> None:
                 order_id=held.order_id,
                 event_id=topup.event_id,
                 amount=cents_to_decimal(topup.applied_cents),
-                reason="hold_lapsed",
-                detail=f"it paid part of the difference on order {held.order_id}, whose hold "
-                "lapsed unpaid; the payment is kept as unmatched for ops",
+                reason=reason,
+                detail=f"{why}; the payment is kept as unmatched for ops",
             ),
             cause=cause,
             time=at,

@@ -1,12 +1,11 @@
 """Paid orders and their activation: R1 (failure makes credit) and R5 (SPID timeout).
 
 An activation event for an order whose payment has not arrived yet is parked by the
-caller and re-applied here, in business-time order, when the payment lands.
+caller and re-applied here, in business-time order, when the payment lands (or the
+credit transfer that pays it: see ``ledger.funded_orders``).
 """
 
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
@@ -14,15 +13,15 @@ from sqlalchemy import Row, func, select, update
 from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import credit_id_for_order, grant_credit
+from ledger.funded_orders import find_funding, record_funded_activation, record_funded_failure
 from ledger.money import cents_to_decimal, decimal_to_cents
+from ledger.outcomes import APPLIED, PARKED, Applied
 from ledger.rules import credit_expiry, spid_credit_expiry, spid_deadline
 from ledger.store import schema
 from messages.inbound import ActivationCompleted, ActivationFailed, PaymentReceived
 from messages.notifications import SpidOrderCancelled
 
 __all__ = [
-    "Applied",
-    "Outcome",
     "cancel_spid_order",
     "load_order",
     "lock_order",
@@ -31,31 +30,6 @@ __all__ = [
     "record_activation_failed",
     "record_order_payment",
 ]
-
-
-class Outcome(StrEnum):
-    """What became of an inbound event (the inbox status)."""
-
-    APPLIED = "applied"
-    PARKED = "parked"
-    REFUSED = "refused"
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """An event's outcome; a refusal carries the reason ops will read."""
-
-    outcome: Outcome
-    reason: str | None = None
-    detail: str | None = None
-
-    @classmethod
-    def refused(cls, reason: str, detail: str) -> "Applied":
-        return cls(Outcome.REFUSED, reason, detail)
-
-
-APPLIED = Applied(Outcome.APPLIED)
-PARKED = Applied(Outcome.PARKED)
 
 
 def order_lock_key(order_id: str) -> str:
@@ -170,7 +144,8 @@ def record_activation_completed(
     lock_order(ctx, activation.order_id)
     order = load_order(ctx, activation.order_id)
     if order is None:
-        return PARKED
+        funding = find_funding(ctx, activation.order_id)
+        return PARKED if funding is None else record_funded_activation(ctx, funding, activation)
     order = _cancel_if_overdue(ctx, order, activation.activated_at, cause=event_id)
     if order.status == "awaiting_activation":
         ctx.uow.connection.execute(
@@ -208,7 +183,8 @@ def record_activation_failed(ctx: Context, event_id: str, failure: ActivationFai
     lock_order(ctx, failure.order_id)
     order = load_order(ctx, failure.order_id)
     if order is None:
-        return PARKED
+        funding = find_funding(ctx, failure.order_id)
+        return PARKED if funding is None else record_funded_failure(ctx, funding, failure)
     order = _cancel_if_overdue(ctx, order, failure.failed_at, cause=event_id)
     if order.status == "awaiting_activation":
         ctx.uow.connection.execute(

@@ -10,7 +10,8 @@ from ledger.context import Context
 from ledger.credit_book import load_credits, move_buckets
 from ledger.holds import release_hold
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import APPLIED, Applied, cancel_spid_order, order_lock_key
+from ledger.orders import cancel_spid_order, order_lock_key
+from ledger.outcomes import APPLIED, Applied
 from ledger.rules import (
     CreditState,
     Portion,

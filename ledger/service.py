@@ -17,12 +17,11 @@ from ledger.context import Context
 from ledger.errors import UnknownSweepError
 from ledger.money import cents_to_decimal
 from ledger.orders import (
-    Applied,
-    Outcome,
     record_activation_completed,
     record_activation_failed,
     record_order_payment,
 )
+from ledger.outcomes import Applied, Outcome
 from ledger.policy import Policy
 from ledger.requests import record_credit_request
 from ledger.rules import parse_topup_reference
@@ -97,8 +96,8 @@ class Ledger:
                 return Recorded.DUPLICATE
             applied = _apply(ctx, event)
             _close_inbox(ctx, event, applied)
-            if isinstance(event, PaymentReceivedEvent) and applied.outcome is Outcome.APPLIED:
-                _apply_parked(ctx, event.data.order_id)
+            if applied.outcome is Outcome.APPLIED and (order_id := _paid_order(event)):
+                _apply_parked(ctx, order_id)
             uow.commit()
             return Recorded(applied.outcome.value)
 
@@ -218,6 +217,15 @@ def _apply(ctx: Context, event: InboundEvent) -> Applied:
         return record_activation_failed(ctx, event.id, event.data)
     assert isinstance(event, CreditRequestedEvent)
     return record_credit_request(ctx, event.id, event.data)
+
+
+def _paid_order(event: InboundEvent) -> str | None:
+    """The order an event pays, by card or with credit: its parked events may apply."""
+    if isinstance(event, PaymentReceivedEvent):
+        return event.data.order_id
+    if isinstance(event, CreditRequestedEvent) and event.data.new_order is not None:
+        return event.data.new_order.order_id
+    return None
 
 
 def _business_time(event: InboundEvent) -> datetime:

@@ -9,7 +9,8 @@ from ledger.books import Account, Line
 from ledger.context import Context
 from ledger.holds import commit_hold, release_hold
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import APPLIED, Applied, lock_order
+from ledger.orders import lock_order
+from ledger.outcomes import APPLIED, Applied
 from ledger.rules import settle_topup
 from ledger.store import schema
 from messages.inbound import PaymentReceived

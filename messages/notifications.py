@@ -7,8 +7,9 @@ the wire; instants are aware datetimes, written as ISO 8601 with an offset.
 Extensions beyond SPEC §3: `payment.unmatched`, telling ops about a top-up payment that
 settled nothing or settled too much (R8: reported to ops, never lost), and
 `payment.matched`, telling them when such a payment later pays a difference after all,
-so it is no longer theirs to return. An event that is refused, including an
-activation for a cancelled order, is `event.rejected`.
+so it is no longer theirs to return; `credit.restored`, telling the customer that the
+credit which paid an order whose activation then failed is theirs again. An event that
+is refused, including an activation for a cancelled order, is `event.rejected`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "CreditGranted",
     "CreditOrigin",
     "CreditPortion",
+    "CreditRestored",
     "CustomerNotification",
     "EventRejected",
     "HoldReleased",
@@ -58,7 +60,7 @@ __all__ = [
 CreditOrigin = Literal["activation_failed", "spid_timeout"]
 TopupMethod = Literal["bollettino", "bonifico"]
 SweepKind = Literal["expiry", "spid_timeout", "reminders", "holds", "all"]
-UnmatchedReason = Literal["nothing_due", "overpaid", "hold_lapsed"]
+UnmatchedReason = Literal["nothing_due", "overpaid", "hold_lapsed", "activation_failed"]
 
 TOPUP_METHODS: Final[tuple[TopupMethod, ...]] = ("bollettino", "bonifico")
 """How a difference may be paid (R6), the default of `topup.required.payment_methods`."""
@@ -251,6 +253,18 @@ class PaymentUnmatched(CustomerNotification):
     detail: Text
 
 
+class CreditRestored(CustomerNotification):
+    """R1 for an order paid with credit: its activation failed, so the credit it took is
+    available again on the credits it came from (`from_credits`), each keeping its own
+    expiry; what was already past its expiry is `forfeited` at once."""
+
+    TYPE: ClassVar[str] = "credit.restored"
+    order_id: Identifier
+    restored: Amount
+    forfeited: NonNegativeAmount
+    from_credits: list[CreditPortion] = Field(min_length=1)
+
+
 class PaymentMatched(CustomerNotification):
     """For ops: a payment once reported as `payment.unmatched` (`event_id`) now pays
     `amount` of the difference on `order_id`, for the transfer `request_id`."""
@@ -280,5 +294,6 @@ NOTIFICATION_TYPES: Final[dict[str, type[NotificationData]]] = {
         SweepCompleted,
         PaymentUnmatched,
         PaymentMatched,
+        CreditRestored,
     )
 }

@@ -20,6 +20,7 @@ from messages import (
     CreditGranted,
     CreditPortion,
     CreditRequestedEvent,
+    CreditRestored,
     EventRejected,
     HoldReleased,
     InboundEvent,
@@ -146,6 +147,14 @@ def describe_notification(envelope: bytes | Mapping[str, Any], policy: Policy) -
             return (
                 f"Ops told: {_money(data.amount, policy)} of payment {data.event_id} "
                 f"unmatched ({data.reason})"
+            )
+        case CreditRestored():
+            forfeited = (
+                f", {_money(data.forfeited, policy)} forfeited (expired)" if data.forfeited else ""
+            )
+            return (
+                f"Order {data.order_id} failed: {_money(data.restored, policy)} of credit back "
+                f"(from {_portions(data.from_credits, policy)}){forfeited}"
             )
         case PaymentMatched():
             return (

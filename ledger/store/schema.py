@@ -202,6 +202,8 @@ credit_requests = Table(
 )
 
 # A credit transfer onto a new order (R6): covered at once, or held awaiting a top-up.
+# The order it pays has no payment of its own, so its activation is kept here too:
+# ``activated_at`` once it went live, ``failed_at`` once its failure gave the credit back.
 transfers = Table(
     "transfers",
     metadata,
@@ -215,6 +217,8 @@ transfers = Table(
     Column("requested_at", UTCDateTime, nullable=False),
     Column("due_by", UTCDateTime),
     Column("settled_at", UTCDateTime),
+    Column("activated_at", UTCDateTime),
+    Column("failed_at", UTCDateTime),
     CheckConstraint("order_amount_cents > 0", name="order_amount_positive"),
     CheckConstraint(
         "credit_cents >= 0 AND paid_cents >= 0 AND credit_cents + paid_cents <= order_amount_cents",

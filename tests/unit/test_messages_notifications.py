@@ -16,6 +16,7 @@ from messages import (
     CreditExpiringSoon,
     CreditGranted,
     CreditPortion,
+    CreditRestored,
     EventRejected,
     HoldReleased,
     InvalidEvent,
@@ -116,6 +117,13 @@ SAMPLES: list[NotificationData] = [
         reason="overpaid",
         detail="paid 83.50, 80.00 was due",
     ),
+    CreditRestored(
+        customer_id=CUSTOMER,
+        order_id="MI0100",
+        restored=Decimal("40.00"),
+        forfeited=Decimal("0"),
+        from_credits=[CreditPortion(credit_id="CR-MI0001", amount=Decimal("40.00"))],
+    ),
     PaymentMatched(
         customer_id=CUSTOMER,
         order_id="MI0002",
@@ -142,10 +150,11 @@ SPEC_TYPES = {
 }
 
 
-def test_the_registry_holds_the_spec_types_and_the_payment_extensions() -> None:
+def test_the_registry_holds_the_spec_types_and_the_extensions() -> None:
     """Every SPEC §3 type has a model, plus `payment.unmatched` and `payment.matched` for
-    ops, and no others."""
-    assert set(NOTIFICATION_TYPES) == SPEC_TYPES | {"payment.unmatched", "payment.matched"}
+    ops and `credit.restored` for customers, and no others."""
+    extensions = {"payment.unmatched", "payment.matched", "credit.restored"}
+    assert set(NOTIFICATION_TYPES) == SPEC_TYPES | extensions
     assert all(name == model.TYPE for name, model in NOTIFICATION_TYPES.items())
 
 
