@@ -10,10 +10,13 @@ the ledger is (``ledger.calendar``): a time in the spring gap moves forward by t
 gap, a repeated autumn time takes its first occurrence.
 
 Catch-up is a list, not a special case: after an outage every business date since
-the last one that ran is due again, oldest first, each at its own ``as_of``.
+the last one that ran is due again, oldest first, each at its own ``as_of``. The
+kinds a schedule names ``latest_only`` (the reminders) are the exception: they are
+due for the latest due date alone, so a catch-up skips them for the days long gone,
+and a skipped run is never due again (the resume point moves past its date).
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -25,17 +28,26 @@ __all__ = ["DueRun", "Schedule", "as_of_for", "due_runs", "latest_due_date", "ne
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """The daily sweeps: which kinds, in which order, at what local time, in which zone."""
+    """The daily sweeps: which kinds, in which order, at what local time, in which zone.
+
+    ``latest_only`` kinds run for the latest due date only, never for a date a
+    catch-up replays: a reminder is for the customer's today, and one judged on a
+    past day would speak of books as they were not (a credit not granted yet, a hold
+    since released by a late event).
+    """
 
     run_at: time
     zone: ZoneInfo
     kinds: Sequence[str]
+    latest_only: Collection[str] = ()
 
     def __post_init__(self) -> None:
         if self.run_at.tzinfo is not None:
             raise ValueError("run_at is a wall-clock time in the business zone: give no offset")
         if not self.kinds:
             raise ValueError("a schedule runs at least one sweep kind")
+        if unknown := set(self.latest_only) - set(self.kinds):
+            raise ValueError(f"latest_only names kinds the schedule lacks: {sorted(unknown)}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -71,7 +83,8 @@ def due_runs(now: datetime, schedule: Schedule, *, since: date | None) -> list[D
 
     ``since`` is the newest business date that already has a run; None on a first
     start, when only the latest due date runs (the books need no sweep per day of
-    their past: one sweep settles everything due by its ``as_of``).
+    their past: one sweep settles everything due by its ``as_of``). The schedule's
+    ``latest_only`` kinds are due for the latest due date alone.
     """
     last = latest_due_date(now, schedule)
     first = last if since is None else since
@@ -79,7 +92,11 @@ def due_runs(now: datetime, schedule: Schedule, *, since: date | None) -> list[D
     day = first
     while day <= last:
         as_of = as_of_for(day, schedule)
-        runs.extend(DueRun(day, rank, kind, as_of) for rank, kind in enumerate(schedule.kinds))
+        runs.extend(
+            DueRun(day, rank, kind, as_of)
+            for rank, kind in enumerate(schedule.kinds)
+            if day == last or kind not in schedule.latest_only
+        )
         day += timedelta(days=1)
     return runs
 

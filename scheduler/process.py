@@ -17,14 +17,18 @@ __all__ = ["build_scheduler", "run_scheduler"]
 
 
 def build_scheduler(runtime: Runtime, settings: SchedulerSettings) -> Scheduler:
-    """A scheduler for every sweep kind, in the ledger's dependency order."""
+    """A scheduler for every sweep kind, in the ledger's dependency order; reminders
+    only for the latest due date (a catch-up sends none for the days it replays)."""
 
     def send(run: DueRun) -> None:
         message = runtime.actors.run_message(run.kind, run.business_date, run.as_of)
         runtime.broker.enqueue(message)
 
     schedule = Schedule(
-        run_at=settings.run_at, zone=runtime.settings.policy.zone, kinds=tuple(SWEEPS)
+        run_at=settings.run_at,
+        zone=runtime.settings.policy.zone,
+        kinds=tuple(SWEEPS),
+        latest_only=("reminders",),
     )
     return Scheduler(
         runtime.engine,

@@ -3,7 +3,8 @@
 Runs are dispatched one at a time, in business-date order and, within a date, in the
 ledger's dependency order (cancellations, holds, expiry, reminders): the next run is
 sent only once the previous one completed, so a catch-up after an outage replays the
-missed days as punctual sweeps would have run them, while each run still fans out
+missed days as punctual sweeps would have run them (reminders aside, which only the
+latest date runs: ``scheduler.plan``), while each run still fans out
 over every worker. Any number of replicas may tick at once: the run keys in the
 database decide which one sends (``scheduler.runs``), never process memory.
 """

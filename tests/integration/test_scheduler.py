@@ -26,6 +26,7 @@ from scenarios.kit import (
     fail,
     journal_of,
     pay,
+    refund,
     rome,
     transfer,
 )
@@ -38,12 +39,13 @@ from ledger.store import schema
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 from ledger.sweeps import SWEEPS
+from messages import InboundEvent
 from scheduler.plan import DueRun, Schedule
 from scheduler.runs import last_runs
 from scheduler.service import Action, Scheduler, Tick
 
 KINDS = tuple(SWEEPS)
-SCHEDULE = Schedule(run_at=time(4, 30), zone=ROME, kinds=KINDS)
+SCHEDULE = Schedule(run_at=time(4, 30), zone=ROME, kinds=KINDS, latest_only=("reminders",))
 POLL = timedelta(seconds=10)
 RESEND_AFTER = timedelta(minutes=15)
 
@@ -235,30 +237,93 @@ def test_a_run_whose_message_was_lost_is_sent_again(deployment: Deployment) -> N
     assert len(deployment.books.data("credit.expired")) == 1
 
 
+REMINDERS = {"credit.expiring_soon", "spid.deadline_approaching"}
+
+
+def seed_late_events(books: Books) -> None:
+    """Orders paid a year before 10 and 11 May 2026, whose activations will fail (on 3
+    May 12:00 and 4 May 04:45) a week before their credit expires."""
+    books.record(
+        pay("MI0006", CUSTOMER, "60.00", rome(2025, 5, 10, 10)),
+        pay("MI0007", CUSTOMER, "70.00", rome(2025, 5, 11, 10)),
+    )
+
+
+def late_events() -> list[tuple[datetime, InboundEvent]]:
+    """What arrives after 1 May: a refund request (refused, no documents) that releases
+    the lapsed hold on MI0005's credit, and the two failed activations."""
+    return [
+        (
+            rome(2026, 5, 2, 12),
+            refund("R2", OTHER_CUSTOMER, rome(2026, 5, 2, 12), channel="documents"),
+        ),
+        (rome(2026, 5, 3, 12), fail("MI0006", rome(2026, 5, 3, 12))),
+        (rome(2026, 5, 4, 4, 45), fail("MI0007", rome(2026, 5, 4, 4, 45))),
+    ]
+
+
+def by_id(notes: list[dict[str, Any]], *, reminders: bool) -> dict[str, dict[str, Any]]:
+    """The reminders (or every other notification, reminder runs' summaries aside) by id."""
+    return {
+        note["id"]: note
+        for note in notes
+        if (note["type"] in REMINDERS or note["data"].get("kind") == "reminders") is reminders
+    }
+
+
 def test_a_three_day_outage_catches_up_as_punctual_runs_would(
     deployment: Deployment, postgres_server: PostgresServer
 ) -> None:
-    """Down from 1 May after its run until 4 May 05:00: the next ticks run 2, 3 and 4 May
-    in order, each at its own as_of, and the books, the notifications and the run totals
-    are exactly those of a scheduler that never went down; every effect is dated when it
-    fell due."""
+    """Down from 1 May after its run until 4 May 05:00, while events arrive: the next
+    ticks run 2, 3 and 4 May in order, each at its own as_of, and the books and every
+    notification but the reminders are exactly those of a scheduler that never went
+    down; every effect is dated when it fell due. Reminders run for 4 May only, judged
+    at its as_of: each credit a punctual scheduler reminded during the outage is
+    reminded once, dated 4 May 04:30, and none is reminded before it was granted or
+    while it was held."""
     control_url = postgres_server.create_database()
     punctual = Deployment(control_url)
     try:
         for books in (deployment.books, punctual.books):
             seed_a_busy_week(books)
+            seed_late_events(books)
+        events = late_events()
         for day in (1, 2, 3, 4):
             punctual.run_until_idle(rome(2026, 5, day, 4, 30))
+            punctual.books.record(*(event for at, event in events if at.day == day))
 
         deployment.run_until_idle(rome(2026, 5, 1, 4, 30))
+        for at, event in events:
+            deployment.clock.now = at
+            deployment.books.record(event)
         deployment.run_until_idle(rome(2026, 5, 4, 5))
 
         assert [(run.business_date.day, run.kind) for run in deployment.sent] == [
-            (day, kind) for day in (1, 2, 3, 4) for kind in KINDS
+            (1, kind) for kind in KINDS
+        ] + [(day, kind) for day in (2, 3) for kind in KINDS if kind != "reminders"] + [
+            (4, kind) for kind in KINDS
         ]
         assert journal_of(deployment.engine) == journal_of(punctual.engine)
-        assert deployment.notifications() == punctual.notifications()
-        assert totals(deployment.engine) == totals(punctual.engine)
+        caught_up, on_time = deployment.notifications(), punctual.notifications()
+        assert by_id(caught_up, reminders=False) == by_id(on_time, reminders=False)
+        assert [each for each in totals(deployment.engine) if each[0] != "reminders"] == [
+            each for each in totals(punctual.engine) if each[0] != "reminders"
+        ]
+        reminded_late = {
+            (note["data"]["credit_id"], note["time"], note["data"]["days_left"])
+            for note in caught_up
+            if note["type"] == "credit.expiring_soon" and note["time"] > "2026-05-02"
+        }
+        assert reminded_late == {
+            ("CR-MI0004", "2026-05-04T04:30:00+02:00", 28),
+            ("CR-MI0005", "2026-05-04T04:30:00+02:00", 16),
+            ("CR-MI0006", "2026-05-04T04:30:00+02:00", 6),
+        }
+        assert {credit for credit, _, _ in reminded_late} == {
+            note["data"]["credit_id"]
+            for note in on_time
+            if note["type"] == "credit.expiring_soon" and note["time"] > "2026-05-02"
+        }
         forfeits = [
             entry for entry in journal_of(deployment.engine) if entry[0] == "credit_forfeited"
         ]

@@ -10,7 +10,7 @@ from scheduler.plan import DueRun, Schedule, as_of_for, due_runs, latest_due_dat
 
 ROME = ZoneInfo("Europe/Rome")
 KINDS = ("spid_timeout", "holds", "expiry", "reminders")
-DEFAULT = Schedule(run_at=time(4, 30), zone=ROME, kinds=KINDS)
+DEFAULT = Schedule(run_at=time(4, 30), zone=ROME, kinds=KINDS, latest_only=("reminders",))
 
 
 def rome(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -20,8 +20,15 @@ def rome(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dat
 def simulate(schedule: Schedule, start: datetime, end: datetime) -> list[DueRun]:
     """A scheduler looking every 15 minutes from ``start`` to ``end``, remembering which
     runs it sent the way the database does: every run sent, in order, once."""
-    sent: list[DueRun] = []
-    keys: set[tuple[str, date]] = set()
+    return simulate_from([], start, end, schedule)
+
+
+def simulate_from(
+    sent: list[DueRun], start: datetime, end: datetime, schedule: Schedule = DEFAULT
+) -> list[DueRun]:
+    """``simulate``, resuming after the runs already ``sent``."""
+    sent = list(sent)
+    keys = {(run.kind, run.business_date) for run in sent}
     now = start
     while now <= end:
         since = max((run.business_date for run in sent), default=None)
@@ -100,14 +107,33 @@ def test_a_run_time_in_the_repeated_autumn_hour_takes_its_first_occurrence() -> 
 
 def test_after_an_outage_every_missed_date_is_due_oldest_first() -> None:
     """Last run on 1 May, back on 4 May at 10:00: 1 (to finish), 2, 3 and 4 May are due,
-    each date's kinds in the ledger's dependency order, each at its own as_of."""
+    each date's kinds in the ledger's dependency order, each at its own as_of; the
+    reminders only for 4 May, the latest due date."""
     runs = due_runs(rome(2026, 5, 4, 10), DEFAULT, since=date(2026, 5, 1))
 
     assert [(run.business_date.day, run.kind) for run in runs] == [
-        (day, kind) for day in (1, 2, 3, 4) for kind in KINDS
-    ]
+        (day, kind) for day in (1, 2, 3) for kind in KINDS[:-1]
+    ] + [(4, kind) for kind in KINDS]
     assert runs == sorted(runs)
     assert {run.as_of for run in runs} == {rome(2026, 5, day, 4, 30) for day in (1, 2, 3, 4)}
+
+
+def test_a_catch_up_never_comes_back_for_the_reminders_it_skipped() -> None:
+    """A scheduler down from 1 May to 4 May 10:00, then looking every quarter of an hour
+    until 6 May: the reminders of 2 and 3 May are never due, not even once the runs of
+    those dates are on record; 5 and 6 May run every kind."""
+    before = simulate(DEFAULT, rome(2026, 5, 1, 4, 30), rome(2026, 5, 1, 4, 45))
+    sent = simulate_from(before, rome(2026, 5, 4, 10), rome(2026, 5, 6, 12))
+
+    reminders = [run.business_date.day for run in sent if run.kind == "reminders"]
+    assert reminders == [1, 4, 5, 6]
+    assert [run.business_date.day for run in sent if run.kind == "expiry"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_latest_only_names_kinds_of_the_schedule() -> None:
+    """A latest-only kind the schedule does not run is a mistake, refused."""
+    with pytest.raises(ValueError, match="latest_only"):
+        Schedule(run_at=time(4, 30), zone=ROME, kinds=("expiry",), latest_only=("reminders",))
 
 
 def test_a_first_start_runs_only_the_latest_due_date() -> None:
