@@ -20,7 +20,7 @@ from ledger import queries
 from ledger.store.migrate import current_revision, upgrade
 from ledger.sweeps import SWEEPS
 from residuo import cli_ops
-from residuo.bootstrap import bootstrap
+from residuo.bootstrap import bootstrap, wall_clock
 from residuo.cli_support import (
     AsJson,
     AsOf,
@@ -159,6 +159,10 @@ def sweep(
     if kind not in _SWEEP_KINDS:
         fail(f"unknown sweep kind {kind!r}; known: {', '.join(_SWEEP_KINDS)}")
     instant = parse_as_of(as_of)
+    if instant > wall_clock():
+        # Run early, an expiry sweep would forfeit credit the customer may still use
+        # (R2); a replay file is the place for simulated dates.
+        fail(f"--as-of {as_of} is in the future: a sweep settles only what has fallen due")
     settings = load_settings()
     with open_runtime(settings) as runtime:
         tallies = runtime.ledger.sweep(kind, instant)

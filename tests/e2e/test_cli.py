@@ -189,6 +189,20 @@ def test_sweep_with_a_naive_as_of_fails_clearly(tmp_path: Path) -> None:
     assert "offset" in message
 
 
+def test_sweep_in_the_future_is_refused_and_settles_nothing(tmp_path: Path) -> None:
+    """Forfeiting credit before its expiry would take what the customer may still use."""
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(event) + "\n" for event in EVENTS), encoding="utf-8")
+    assert run(tmp_path, "replay", str(events)).returncode == 0
+
+    result = run(tmp_path, "sweep", "expiry", "--as-of", "2999-01-01T00:00:00+01:00")
+
+    assert result.returncode == 2
+    assert "in the future" in result.stderr
+    statement = json.loads(run(tmp_path, "statement", "1234567@aruba.it", "--json").stdout)
+    assert [entry["kind"] for entry in statement["entries"]] == ["order_paid", "credit_granted"]
+
+
 def test_sweep_of_an_unknown_kind_fails_clearly(tmp_path: Path) -> None:
     """The known kinds are named in the error."""
     result = run(tmp_path, "sweep", "daily")
