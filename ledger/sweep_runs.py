@@ -14,12 +14,16 @@ whichever transaction counts the last chunk completes the run and queues its one
   that claims it matches nothing, and on PostgreSQL a concurrent twin waits on the
   row lock and then finds it ``done`` too;
 * a worker killed mid-chunk committed nothing: the redelivered chunk settles it whole.
+
+A run's ``as_of`` is decided once, by whoever claims its row: the scheduler, at its
+plan's run time for the date. ``claimed_as_of`` lets a worker check a run message
+against that claim before it starts anything (``workers.actors``).
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from ledger.context import Context
 from ledger.money import cents_to_decimal
@@ -35,7 +39,14 @@ from ledger.sweeps import (
 )
 from messages.notifications import SweepCompleted
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ChunkSettled", "run_cause", "settle_chunk", "start_run"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ChunkSettled",
+    "claimed_as_of",
+    "run_cause",
+    "settle_chunk",
+    "start_run",
+]
 
 DEFAULT_CHUNK_SIZE = 1_000
 """Rows per chunk: big enough that per-statement overhead vanishes, small enough that a
@@ -59,14 +70,24 @@ def run_cause(kind: str, business_date: date) -> str:
     return f"sweep-run|{kind}|{business_date.isoformat()}"
 
 
+def claimed_as_of(connection: Connection, kind: str, business_date: date) -> datetime | None:
+    """The ``as_of`` the run of ``kind`` on ``business_date`` was claimed with; None
+    when nobody claimed it. A run row is never deleted and its ``as_of`` never changes,
+    so the answer holds outside any transaction."""
+    key = (_runs.kind == kind) & (_runs.business_date == business_date)
+    claimed: datetime | None = connection.execute(select(_runs.as_of).where(key)).scalar()
+    return claimed
+
+
 def start_run(
     ctx: Context, kind: SweepKind, business_date: date, as_of: datetime, *, chunk_size: int
 ) -> list[int]:
     """Cut the run into chunks, once; the chunk numbers still to settle.
 
-    The run row is created if the scheduler's claim is missing (a run message published
-    by hand), with this ``as_of``; an existing row keeps its own. A run with nothing due
-    completes at once.
+    An existing run row keeps its own ``as_of``. Without one it is created with this
+    ``as_of``: for callers that are their own scheduler (benchmarks, tests); the sweep
+    actor refuses a message whose run is not claimed (``claimed_as_of``). A run with
+    nothing due completes at once.
     """
     now = ctx.recorded_at
     ctx.uow.insert_ignoring_conflicts(

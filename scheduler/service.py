@@ -11,7 +11,7 @@ database decide which one sends (``scheduler.runs``), never process memory.
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -104,6 +104,9 @@ class Scheduler:
             self.engine, record, now=now, silent_since=silent_since
         ):
             return Tick(Action.WAITING, due, again)
+        # Sent again with the as_of it was claimed with, which the worker checks: the
+        # run time may have been reconfigured since.
+        due = replace(due, as_of=record.as_of)
         self.send(due)
         _logger.warning(
             "silent sweep run sent again",

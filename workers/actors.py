@@ -8,7 +8,11 @@ function, log the outcome. Invalid events never reach them (``RejectInvalidEvent
 A sweep message without a business date runs the sweep at its ``as_of`` in the
 worker (a replay's sweep line). With one, it is the scheduler's run of that date: the
 worker starts the run and fans its chunks out as ``sweep_chunk`` messages on the same
-queue, so every worker shares a large sweep (``ledger.sweep_runs``).
+queue, so every worker shares a large sweep (``ledger.sweep_runs``). Only a run the
+scheduler claimed is started, and only with the ``as_of`` it was claimed with: a run
+message for a date nobody claimed (its run time has not come, or it was published by
+hand) or carrying another ``as_of`` is refused and dead-lettered, never run early or
+at the wrong instant.
 """
 
 from collections.abc import Callable, Mapping
@@ -21,6 +25,7 @@ from dramatiq import Actor, Broker, Message
 
 from ledger.errors import UnknownSweepError
 from ledger.service import Ledger
+from ledger.sweep_runs import claimed_as_of
 from ledger.sweeps import SWEEPS
 from messages import INBOUND_TYPES, parse_inbound
 from workers.errors import InvalidSweepError
@@ -157,7 +162,9 @@ def _sweep(ledger: Ledger, kind: str, chunk_actor: ChunkActor) -> Callable[[str,
             for each, tally in tallies.items():
                 _logger.info("sweep completed", kind=each, as_of=as_of, counts=dict(tally.counts))
             return
-        pending = ledger.start_sweep_run(kind, _parse_business_date(business_date), instant)
+        day = _parse_business_date(business_date)
+        _require_claim(ledger, kind, day, instant)
+        pending = ledger.start_sweep_run(kind, day, instant)
         for chunk_no in pending:
             chunk_actor.send(kind, business_date, chunk_no)
         _logger.info(
@@ -165,6 +172,35 @@ def _sweep(ledger: Ledger, kind: str, chunk_actor: ChunkActor) -> Callable[[str,
         )
 
     return sweep
+
+
+def _require_claim(ledger: Ledger, kind: str, business_date: date, as_of: datetime) -> None:
+    """Refuse a run message the scheduler did not send: the run's ``as_of`` is its
+    business date at the scheduler's run time, fixed by the scheduler's claim."""
+    with ledger.engine.connect() as connection:
+        claimed = claimed_as_of(connection, kind, business_date)
+    if claimed is None:
+        problem = (
+            f"no scheduled run of {kind} for {business_date} has been claimed: the "
+            "scheduler claims a date once its run time has come; to sweep by hand, "
+            "send the sweep without a business date (residuo sweep)"
+        )
+    elif claimed != as_of:
+        problem = (
+            f"the run of {kind} for {business_date} is at {claimed.isoformat()}, "
+            f"not at {as_of.isoformat()}"
+        )
+    else:
+        return
+    _logger.error(
+        "sweep run refused",
+        kind=kind,
+        business_date=str(business_date),
+        as_of=as_of.isoformat(),
+        claimed_as_of=claimed and claimed.isoformat(),
+        problem=problem,
+    )
+    raise InvalidSweepError(problem)
 
 
 def _sweep_chunk(ledger: Ledger) -> Callable[[str, str, int], None]:

@@ -271,6 +271,24 @@ def by_id(notes: list[dict[str, Any]], *, reminders: bool) -> dict[str, dict[str
     }
 
 
+def test_a_run_is_sent_again_at_the_as_of_it_was_claimed_with(deployment: Deployment) -> None:
+    """Claimed at 04:30, its message lost, then the run time moved to 05:00: the run is
+    sent again at 04:30, the as_of its claim fixed and the worker checks."""
+    deployment.tick(rome(2026, 5, 4, 4, 30))
+    deployment.sent.clear()
+    later = Schedule(run_at=time(5), zone=ROME, kinds=KINDS, latest_only=("reminders",))
+    moved = Scheduler(
+        deployment.engine, later, deployment.sent.append, poll_every=POLL, resend_after=RESEND_AFTER
+    )
+
+    resent = moved.tick(rome(2026, 5, 4, 5, 16))
+
+    assert resent.action is Action.RESENT
+    assert [(run.kind, run.as_of) for run in deployment.sent] == [
+        ("spid_timeout", rome(2026, 5, 4, 4, 30))
+    ]
+
+
 def test_a_three_day_outage_catches_up_as_punctual_runs_would(
     deployment: Deployment, postgres_server: PostgresServer
 ) -> None:

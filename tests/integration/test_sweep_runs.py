@@ -23,6 +23,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 from scenarios.kit import Books, assert_books_balance, fail, journal_of, pay, rome
 from sqlalchemy import Engine, select
+from structlog.testing import capture_logs
 
 from ledger.policy import Policy
 from ledger.service import Ledger
@@ -30,7 +31,8 @@ from ledger.store import schema
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 from ledger.store.uow import UnitOfWork
-from scheduler.runs import last_runs
+from scheduler.plan import DueRun
+from scheduler.runs import claim, last_runs
 from workers.actors import declare_actors
 from workers.broker import create_broker
 from workers.embedded import EmbeddedWorker
@@ -96,6 +98,7 @@ def test_a_run_message_fans_out_into_chunks_through_the_actors(engine: Engine) -
     )
     assert isinstance(broker, StubBroker)
     actors = declare_actors(broker, ledger)
+    assert claim(engine, DueRun(RUN_DATE, 2, "expiry", AS_OF), now=AS_OF)
     message = actors.run_message("expiry", RUN_DATE, AS_OF)
     with EmbeddedWorker(broker) as worker:
         assert worker.deliver(message).status == "processed"
@@ -111,6 +114,72 @@ def test_a_run_message_fans_out_into_chunks_through_the_actors(engine: Engine) -
     (run,) = last_runs(engine)
     assert (run.chunks_total, run.chunks_done) == (5, 5)
     broker.close()
+
+
+def test_a_run_message_the_scheduler_did_not_claim_is_refused(engine: Engine) -> None:
+    """A message for 1 March sent by hand at 02:00, and one for 2 March whose run time has
+    not come, are refused and dead-lettered with an error logged: neither claims a run,
+    so the scheduler's run of 1 March, at 04:30, still forfeits a credit expiring at
+    03:00 that day."""
+    Books(engine).record(
+        pay("MI9999", "customer-9", "9.00", rome(2026, 3, 1, 3)),
+        fail("MI9999", rome(2026, 3, 2, 3)),
+    )
+    ledger = ledger_for(engine)
+    broker = create_broker(
+        "memory", middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)]
+    )
+    assert isinstance(broker, StubBroker)
+    actors = declare_actors(broker, ledger)
+    early = actors.run_message("expiry", RUN_DATE, rome(2027, 3, 1, 2))
+    tomorrow = actors.run_message("expiry", date(2027, 3, 2), rome(2027, 3, 2, 4, 30))
+    with EmbeddedWorker(broker) as worker, capture_logs() as logs:
+        refused = [worker.deliver(each) for each in (early, tomorrow)]
+        assert last_runs(engine) == []
+
+        assert claim(engine, DueRun(RUN_DATE, 2, "expiry", AS_OF), now=AS_OF)
+        scheduled = worker.deliver(actors.run_message("expiry", RUN_DATE, AS_OF))
+    broker.close()
+
+    assert [each.status for each in refused] == ["failed", "failed"]
+    errors = [log for log in logs if log["event"] == "sweep run refused"]
+    assert [(log["log_level"], log["business_date"]) for log in errors] == [
+        ("error", "2027-03-01"),
+        ("error", "2027-03-02"),
+    ]
+    assert all(log["problem"].startswith("no scheduled run of expiry") for log in errors)
+    assert scheduled.status == "processed"
+    (run,) = last_runs(engine)
+    assert (run.business_date, run.as_of, run.status) == (RUN_DATE, AS_OF, "completed")
+    assert run.counts == {"forfeited": CREDITS + 1}
+    assert Books(engine).credit("CR-MI9999")["forfeited"] == 900
+
+
+def test_a_run_message_with_another_as_of_than_its_claim_is_refused(engine: Engine) -> None:
+    """The run of 1 March was claimed at 04:30: a message saying 05:00 is refused and
+    leaves the run as claimed; the message at 04:30 runs it."""
+    ledger = ledger_for(engine)
+    broker = create_broker(
+        "memory", middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)]
+    )
+    assert isinstance(broker, StubBroker)
+    actors = declare_actors(broker, ledger)
+    assert claim(engine, DueRun(RUN_DATE, 2, "expiry", AS_OF), now=AS_OF)
+    with EmbeddedWorker(broker) as worker, capture_logs() as logs:
+        late = worker.deliver(actors.run_message("expiry", RUN_DATE, rome(2027, 3, 1, 5)))
+        (run,) = last_runs(engine)
+        assert (run.status, run.chunks_total) == ("claimed", 0)
+        scheduled = worker.deliver(actors.run_message("expiry", RUN_DATE, AS_OF))
+    broker.close()
+
+    assert late.status == "failed"
+    (error,) = [log for log in logs if log["event"] == "sweep run refused"]
+    assert error["problem"] == (
+        "the run of expiry for 2027-03-01 is at 2027-03-01T03:30:00+00:00, "
+        "not at 2027-03-01T05:00:00+01:00"
+    )
+    assert scheduled.status == "processed"
+    forfeited_once(engine)
 
 
 def test_workers_share_a_run_and_each_chunk_settles_once(engine: Engine) -> None:
