@@ -368,18 +368,24 @@ def totals(engine: Engine) -> list[tuple[str, date, str, dict[str, int], dict[st
 
 
 @pytest.mark.parametrize(
-    ("night", "length"),
-    [(date(2026, 3, 29), timedelta(hours=23)), (date(2026, 10, 25), timedelta(hours=25))],
+    ("night", "length", "expired_at"),
+    [
+        (date(2026, 3, 29), timedelta(hours=23), "2026-03-29T03:30:00+02:00"),
+        (date(2026, 10, 25), timedelta(hours=25), "2026-10-25T02:30:00+02:00"),
+    ],
     ids=["spring-forward", "fall-back"],
 )
 def test_the_dst_nights_of_2026_run_once_each_day(
-    deployment: Deployment, night: date, length: timedelta
+    deployment: Deployment, night: date, length: timedelta, expired_at: str
 ) -> None:
     """Ticking every half hour from the day before to the day after a DST night: one run
     per kind and date, each at 04:30 local time, the night's run 23 or 25 hours after the
-    previous one; a credit expiring at 02:30 on the spring night, a time that does not
-    exist, is forfeited dated 03:30 CEST."""
-    grant(deployment.books, "MI0001", datetime(2025, 3, 29, 2, 30, tzinfo=ROME))
+    previous one. A credit paid a year earlier at 02:30 expires at 02:30 that night, a
+    time that does not exist in spring (it expires at 03:30 CEST) and comes twice in
+    autumn (it expires at the first, 02:30 CEST): the night's own run forfeits it, once,
+    dated then."""
+    paid_at = datetime.combine(night.replace(year=2025), time(2, 30), ROME)
+    grant(deployment.books, "MI0001", paid_at)
     days = [night - timedelta(days=1), night, night + timedelta(days=1)]
     now = datetime.combine(days[0], time(5), ROME).astimezone(UTC)
     while now <= datetime.combine(days[-1], time(12), ROME):
@@ -395,4 +401,6 @@ def test_the_dst_nights_of_2026_run_once_each_day(
     assert [as_of[day].astimezone(ROME).time() for day in days] == [time(4, 30)] * 3
     assert as_of[night] - as_of[days[0]] == length
     expired = deployment.books.only("credit.expired")
-    assert expired["expired_at"] == "2026-03-29T03:30:00+02:00"
+    assert expired["expired_at"] == expired_at
+    forfeited = {run.business_date: run.counts for run in runs if run.kind == "expiry"}
+    assert forfeited == {days[0]: {}, night: {"forfeited": 1}, days[2]: {}}
