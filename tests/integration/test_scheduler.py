@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any, TypeVar
 
 import pytest
+from dramatiq import Worker
 from scenarios.kit import (
     CUSTOMER,
     OTHER_CUSTOMER,
@@ -40,9 +42,13 @@ from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 from ledger.sweeps import SWEEPS
 from messages import InboundEvent
+from residuo.bootstrap import bootstrap
+from residuo.settings import Settings
 from scheduler.plan import DueRun, Schedule
+from scheduler.process import run_scheduler
 from scheduler.runs import last_runs
 from scheduler.service import Action, Scheduler, Tick
+from scheduler.settings import SchedulerSettings
 
 KINDS = tuple(SWEEPS)
 SCHEDULE = Schedule(run_at=time(4, 30), zone=ROME, kinds=KINDS, latest_only=("reminders",))
@@ -193,6 +199,58 @@ def test_two_schedulers_at_once_send_each_run_once(two_replicas: Deployment) -> 
     }
     assert [summary["kind"] for summary in two_replicas.summaries()] == list(KINDS)
     assert len(two_replicas.books.data("credit.expired")) == 1
+
+
+def test_residuo_scheduler_sends_the_days_runs_once_and_workers_settle_them(
+    deployment: Deployment,
+) -> None:
+    """``residuo scheduler`` as it runs (``run_scheduler``: the serve loop over
+    ``build_scheduler``), on the books' database and the in-memory broker, its clock
+    stopped at 4 May 05:00, with a worker consuming the sweeps queue: the day's four
+    runs are each sent once, in order, and settle; the expired credit is forfeited and
+    each run's sweep.completed is in the outbox. The loop stops when told to."""
+    grant(deployment.books, "MI0001", rome(2025, 5, 4, 3))
+    now = rome(2026, 5, 4, 5)
+    settings = Settings(database_url=deployment.url, broker_url="memory")
+    stop = threading.Event()
+    with bootstrap(settings, clock=lambda: now) as runtime:
+        worker = Worker(runtime.broker, worker_threads=1, worker_timeout=50)
+        worker.start()
+        loop = threading.Thread(
+            target=run_scheduler,
+            args=(runtime, SchedulerSettings(poll_seconds=1)),
+            kwargs={"stop": stop},
+        )
+        loop.start()
+        try:
+            completed = wait_for(
+                lambda: [run for run in last_runs(deployment.engine) if run.completed],
+                until=lambda runs: len(runs) == len(KINDS),
+            )
+        finally:
+            stop.set()
+            loop.join(timeout=30)
+            worker.stop()
+    assert not loop.is_alive()
+
+    assert {(run.business_date, run.kind, run.send_count) for run in completed} == {
+        (date(2026, 5, 4), kind, 1) for kind in KINDS
+    }
+    expired = deployment.books.only("credit.expired")
+    assert expired["expired_at"] == "2026-05-04T03:00:00+02:00"
+    assert [summary["kind"] for summary in deployment.summaries()] == list(KINDS)
+
+
+def wait_for(read: Callable[[], T], *, until: Callable[[T], bool], timeout: float = 60) -> T:
+    """Read until the value satisfies ``until``, polling with a deadline, never sleeping blind."""
+    deadline = monotonic() + timeout
+    while True:
+        value = read()
+        if until(value):
+            return value
+        if monotonic() > deadline:
+            raise AssertionError(f"still {value!r} after {timeout} s")
+        threading.Event().wait(0.1)
 
 
 def test_a_rerun_adds_no_effect(deployment: Deployment) -> None:
