@@ -87,9 +87,12 @@ class Hold:
     order: str
     order_amount: int
     portions: list[tuple[str, int]]
+    requested_at: datetime
     due_by: datetime
     status: str
     paid: int = 0
+    activated: bool = False
+    failed: bool = False
 
     @property
     def credit(self) -> int:
@@ -135,15 +138,19 @@ class Model:
             self.cancel(order_id)
 
     def pay(self, order_id: str, customer: str, amount: int, at: datetime, spid: bool) -> None:
-        if order_id in self.orders:
-            return
+        if order_id in self.orders or self.funding(order_id, live_only=True):
+            return  # already paid, by card or with credit: the money is kept for ops
         self.orders[order_id] = Order(customer, amount, at, spid)
         for when, _, kind in sorted(self.parked.pop(order_id, [])):
             self.activation(order_id, when, kind)
 
     def activation(self, order_id: str, at: datetime, kind: str, event_id: str = "") -> None:
         if order_id not in self.orders:
-            self.parked.setdefault(order_id, []).append((at, event_id, kind))
+            funding = self.funding(order_id)
+            if funding is None:
+                self.parked.setdefault(order_id, []).append((at, event_id, kind))
+            else:
+                self.funded_activation(funding, at, kind)
             return
         self.cancel_if_overdue(order_id, at)
         order = self.orders[order_id]
@@ -154,6 +161,44 @@ class Model:
             self.grant(order_id, "activation_failed", at)
         else:
             order.status = "active"
+
+    def funding(self, order_id: str, *, live_only: bool = False) -> Hold | None:
+        """The transfer paying an order: the newest not released, or released by a failure."""
+        found = [
+            (hold.requested_at, request, hold)
+            for request, hold in self.transfers.items()
+            if hold.order == order_id
+            and (hold.status != "released" or (hold.failed and not live_only))
+        ]
+        return max(found)[2] if found else None
+
+    def funded_activation(self, hold: Hold, at: datetime, kind: str) -> None:
+        if kind == "completed":
+            hold.activated = hold.activated or not hold.failed
+            return
+        if hold.activated or hold.failed:
+            return
+        at, hold.failed = max(at, hold.requested_at), True
+        if hold.status == "awaiting_topup":
+            self.release(hold, at)
+            return
+        for credit_id, amount in hold.portions:
+            self.credits[credit_id].used -= amount
+            self.credits[credit_id].available += amount
+        self.forfeit_expired(hold, at)
+        self.return_topups(hold.order)
+
+    def forfeit_expired(self, hold: Hold, at: datetime) -> None:
+        for credit_id, _ in hold.portions:
+            credit = self.credits[credit_id]
+            if credit.expires_at <= at:
+                credit.forfeited += credit.available
+                credit.available = 0
+
+    def return_topups(self, order_id: str) -> None:
+        for payment in self.topups:
+            if payment.order == order_id:
+                payment.applied = 0
 
     # R6 / R8 / R9 ---------------------------------------------------------------------
     def settle_due(self, customer: str, at: datetime) -> None:
@@ -169,15 +214,12 @@ class Model:
             hold for _, hold in sorted(self.transfers.items()) if hold.status == "awaiting_topup"
         ]
 
-    def release(self, hold: Hold) -> None:
+    def release(self, hold: Hold, at: datetime | None = None) -> None:
         for credit_id, amount in hold.portions:
             self.credits[credit_id].held -= amount
             self.credits[credit_id].available += amount
-        for credit_id, _ in hold.portions:
-            credit = self.credits[credit_id]
-            if credit.expires_at <= hold.due_by:
-                credit.forfeited += credit.available
-                credit.available = 0
+        self.forfeit_expired(hold, hold.due_by if at is None else at)
+        self.return_topups(hold.order)
         hold.status = "released"
 
     def commit(self, hold: Hold) -> None:
@@ -199,6 +241,11 @@ class Model:
             return  # already_funded
         if order_id in self.orders and self.orders[order_id].customer != customer:
             return  # not_owner
+        if order_id in self.orders and self.orders[order_id].status in (
+            "awaiting_activation",
+            "active",
+        ):
+            return  # already_funded: paid by card
         spendable = sorted(
             (
                 credit_id
@@ -234,6 +281,7 @@ class Model:
             order_id,
             amount,
             portions,
+            at,
             hold_due_by(at, POLICY),
             "covered" if covered else "awaiting_topup",
         )
@@ -243,6 +291,8 @@ class Model:
             for payment in sorted(early, key=lambda t: (t.paid_at, t.event_id)):
                 if hold.status == "awaiting_topup":
                     self.apply_topup(hold, payment)
+        for when, _, kind in sorted(self.parked.pop(order_id, [])):
+            self.activation(order_id, when, kind)
 
     def apply_topup(self, hold: Hold, payment: Topup) -> None:
         due = hold.order_amount - hold.credit - hold.paid
@@ -403,10 +453,12 @@ class ConservationMachine(RuleBasedStateMachine):
         )
         self.model.pay(order, customer, amount, self.clock, spid)
 
-    @precondition(lambda self: self.model.orders)
+    @precondition(lambda self: self.model.orders or self.model.transfers)
     @rule(data=st.data(), kind=st.sampled_from(["failed", "failed", "completed"]))
     def activation_outcome(self, data: st.DataObject, kind: str) -> None:
-        order = data.draw(st.sampled_from(sorted(self.model.orders)))
+        """An order paid by card, or with credit, goes live or fails."""
+        paid_with_credit = {hold.order for hold in self.model.transfers.values()}
+        order = data.draw(st.sampled_from(sorted({*self.model.orders, *paid_with_credit})))
         event = (fail if kind == "failed" else activate)(order, self.clock)
         self.send(event)
         self.model.activation(order, self.clock, kind, event.id)
@@ -416,13 +468,14 @@ class ConservationMachine(RuleBasedStateMachine):
     @rule(
         amount=st.sampled_from([500, 2550, 10000, 15000, 30000]),
         data=st.data(),
-        towards=st.sampled_from(["new", "new", "existing", "transferred"]),
+        towards=st.sampled_from(["new", "new", "existing", "transferred", "reported"]),
     )
     def credit_transfer(self, amount: int, data: st.DataObject, towards: str) -> None:
         customer = self.asking_customer(data)
         candidates = {
             "existing": sorted(self.model.orders),
             "transferred": sorted({hold.order for hold in self.model.transfers.values()}),
+            "reported": [order for order, _, _, _ in self.reserved],  # activation came first
         }.get(towards, [])
         order = data.draw(st.sampled_from(candidates)) if candidates else self.fresh("NO")
         request = self.fresh("RQ")
