@@ -32,4 +32,6 @@ class RejectionNotRecordedError(WorkerError, MiddlewareError):
 
 
 class InvalidSweepError(WorkerError):
-    """A sweep message that can never run: an unknown kind or a naive ``as_of``."""
+    """A sweep message that can never run: an unknown kind, a naive ``as_of``, or a run
+    message no scheduler claimed (sent by hand, early) or whose ``as_of`` is not the
+    claim's."""
