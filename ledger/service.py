@@ -27,7 +27,13 @@ from ledger.requests import record_credit_request
 from ledger.rules import parse_topup_reference
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
-from ledger.sweep_runs import DEFAULT_CHUNK_SIZE, ChunkSettled, settle_chunk, start_run
+from ledger.sweep_runs import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkSettled,
+    claimed_as_of,
+    settle_chunk,
+    start_run,
+)
 from ledger.sweeps import SWEEPS, SweepKind, SweepTally, Window, settle_window
 from ledger.topups import record_topup
 from messages.inbound import (
@@ -175,6 +181,12 @@ class Ledger:
                 uow.commit()
             tallies[each] = tally
         return tallies
+
+    def claimed_run_as_of(self, kind: str, business_date: date) -> datetime | None:
+        """The ``as_of`` the scheduler claimed the run of ``kind`` on ``business_date``
+        with; None while nobody has. See ``ledger.sweep_runs.claimed_as_of``."""
+        with self.engine.connect() as connection:
+            return claimed_as_of(connection, kind, business_date)
 
     def start_sweep_run(self, kind: str, business_date: date, as_of: datetime) -> list[int]:
         """Start the scheduled run of ``kind`` for ``business_date``; the chunks to send

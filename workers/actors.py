@@ -25,7 +25,6 @@ from dramatiq import Actor, Broker, Message
 
 from ledger.errors import UnknownSweepError
 from ledger.service import Ledger
-from ledger.sweep_runs import claimed_as_of
 from ledger.sweeps import SWEEPS
 from messages import INBOUND_TYPES, parse_inbound
 from workers.errors import InvalidSweepError
@@ -177,8 +176,7 @@ def _sweep(ledger: Ledger, kind: str, chunk_actor: ChunkActor) -> Callable[[str,
 def _require_claim(ledger: Ledger, kind: str, business_date: date, as_of: datetime) -> None:
     """Refuse a run message the scheduler did not send: the run's ``as_of`` is its
     business date at the scheduler's run time, fixed by the scheduler's claim."""
-    with ledger.engine.connect() as connection:
-        claimed = claimed_as_of(connection, kind, business_date)
+    claimed = ledger.claimed_run_as_of(kind, business_date)
     if claimed is None:
         problem = (
             f"no scheduled run of {kind} for {business_date} has been claimed: the "
