@@ -82,6 +82,8 @@ def test_check_constraints_and_partial_indexes_match_the_tables(empty_engine: En
         assert declared == built, table.name
         indexes = {index["name"]: index for index in inspector.get_indexes(table.name)}
         for index in table.indexes:
+            # Every index is named, by hand or by the metadata's naming convention.
+            assert index.name is not None, table.name
             assert index.name in indexes, index.name
             assert bool(indexes[index.name]["unique"]) == index.unique, index.name
             partial = index.dialect_options[empty_engine.dialect.name]["where"] is not None

@@ -131,7 +131,7 @@ def test_bodies_a_queue_cannot_take_are_dead_lettered_with_the_reason(
     """A raw body on a queue taking only Dramatiq messages, and a message naming
     another queue, are neither dropped nor silently nacked: each is dead-lettered,
     byte for byte, saying why."""
-    sweep = runtime.actors.by_sweep_kind["expiry"].message("2026-01-10T00:00:00+01:00")
+    sweep = runtime.actors.by_sweep_kind["expiry"].message("2026-01-10T00:00:00+01:00", None)
     deadline = time.monotonic() + DEADLINE_S
     while ready_or_none(rabbitmq_url, "residuo.events") is None:
         assert time.monotonic() < deadline, "the worker never declared its queues"

@@ -344,7 +344,8 @@ def test_a_retry_that_cannot_be_enqueued_dead_letters_the_message(
 
     def enqueue_refusing_retries(message: Any, *, delay: int | None = None) -> Any:
         if delay is not None:
-            raise ConnectionClosed(OSError("the delay queue is unreachable"))
+            # DramatiqError.__init__ is unannotated.
+            raise ConnectionClosed(OSError("the delay queue is unreachable"))  # type: ignore[no-untyped-call]
         return enqueue(message, delay=delay)
 
     monkeypatch.setattr(broker, "enqueue", enqueue_refusing_retries)

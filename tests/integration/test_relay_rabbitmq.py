@@ -40,10 +40,12 @@ def engine(postgres_url: str) -> Iterator[Engine]:
 
 def queue_notifications(engine: Engine, count: int) -> list[str]:
     """Commit ``count`` outbox rows, customers taking turns; their ids, oldest first."""
-    rows = []
+    identifiers: list[str] = []
+    rows: list[dict[str, object]] = []
     for _ in range(count):
         number = next(_numbers)
         identifier = f"n-{number:05d}"
+        identifiers.append(identifier)
         customer = CUSTOMERS[number % len(CUSTOMERS)]
         payload = {"id": identifier, "type": "credit.granted", "data": {"customer_id": customer}}
         rows.append(
@@ -57,7 +59,7 @@ def queue_notifications(engine: Engine, count: int) -> list[str]:
         )
     with engine.begin() as connection:
         connection.execute(schema.outbox.insert(), rows)
-    return [row["notification_id"] for row in rows]
+    return identifiers
 
 
 def unpublished(engine: Engine) -> int:
@@ -75,7 +77,7 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
 
 def drain(url: str) -> list[tuple[str, str, str]]:
     """(message id, routing key, customer) of everything in the notifications queue."""
-    taken = []
+    taken: list[tuple[str, str, str]] = []
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
         channel = connection.channel()

@@ -389,9 +389,9 @@ def assert_books_balance(engine: Engine) -> None:
     assert not by_entry, f"postings without an entry: {sorted(by_entry)}"
 
     running: dict[tuple[str, str], int] = defaultdict(int)
-    for entry_id, postings in itertools.groupby(lines, key=lambda line: line.entry_id):
+    for entry_id, entry_lines in itertools.groupby(lines, key=lambda line: line.entry_id):
         touched = []
-        for line in postings:
+        for line in entry_lines:
             running[(line.customer_id, line.account)] += line.amount_cents
             touched.append((line.customer_id, line.account))
         for customer, account in touched:

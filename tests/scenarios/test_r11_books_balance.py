@@ -2,6 +2,8 @@
 every instant, per customer, granted = used + held + refunded + forfeited + available,
 and no balance is ever negative."""
 
+from collections.abc import Callable
+
 import pytest
 from scenarios.kit import (
     CUSTOMER,
@@ -28,7 +30,7 @@ from ledger.store.uow import UnitOfWork
 
 def mixed_story(ledger: Books) -> None:
     """Two customers, every kind of movement, with the books checked after each step."""
-    steps = [
+    steps: list[Callable[[], object]] = [
         lambda: ledger.record(
             pay("MI0001", CUSTOMER, "100.00", rome(2026, 1, 10)), fail("MI0001", rome(2026, 1, 11))
         ),

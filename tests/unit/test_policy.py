@@ -62,7 +62,7 @@ def test_reminder_offsets_are_kept_in_descending_order_without_repeats() -> None
 def test_nonsense_settings_are_refused_at_start_up(settings: dict[str, object]) -> None:
     """A bad setting fails when the policy is built, not in the middle of a sweep."""
     with pytest.raises(ValidationError):
-        Policy(**settings)  # type: ignore[arg-type]
+        Policy(**settings)
 
 
 def test_a_policy_cannot_change_under_a_running_ledger() -> None:

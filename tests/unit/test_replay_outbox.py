@@ -1,6 +1,7 @@
 """A replay relays the notifications its own lines wrote, never another writer's."""
 
 import json
+from collections.abc import Mapping
 
 from sqlalchemy import Engine, select
 from unit.outbox_kit import CREATED_AT
@@ -40,7 +41,7 @@ FAILURE = {
 }
 
 
-def line(event: dict[str, object]) -> EventLine:
+def line(event: Mapping[str, object]) -> EventLine:
     return EventLine(json.dumps(event).encode(), None)
 
 

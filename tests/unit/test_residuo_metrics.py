@@ -22,9 +22,14 @@ def scrape(registry: CollectorRegistry) -> Samples:
     }
 
 
+def returning(section: Section) -> SectionProvider:
+    """A provider that returns ``section`` as it is, whatever the runtime."""
+    return lambda _: section
+
+
 def scrape_sections(runtime: Runtime, *sections: Section) -> Samples:
     """Scrape a collector whose providers return ``sections`` as they are."""
-    providers: list[SectionProvider] = [lambda _, section=section: section for section in sections]
+    providers = [returning(section) for section in sections]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusCollector(runtime, providers))
     return scrape(registry)

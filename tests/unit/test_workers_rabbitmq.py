@@ -59,7 +59,7 @@ def test_a_dramatiq_message_is_decoded_as_it_was_sent(
 ) -> None:
     """Dramatiq's own messages pass through untouched, on any queue."""
     broker, actors = wired
-    message = actors.by_sweep_kind["expiry"].message("2026-01-10T00:00:00+01:00")
+    message = actors.by_sweep_kind["expiry"].message("2026-01-10T00:00:00+01:00", None)
 
     assert broker.decode(SWEEPS_QUEUE, message.encode()) == message
 
@@ -144,7 +144,7 @@ def test_any_other_failure_is_dead_lettered_as_the_message_with_the_error(
 ) -> None:
     """A sweep that failed for good keeps its Dramatiq form, and says what failed."""
     broker, actors = wired
-    proxy = MessageProxy(actors.by_sweep_kind["expiry"].message("not a time"))
+    proxy = MessageProxy(actors.by_sweep_kind["expiry"].message("not a time", None))
     proxy.stuff_exception(ValueError("as_of 'not a time' is not an ISO 8601 timestamp"))
 
     body, properties = dead_letter_of(broker, proxy)
@@ -159,7 +159,8 @@ class RefusingBroker(StubBroker):
     """A broker that cannot take the retry copy of a message."""
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
-        raise ConnectionClosed(OSError("broker unreachable"))
+        # DramatiqError.__init__ is unannotated.
+        raise ConnectionClosed(OSError("broker unreachable"))  # type: ignore[no-untyped-call]
 
 
 def failed_message(broker: StubBroker, retries: DurableRetries) -> MessageProxy:
@@ -217,7 +218,7 @@ class RecordingConsumer(ResiduoConsumer):
 
     def deliver(self, tag: int) -> Delivery:
         self.known_tags.add(tag)
-        message = Message(EVENTS_QUEUE, "payment_received", (EVENT,), {}, {})
+        message: Message[None] = Message(EVENTS_QUEUE, "payment_received", (EVENT,), {}, {})
         return Delivery(message, tag=tag, redelivered=False, consumer=self)
 
 
@@ -252,7 +253,7 @@ def test_a_message_is_acked_only_by_the_consumer_that_received_it(
 def test_a_replayed_dramatiq_message_starts_afresh_on_its_queue() -> None:
     """Retry bookkeeping is dropped and a message that failed from a delay queue
     names the queue it is replayed to; an event body is replayed byte for byte."""
-    failed = Message(
+    failed: Message[None] = Message(
         f"{SWEEPS_QUEUE}.DQ",
         "sweep_expiry",
         ("2026-01-10T00:00:00+01:00",),
