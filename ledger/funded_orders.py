@@ -15,10 +15,8 @@ from typing import Any
 
 from sqlalchemy import Row, func, select, update
 
-from ledger.books import Account, transfer
 from ledger.context import Context
-from ledger.credit_book import forfeit, load_credits, move_buckets
-from ledger.holds import held_portions, release_hold, return_paid_topups
+from ledger.holds import give_credit_back, release_hold, return_paid_topups
 from ledger.money import cents_to_decimal
 from ledger.outcomes import APPLIED, Applied
 from ledger.store import schema
@@ -87,24 +85,15 @@ def record_funded_failure(ctx: Context, funding: Row[Any], failure: ActivationFa
 
 
 def _restore_credit(ctx: Context, funding: Row[Any], *, at: datetime) -> None:
-    portions = held_portions(ctx, funding.request_id)
     cause = f"restored|{funding.request_id}"
-    for credit_id, cents in portions:
-        move_buckets(ctx, credit_id, used=-cents, available=cents)
-        ctx.post(
-            kind="credit_restored",
-            customer_id=funding.customer_id,
-            cause=cause,
-            effective_at=at,
-            memo=f"order {funding.order_id} failed: its credit is available again",
-            lines=transfer(Account.CREDIT_APPLIED, Account.CREDIT_AVAILABLE, cents, credit_id),
-            order_id=funding.order_id,
-            credit_id=credit_id,
-        )
-    forfeited = sum(
-        forfeit(ctx, credit, at=at, cause=f"{credit.credit_id}|restored|{funding.request_id}")
-        for credit in load_credits(ctx, credit_ids=[credit_id for credit_id, _ in portions])
-        if not credit.is_usable(at)
+    portions, forfeited = give_credit_back(
+        ctx,
+        funding,
+        from_bucket="used",
+        at=at,
+        cause=cause,
+        kind="credit_restored",
+        memo=f"order {funding.order_id} failed: its credit is available again",
     )
     ctx.notify(
         CreditRestored(

@@ -2,7 +2,7 @@
 released when the hold window lapses, forfeiting released credit already expired."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Row, func, select, update
 
@@ -13,7 +13,13 @@ from ledger.money import cents_to_decimal
 from ledger.store import schema
 from messages.notifications import HoldReleased, OrderFunded, PaymentUnmatched, UnmatchedReason
 
-__all__ = ["commit_hold", "held_portions", "release_hold", "return_paid_topups"]
+__all__ = [
+    "commit_hold",
+    "give_credit_back",
+    "held_portions",
+    "release_hold",
+    "return_paid_topups",
+]
 
 
 def held_portions(ctx: Context, request_id: str) -> list[tuple[str, int]]:
@@ -70,23 +76,14 @@ def release_hold(
     Returns (released, forfeited) cents."""
     if at is None:
         at = held.due_by
-    portions = held_portions(ctx, held.request_id)
-    for credit_id, cents in portions:
-        move_buckets(ctx, credit_id, held=-cents, available=cents)
-        ctx.post(
-            kind="hold_released",
-            customer_id=held.customer_id,
-            cause=cause,
-            effective_at=at,
-            memo=f"hold for order {held.order_id} lapsed unpaid",
-            lines=transfer(Account.CREDIT_HELD, Account.CREDIT_AVAILABLE, cents, credit_id),
-            order_id=held.order_id,
-            credit_id=credit_id,
-        )
-    forfeited = sum(
-        forfeit(ctx, credit, at=at, cause=f"{credit.credit_id}|released|{held.request_id}")
-        for credit in load_credits(ctx, credit_ids=[credit_id for credit_id, _ in portions])
-        if not credit.is_usable(at)
+    portions, forfeited = give_credit_back(
+        ctx,
+        held,
+        from_bucket="held",
+        at=at,
+        cause=cause,
+        kind="hold_released",
+        memo=f"hold for order {held.order_id} lapsed unpaid",
     )
     released = sum(cents for _, cents in portions)
     return_paid_topups(
@@ -108,6 +105,41 @@ def release_hold(
         time=at,
     )
     return released, forfeited
+
+
+def give_credit_back(
+    ctx: Context,
+    funding: Row[Any],
+    *,
+    from_bucket: Literal["held", "used"],
+    at: datetime,
+    cause: str,
+    kind: str,
+    memo: str,
+) -> tuple[list[tuple[str, int]], int]:
+    """Return to available, at ``at``, the credit the transfer ``funding`` took (still
+    held, or already used), each portion to its own credit; what is past its expiry by
+    then is forfeited at once. Returns the portions and the cents forfeited."""
+    account = Account.CREDIT_HELD if from_bucket == "held" else Account.CREDIT_APPLIED
+    portions = held_portions(ctx, funding.request_id)
+    for credit_id, cents in portions:
+        move_buckets(ctx, credit_id, **{from_bucket: -cents, "available": cents})
+        ctx.post(
+            kind=kind,
+            customer_id=funding.customer_id,
+            cause=cause,
+            effective_at=at,
+            memo=memo,
+            lines=transfer(account, Account.CREDIT_AVAILABLE, cents, credit_id),
+            order_id=funding.order_id,
+            credit_id=credit_id,
+        )
+    forfeited = sum(
+        forfeit(ctx, credit, at=at, cause=f"{credit.credit_id}|{kind}|{funding.request_id}")
+        for credit in load_credits(ctx, credit_ids=[credit_id for credit_id, _ in portions])
+        if not credit.is_usable(at)
+    )
+    return portions, forfeited
 
 
 def return_paid_topups(
