@@ -71,7 +71,9 @@ def record_funded_failure(ctx: Context, funding: Row[Any], failure: ActivationFa
     at = max(failure.failed_at, funding.requested_at)
     _mark(ctx, funding, failed_at=at)
     if funding.status == "awaiting_topup":
-        release_hold(ctx, funding, cause=f"failed|{funding.request_id}", at=at)
+        # Released at the failure, or when the window lapsed if that came first (the
+        # sweep had not run yet): as the sweep would have released it.
+        release_hold(ctx, funding, cause=f"failed|{funding.request_id}", at=min(at, funding.due_by))
         return APPLIED
     _restore_credit(ctx, funding, at=at)
     return_paid_topups(

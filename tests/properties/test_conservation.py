@@ -180,7 +180,7 @@ class Model:
             return
         at, hold.failed = max(at, hold.requested_at), True
         if hold.status == "awaiting_topup":
-            self.release(hold, at)
+            self.release(hold, min(at, hold.due_by))
             return
         for credit_id, amount in hold.portions:
             self.credits[credit_id].used -= amount

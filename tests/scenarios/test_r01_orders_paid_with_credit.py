@@ -141,3 +141,18 @@ def test_an_activation_reported_before_the_transfer_waits_for_it(ledger: Books) 
 
     assert ledger.only("credit.restored")["restored"] == "40.00"
     assert ledger.credit("CR-MI0001")["available"] == 10000
+
+
+def test_a_failure_after_the_window_lapsed_releases_the_hold_at_its_due_date(
+    ledger: Books,
+) -> None:
+    """No sweep ran between the lapse and the failure: the hold is released when it
+    lapsed, as the sweep would have released it, not later."""
+    with_credit(ledger)
+    ledger.record(transfer("R1", CUSTOMER, "MI0100", "150.00", ASKED))
+
+    ledger.record(fail("MI0100", rome(2026, 7, 10)))
+
+    released = [line for line in ledger.journal() if line[0] == "hold_released"]
+    assert [line[2] for line in released] == [rome(2026, 7, 1)]
+    assert ledger.only("hold.released")["released"] == "100.00"
