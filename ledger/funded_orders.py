@@ -23,7 +23,22 @@ from ledger.store import schema
 from messages.inbound import ActivationCompleted, ActivationFailed
 from messages.notifications import CreditPortion, CreditRestored
 
-__all__ = ["find_funding", "record_funded_activation", "record_funded_failure"]
+__all__ = [
+    "find_funding",
+    "is_funded_with_credit",
+    "record_funded_activation",
+    "record_funded_failure",
+]
+
+
+def is_funded_with_credit(ctx: Context, order_id: str) -> bool:
+    """A credit transfer pays ``order_id``, or holds credit for it (R6): the order is
+    not to be funded again, by credit or by card."""
+    column = schema.transfers.c
+    query = select(column.request_id).where(
+        func.upper(column.order_id) == order_id.upper(), column.status != "released"
+    )
+    return ctx.uow.connection.execute(query).first() is not None
 
 
 def find_funding(ctx: Context, order_id: str) -> Row[Any] | None:

@@ -166,7 +166,7 @@ def return_paid_topups(
             customer_id=topup.customer_id,
             cause=cause,
             effective_at=at,
-            memo=f"top-up for order {held.order_id} back to unmatched: the hold lapsed",
+            memo=f"top-up for order {held.order_id} back to unmatched payments",
             lines=[
                 Line(Account.TOPUPS_RECEIVED, topup.applied_cents),
                 Line(Account.UNMATCHED_PAYMENTS, -topup.applied_cents),

@@ -8,12 +8,17 @@ credit transfer that pays it: see ``ledger.funded_orders``).
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import credit_id_for_order, grant_credit
-from ledger.funded_orders import find_funding, record_funded_activation, record_funded_failure
+from ledger.funded_orders import (
+    find_funding,
+    is_funded_with_credit,
+    record_funded_activation,
+    record_funded_failure,
+)
 from ledger.money import cents_to_decimal, decimal_to_cents
 from ledger.outcomes import APPLIED, PARKED, Applied
 from ledger.rules import credit_expiry, spid_credit_expiry, spid_deadline
@@ -54,7 +59,7 @@ def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) 
     """Register a paid order, awaiting activation; a SPID order gets its deadline (R5)."""
     lock_order(ctx, payment.order_id)
     amount_cents = decimal_to_cents(payment.amount)
-    if _funded_with_credit(ctx, payment.order_id):
+    if is_funded_with_credit(ctx, payment.order_id):
         return _keep_for_ops(
             ctx,
             event_id,
@@ -94,15 +99,6 @@ def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) 
         order_id=payment.order_id,
     )
     return APPLIED
-
-
-def _funded_with_credit(ctx: Context, order_id: str) -> bool:
-    """A credit transfer pays this order, or holds credit for it (R6)."""
-    column = schema.transfers.c
-    query = select(column.request_id).where(
-        func.upper(column.order_id) == order_id.upper(), column.status != "released"
-    )
-    return ctx.uow.connection.execute(query).first() is not None
 
 
 def _keep_for_ops(

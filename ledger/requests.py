@@ -8,6 +8,7 @@ from sqlalchemy import Row, func, select, update
 from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import load_credits, move_buckets
+from ledger.funded_orders import is_funded_with_credit
 from ledger.holds import release_hold
 from ledger.money import cents_to_decimal, decimal_to_cents
 from ledger.orders import cancel_spid_order, order_lock_key
@@ -82,13 +83,7 @@ def _check_request(ctx: Context, request: CreditRequested) -> Refusal | None:
     new_order = request.new_order
     if new_order is None:
         return None
-    column = schema.transfers.c
-    funded = ctx.uow.connection.execute(
-        select(column.request_id).where(
-            func.upper(column.order_id) == new_order.order_id.upper(), column.status != "released"
-        )
-    ).first()
-    if funded is not None:
+    if is_funded_with_credit(ctx, new_order.order_id):
         return Refusal(
             "already_funded", f"Order {new_order.order_id} has already been funded with credit."
         )
