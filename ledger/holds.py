@@ -4,7 +4,7 @@ released when the hold window lapses, forfeiting released credit already expired
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, select, update
 
 from ledger.books import Account, Line, transfer
 from ledger.context import Context
@@ -68,14 +68,27 @@ def commit_hold(ctx: Context, held: Row[Any], *, paid_cents: int, at: datetime, 
 
 
 def release_hold(
-    ctx: Context, held: Row[Any], *, cause: str, at: datetime | None = None
+    ctx: Context,
+    held: Row[Any],
+    *,
+    cause: str,
+    at: datetime | None = None,
+    reason: Literal["hold_lapsed", "activation_failed"] = "hold_lapsed",
 ) -> tuple[int, int]:
-    """The hold window lapsed (or, ``at`` an earlier instant, the order's activation
-    failed): credit back to available at ``due_by`` (or ``at``), what is past its expiry
-    forfeited at once, what had been paid towards it back to unmatched payments.
+    """The hold window lapsed (or, ``at`` an earlier instant and ``reason``
+    ``activation_failed``, the order's activation failed): credit back to available at
+    ``due_by`` (or ``at``), what is past its expiry forfeited at once, what had been
+    paid towards it back to unmatched payments, reported with ``reason``.
     Returns (released, forfeited) cents."""
     if at is None:
         at = held.due_by
+    memo, why = {
+        "hold_lapsed": ("lapsed unpaid", "whose hold was released unfunded"),
+        "activation_failed": (
+            "released: its activation failed",
+            "whose activation failed before it was paid in full",
+        ),
+    }[reason]
     portions, forfeited = give_credit_back(
         ctx,
         held,
@@ -83,15 +96,15 @@ def release_hold(
         at=at,
         cause=cause,
         kind="hold_released",
-        memo=f"hold for order {held.order_id} lapsed unpaid",
+        memo=f"hold for order {held.order_id} {memo}",
     )
     released = sum(cents for _, cents in portions)
     return_paid_topups(
         ctx,
         held,
         at=at,
-        why=f"it paid part of the difference on order {held.order_id}, whose hold was "
-        "released unfunded",
+        why=f"it paid part of the difference on order {held.order_id}, {why}",
+        reason=reason,
     )
     _settle(ctx, held.request_id, status="released", at=at)
     ctx.notify(
@@ -156,7 +169,7 @@ def return_paid_topups(
     column = schema.topups.c
     paid = ctx.uow.connection.execute(
         select(column.event_id, column.customer_id, column.applied_cents)
-        .where(func.upper(column.order_id) == held.order_id.upper(), column.applied_cents > 0)
+        .where(column.order_id == held.order_id, column.applied_cents > 0)
         .order_by(column.paid_at, column.event_id)
     ).all()
     for topup in paid:

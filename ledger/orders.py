@@ -1,10 +1,13 @@
-"""Paid orders and their activation: R1 (failure makes credit) and R5 (SPID timeout).
+"""Orders and their activation: R1 (failure makes credit) and R5 (SPID timeout).
 
-An activation event for an order whose payment has not arrived yet is parked by the
-caller and re-applied here, in business-time order, when the payment lands (or the
-credit transfer that pays it: see ``ledger.funded_orders``).
+Every event naming an order is judged by the order lifecycle (``ledger.lifecycle``):
+this module reads the order into an ``OrderView``, asks the lifecycle what the arrival
+does, and applies it. An order paid by card is an ``orders`` row; one paid with credit
+is its transfer's (``ledger.funded_orders``). An activation event for an order not paid
+yet is parked by the caller and re-applied, in business-time order, when the order is.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,11 +16,16 @@ from sqlalchemy import Row, select, update
 from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import credit_id_for_order, grant_credit
-from ledger.funded_orders import (
-    find_funding,
-    is_funded_with_credit,
-    record_funded_activation,
-    record_funded_failure,
+from ledger.funded_orders import find_funding, record_funded_failure
+from ledger.lifecycle import (
+    Arrival,
+    Funding,
+    OrderState,
+    Step,
+    Transition,
+    order_state,
+    refusal_message,
+    transition,
 )
 from ledger.money import cents_to_decimal, decimal_to_cents
 from ledger.outcomes import APPLIED, PARKED, Applied
@@ -27,8 +35,9 @@ from messages.inbound import ActivationCompleted, ActivationFailed, PaymentRecei
 from messages.notifications import SpidOrderCancelled
 
 __all__ = [
+    "OrderView",
     "cancel_spid_order",
-    "load_order",
+    "load_order_view",
     "lock_order",
     "order_lock_key",
     "record_activation_completed",
@@ -39,9 +48,9 @@ __all__ = [
 
 def order_lock_key(order_id: str) -> str:
     """The lock serialising everything that touches one order number: its payment, its
-    activation events (parked or not), a transfer onto it and its top-ups. Case-blind,
-    like the top-up references that name it."""
-    return f"order:{order_id.upper()}"
+    activation events (parked or not), a transfer onto it and its top-ups. Order
+    numbers arrive canonical (``messages.OrderId``), so equal numbers share the key."""
+    return f"order:{order_id}"
 
 
 def lock_order(ctx: Context, order_id: str) -> None:
@@ -49,46 +58,83 @@ def lock_order(ctx: Context, order_id: str) -> None:
     ctx.uow.lock(order_lock_key(order_id))
 
 
-def load_order(ctx: Context, order_id: str) -> Row[Any] | None:
-    """An order row, locked for update, or None if its payment has not arrived."""
-    query = select(schema.orders).where(schema.orders.c.order_id == order_id).with_for_update()
-    return ctx.uow.connection.execute(query).one_or_none()
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """An order number as the lifecycle sees it, with the rows it was read from."""
+
+    order_id: str
+    state: OrderState
+    card: Row[Any] | None
+    """The ``orders`` row, when the order was paid by card."""
+    funding: Row[Any] | None
+    """The ``transfers`` row, when the order was paid (or is being paid) with credit."""
+
+    @property
+    def funded_by(self) -> Funding | None:
+        if self.card is not None:
+            return Funding.CARD
+        return Funding.CREDIT if self.funding is not None else None
+
+    @property
+    def customer_id(self) -> str | None:
+        """The account that paid the order; None while it is new."""
+        row = self.card if self.card is not None else self.funding
+        return None if row is None else str(row.customer_id)
+
+    def next(self, arrival: Arrival) -> Transition:
+        """What ``arrival`` does to this order (``ledger.lifecycle.LIFECYCLE``)."""
+        return transition(self.state, arrival)
+
+
+def load_order_view(ctx: Context, order_id: str) -> OrderView:
+    """The order ``order_id``, its rows locked for update (call ``lock_order`` first)."""
+    card = ctx.uow.connection.execute(
+        select(schema.orders).where(schema.orders.c.order_id == order_id).with_for_update()
+    ).one_or_none()
+    funding = None if card is not None else find_funding(ctx, order_id)
+    state = order_state(
+        card_status=None if card is None else card.status,
+        transfer_status=None if funding is None else funding.status,
+        activated=funding is not None and funding.activated_at is not None,
+        failed=funding is not None and funding.failed_at is not None,
+    )
+    return OrderView(order_id=order_id, state=state, card=card, funding=funding)
 
 
 def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) -> Applied:
-    """Register a paid order, awaiting activation; a SPID order gets its deadline (R5)."""
+    """Register a paid order, awaiting activation; a SPID order gets its deadline (R5).
+
+    An order is paid once: a payment for an order already paid, by card or with
+    credit, is kept for ops (``order_already_paid``, ``order_funded_with_credit``)."""
     lock_order(ctx, payment.order_id)
+    order = load_order_view(ctx, payment.order_id)
+    step = order.next(Arrival.PAYMENT)
+    if step.step is Step.KEEP_FOR_OPS:
+        by_credit = order.funded_by is Funding.CREDIT
+        return _keep_for_ops(
+            ctx,
+            event_id,
+            payment,
+            reason=step.reason_for(order.funded_by),
+            detail=f"order {payment.order_id} is already "
+            + ("funded (or being funded) with credit" if by_credit else "paid")
+            + f" ({order.state})",
+        )
+    assert step.step is Step.ADVANCE
     amount_cents = decimal_to_cents(payment.amount)
-    if is_funded_with_credit(ctx, payment.order_id):
-        return _keep_for_ops(
-            ctx,
-            event_id,
-            payment,
-            reason="order_funded_with_credit",
-            detail=f"order {payment.order_id} is funded (or being funded) with credit",
-        )
     is_spid = payment.service.lower() == ctx.policy.spid_service
-    inserted = ctx.uow.insert_ignoring_conflicts(
-        schema.orders,
-        {
-            "order_id": payment.order_id,
-            "customer_id": payment.customer_id,
-            "service": payment.service.lower(),
-            "amount_cents": amount_cents,
-            "paid_at": payment.paid_at,
-            "method": payment.method,
-            "status": "awaiting_activation",
-            "activation_deadline": spid_deadline(payment.paid_at, ctx.policy) if is_spid else None,
-        },
-    )
-    if not inserted:
-        return _keep_for_ops(
-            ctx,
-            event_id,
-            payment,
-            reason="order_already_paid",
-            detail=f"order {payment.order_id} is already recorded as paid by an earlier event",
+    ctx.uow.connection.execute(
+        schema.orders.insert().values(
+            order_id=payment.order_id,
+            customer_id=payment.customer_id,
+            service=payment.service.lower(),
+            amount_cents=amount_cents,
+            paid_at=payment.paid_at,
+            method=payment.method,
+            status=OrderState.AWAITING_ACTIVATION.value,
+            activation_deadline=spid_deadline(payment.paid_at, ctx.policy) if is_spid else None,
         )
+    )
     ctx.post(
         kind="order_paid",
         customer_id=payment.customer_id,
@@ -122,93 +168,105 @@ def _keep_for_ops(
     )
 
 
-def _cancel_if_overdue(ctx: Context, order: Row[Any], at: datetime, cause: str) -> Row[Any]:
-    """R5 judged at an event's business time: past the deadline, the order is cancelled."""
-    deadline = order.activation_deadline
-    if order.status == "awaiting_activation" and deadline is not None and at >= deadline:
-        cancel_spid_order(ctx, order, cause=cause)
-        reloaded = load_order(ctx, order.order_id)
-        assert reloaded is not None
-        return reloaded
+def _as_of(ctx: Context, order: OrderView, at: datetime, cause: str) -> OrderView:
+    """The order as R5 has it at business time ``at``: a SPID order past its deadline
+    was cancelled then, whether or not the sweep has run yet."""
+    card = order.card
+    if (
+        card is not None
+        and order.state is OrderState.AWAITING_ACTIVATION
+        and card.activation_deadline is not None
+        and at >= card.activation_deadline
+    ):
+        cancel_spid_order(ctx, card, cause=cause)
+        return load_order_view(ctx, order.order_id)
     return order
+
+
+def _not_applied(ctx: Context, order: OrderView, step: Transition) -> Applied | None:
+    """The outcome of a step that changes nothing; None for ``ADVANCE``."""
+    if step.step is Step.PARK:
+        return PARKED
+    if step.step is Step.IGNORE:
+        return APPLIED
+    if step.step is Step.REFUSE:
+        reason = step.reason_for(order.funded_by)
+        detail = refusal_message(reason, order.order_id)
+        if order.card is not None and order.card.cancelled_at is not None:
+            detail += f" (cancelled on {ctx.local(order.card.cancelled_at).isoformat()})"
+        return Applied.refused(reason, detail)
+    return None
 
 
 def record_activation_completed(
     ctx: Context, event_id: str, activation: ActivationCompleted
 ) -> Applied:
-    """Activate a paid order; a cancelled SPID order cannot be activated (R5)."""
+    """The order went live; a cancelled SPID order cannot be activated (R5)."""
     lock_order(ctx, activation.order_id)
-    order = load_order(ctx, activation.order_id)
-    if order is None:
-        funding = find_funding(ctx, activation.order_id)
-        return PARKED if funding is None else record_funded_activation(ctx, funding, activation)
-    order = _cancel_if_overdue(ctx, order, activation.activated_at, cause=event_id)
-    if order.status == "awaiting_activation":
-        ctx.uow.connection.execute(
-            update(schema.orders)
-            .where(schema.orders.c.order_id == order.order_id)
-            .values(status="active", activated_at=activation.activated_at)
-        )
-        ctx.post(
-            kind="order_activated",
-            customer_id=order.customer_id,
-            cause=event_id,
-            effective_at=activation.activated_at,
-            memo=f"order {order.order_id} activated",
-            lines=transfer(Account.ORDER_PREPAYMENTS, Account.REVENUE, order.amount_cents),
-            order_id=order.order_id,
-        )
-        return APPLIED
-    if order.status == "active":
-        return APPLIED
-    if order.status == "cancelled":
-        return Applied.refused(
-            "order_cancelled",
-            f"SPID order {order.order_id} was cancelled on "
-            f"{ctx.local(order.cancelled_at).isoformat()} (no activation within "
-            f"{ctx.policy.spid_activation_days} days): activation is no longer possible",
-        )
-    return Applied.refused(
-        "activation_already_failed",
-        f"order {order.order_id} failed activation earlier and its payment became credit",
+    order = _as_of(
+        ctx, load_order_view(ctx, activation.order_id), activation.activated_at, event_id
     )
+    step = order.next(Arrival.ACTIVATION_COMPLETED)
+    if (outcome := _not_applied(ctx, order, step)) is not None:
+        return outcome
+    if order.funding is not None:
+        # Paid with credit: the credit was booked as applied already, nothing moves.
+        _mark_transfer(ctx, order.funding, activated_at=activation.activated_at)
+        return APPLIED
+    card = order.card
+    assert card is not None
+    ctx.uow.connection.execute(
+        update(schema.orders)
+        .where(schema.orders.c.order_id == card.order_id)
+        .values(status=OrderState.ACTIVE.value, activated_at=activation.activated_at)
+    )
+    ctx.post(
+        kind="order_activated",
+        customer_id=card.customer_id,
+        cause=event_id,
+        effective_at=activation.activated_at,
+        memo=f"order {card.order_id} activated",
+        lines=transfer(Account.ORDER_PREPAYMENTS, Account.REVENUE, card.amount_cents),
+        order_id=card.order_id,
+    )
+    return APPLIED
 
 
 def record_activation_failed(ctx: Context, event_id: str, failure: ActivationFailed) -> Applied:
-    """R1: a failed activation turns the whole payment into credit, once."""
+    """R1: a failed activation gives back what paid the order, once."""
     lock_order(ctx, failure.order_id)
-    order = load_order(ctx, failure.order_id)
-    if order is None:
-        funding = find_funding(ctx, failure.order_id)
-        return PARKED if funding is None else record_funded_failure(ctx, funding, failure)
-    order = _cancel_if_overdue(ctx, order, failure.failed_at, cause=event_id)
-    if order.status == "awaiting_activation":
-        ctx.uow.connection.execute(
-            update(schema.orders)
-            .where(schema.orders.c.order_id == order.order_id)
-            .values(status="failed", failed_at=failure.failed_at)
-        )
-        grant_credit(
-            ctx,
-            customer_id=order.customer_id,
-            origin="activation_failed",
-            source_order_id=order.order_id,
-            amount_cents=order.amount_cents,
-            granted_at=failure.failed_at,
-            expires_at=credit_expiry(order.paid_at, ctx.policy),
-            cause=event_id,
-        )
+    order = _as_of(ctx, load_order_view(ctx, failure.order_id), failure.failed_at, event_id)
+    step = order.next(Arrival.ACTIVATION_FAILED)
+    if (outcome := _not_applied(ctx, order, step)) is not None:
+        return outcome
+    if order.funding is not None:
+        record_funded_failure(ctx, order.funding, failure)
         return APPLIED
-    if order.status == "failed":
-        return APPLIED
-    if order.status == "cancelled":
-        return Applied.refused(
-            "order_cancelled",
-            f"SPID order {order.order_id} was already cancelled for timeout; its credit "
-            "came from the cancellation, not from this failure",
-        )
-    return Applied.refused(
-        "already_activated", f"order {order.order_id} was activated; a failure now is ignored"
+    card = order.card
+    assert card is not None
+    ctx.uow.connection.execute(
+        update(schema.orders)
+        .where(schema.orders.c.order_id == card.order_id)
+        .values(status=OrderState.FAILED.value, failed_at=failure.failed_at)
+    )
+    grant_credit(
+        ctx,
+        customer_id=card.customer_id,
+        origin="activation_failed",
+        source_order_id=card.order_id,
+        amount_cents=card.amount_cents,
+        granted_at=failure.failed_at,
+        expires_at=credit_expiry(card.paid_at, ctx.policy),
+        cause=event_id,
+    )
+    return APPLIED
+
+
+def _mark_transfer(ctx: Context, funding: Row[Any], **instants: datetime) -> None:
+    ctx.uow.connection.execute(
+        update(schema.transfers)
+        .where(schema.transfers.c.request_id == funding.request_id)
+        .values(**instants)
     )
 
 
@@ -218,7 +276,7 @@ def cancel_spid_order(ctx: Context, order: Row[Any], *, cause: str) -> str | Non
     ctx.uow.connection.execute(
         update(schema.orders)
         .where(schema.orders.c.order_id == order.order_id)
-        .values(status="cancelled", cancelled_at=cancelled_at)
+        .values(status=OrderState.CANCELLED.value, cancelled_at=cancelled_at)
     )
     expires_at = spid_credit_expiry(order.paid_at, cancelled_at, ctx.policy)
     # The cancellation is told first, then the credit it makes: the outbox keeps
@@ -236,7 +294,7 @@ def cancel_spid_order(ctx: Context, order: Row[Any], *, cause: str) -> str | Non
         cause=order.order_id,
         time=cancelled_at,
     )
-    credit_id = grant_credit(
+    return grant_credit(
         ctx,
         customer_id=order.customer_id,
         origin="spid_timeout",
@@ -246,4 +304,3 @@ def cancel_spid_order(ctx: Context, order: Row[Any], *, cause: str) -> str | Non
         expires_at=expires_at,
         cause=cause,
     )
-    return credit_id

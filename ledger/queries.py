@@ -55,16 +55,24 @@ class StatementLine:
 
 
 def _status(buckets: dict[str, int], expires_at: datetime, as_of: datetime) -> str:
-    """Where a credit stands: held, usable, expired, or spent (used/refunded)."""
+    """Where a credit stands: ``held`` or ``available`` while something remains for the
+    customer; otherwise what became of it, each part named once: ``used``,
+    ``refunded``, ``expired``, or a mix such as ``used+refunded``."""
     if buckets["held"]:
         return "held"
-    if buckets["available"] and as_of < expires_at:
+    usable = as_of < expires_at
+    if buckets["available"] and usable:
         return "available"
-    if buckets["forfeited"] or (buckets["available"] and as_of >= expires_at):
-        return "expired"
-    if buckets["refunded"] and not buckets["used"]:
-        return "refunded"
-    return "used"
+    parts = [
+        name
+        for name, happened in (
+            ("used", buckets["used"]),
+            ("refunded", buckets["refunded"]),
+            ("expired", buckets["forfeited"] or (buckets["available"] and not usable)),
+        )
+        if happened
+    ]
+    return "+".join(parts)
 
 
 _BUCKET_OF_ACCOUNT = {

@@ -3,15 +3,15 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import load_credits, move_buckets
-from ledger.funded_orders import is_funded_with_credit
 from ledger.holds import release_hold
+from ledger.lifecycle import Arrival, Step, refusal_message
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import cancel_spid_order, order_lock_key
+from ledger.orders import cancel_spid_order, load_order_view, order_lock_key
 from ledger.outcomes import APPLIED, Applied
 from ledger.rules import (
     CreditState,
@@ -28,7 +28,6 @@ from messages.inbound import CreditRequested, NewOrder
 from messages.notifications import (
     CreditApplied,
     CreditPortion,
-    PaymentMatched,
     RefundRequested,
     RequestRejected,
 )
@@ -74,33 +73,31 @@ def record_credit_request(ctx: Context, event_id: str, request: CreditRequested)
 
 
 def _check_request(ctx: Context, request: CreditRequested) -> Refusal | None:
-    """R7 and R6's preconditions that need no credit: documents, funding, ownership."""
+    """What needs no credit: R7's documents, the credits named, and whether the new
+    order may still be paid with credit (its lifecycle state, its owner)."""
+    if any(not name.strip() for name in request.documents):
+        return Refusal("blank_document", "Every attached document must have a name.")
     if request.channel == "documents" and not request.documents:
         return Refusal(
             "missing_documents",
             "A request through the documents procedure must attach at least one document.",
         )
+    if request.credit_ids is not None and not request.credit_ids:
+        return Refusal(
+            "no_credit_named",
+            "The request names no credit: name the credits to use, or leave the list out "
+            "to use all of them.",
+        )
     new_order = request.new_order
     if new_order is None:
         return None
-    if is_funded_with_credit(ctx, new_order.order_id):
-        return Refusal(
-            "already_funded", f"Order {new_order.order_id} has already been funded with credit."
-        )
-    order = ctx.uow.connection.execute(
-        select(schema.orders.c.customer_id, schema.orders.c.status).where(
-            func.upper(schema.orders.c.order_id) == new_order.order_id.upper()
-        )
-    ).one_or_none()
-    if order is None:
-        return None
-    if order.customer_id != request.customer_id:
+    order = load_order_view(ctx, new_order.order_id)
+    if order.customer_id not in (None, request.customer_id):
         return Refusal("not_owner", f"Order {new_order.order_id} belongs to another account.")
-    # A failed or cancelled order's payment became credit: only a live one is paid.
-    if order.status in ("awaiting_activation", "active"):
-        return Refusal(
-            "already_funded", f"Order {new_order.order_id} has already been paid in full."
-        )
+    step = order.next(Arrival.TRANSFER)
+    if step.step is Step.REFUSE:
+        reason = step.reason_for(order.funded_by)
+        return Refusal(reason, refusal_message(reason, new_order.order_id))
     return None
 
 
@@ -141,10 +138,14 @@ def _settle_what_fell_due(ctx: Context, customer_id: str, as_of: datetime) -> No
 
 
 def _owned_credits(ctx: Context, request: CreditRequested) -> list[CreditState] | Refusal:
-    """The requester's credits, locked; naming another account's credit is refused."""
+    """The requester's credits, locked; naming a credit that does not exist, or another
+    account's, is refused."""
     if request.credit_ids is None:
         return load_credits(ctx, customer_id=request.customer_id)
     named = load_credits(ctx, credit_ids=request.credit_ids)
+    unknown = sorted(set(request.credit_ids) - {credit.credit_id for credit in named})
+    if unknown:
+        return Refusal("unknown_credit", f"There is no credit {', '.join(unknown)}.")
     if any(credit.customer_id != request.customer_id for credit in named):
         return Refusal("not_owner", "Only the account that owns a credit may use it.")
     return named
@@ -213,10 +214,12 @@ def _transfer(
         return None
     held = find_open_hold(ctx, new_order.order_id)
     assert held is not None
-    # Money already paid counts first, so the customer is asked only for what is still
-    # due (apply_topup asks for a remainder itself).
-    if not _apply_early_topups(ctx, held, request.requested_at):
-        topup_required(ctx, held, cause=request.request_id, at=request.requested_at)
+    # Money already paid counts first, so the customer is asked once, and only for
+    # what is still due after all of it.
+    _apply_early_topups(ctx, held, request.requested_at)
+    still_open = find_open_hold(ctx, new_order.order_id)
+    if still_open is not None:
+        topup_required(ctx, still_open, cause=request.request_id, at=request.requested_at)
     return None
 
 
@@ -246,39 +249,28 @@ def _record_transfer(
     _set_outcome(ctx, request.request_id, "applied" if covered else "held")
 
 
-def _apply_early_topups(ctx: Context, held: Row[Any], requested_at: datetime) -> bool:
+def _apply_early_topups(ctx: Context, held: Row[Any], requested_at: datetime) -> None:
     """Top-ups kept unmatched (paid before the request, or left by a lapsed hold) count
-    now, and ops are told they are no longer theirs to return. True if any counted."""
+    now, oldest first, until the order is funded; what is left of them stays unmatched."""
     column = schema.topups.c
     early = ctx.uow.connection.execute(
         select(column.event_id, column.customer_id, column.amount_cents)
-        .where(func.upper(column.order_id) == held.order_id.upper(), column.applied_cents == 0)
+        .where(column.order_id == held.order_id, column.applied_cents == 0)
         .order_by(column.paid_at, column.event_id)
     ).all()
     for topup in early:
         still_open = find_open_hold(ctx, held.order_id)
         if still_open is None:
             break
-        applied = apply_topup(
+        apply_topup(
             ctx,
             still_open,
             topup_event_id=topup.event_id,
             payer_id=topup.customer_id,
             amount=topup.amount_cents,
             at=requested_at,
+            early=True,
         )
-        ctx.notify(
-            PaymentMatched(
-                customer_id=topup.customer_id,
-                order_id=held.order_id,
-                event_id=topup.event_id,
-                request_id=held.request_id,
-                amount=cents_to_decimal(applied),
-            ),
-            cause=f"{topup.event_id}|matched|{held.request_id}",
-            time=requested_at,
-        )
-    return bool(early)
 
 
 def _refund(ctx: Context, request: CreditRequested, credits: list[CreditState]) -> Refusal | None:

@@ -16,12 +16,13 @@ __all__ = [
     "CreditState",
     "Portion",
     "Refusal",
+    "TopupReference",
     "TopupSettlement",
     "allocate",
     "credit_expiry",
     "days_left",
     "hold_due_by",
-    "parse_topup_reference",
+    "read_topup_reference",
     "refundable_credits",
     "reminder_to_send",
     "settle_topup",
@@ -119,16 +120,13 @@ def spendable_credits(
     Each filter that empties the list explains the refusal, checked in the order a
     customer would ask "why not?": nothing left, expired, same order, wrong purpose.
     """
-    remaining = [credit for credit in credits if credit.is_left_or_lost_at(as_of)]
-    if not remaining:
-        return Refusal("no_credit", "There is no credit left on this account.")
+    remaining = _left_or_lost(credits, as_of)
+    if isinstance(remaining, Refusal):
+        return remaining
     remaining = [credit for credit in remaining if credit.is_usable(as_of)]
     if not remaining:
         return Refusal("credit_expired", "The credit on this account has expired.")
-    # Order numbers are compared without case, as everywhere else in the ledger.
-    remaining = [
-        credit for credit in remaining if credit.source_order_id.upper() != new_order_id.upper()
-    ]
+    remaining = [credit for credit in remaining if credit.source_order_id != new_order_id]
     if not remaining:
         return Refusal(
             "same_order",
@@ -138,6 +136,21 @@ def spendable_credits(
     if not remaining:
         return Refusal("purpose_not_allowed", f"The credit on this account cannot pay a {purpose}.")
     return sorted(remaining, key=lambda credit: credit.spending_rank)
+
+
+def _left_or_lost(credits: Iterable[CreditState], as_of: datetime) -> list[CreditState] | Refusal:
+    """The credits with something left at ``as_of`` (or lost to expiry), or why none has:
+    all of it held for an order awaiting its top-up, or nothing at all."""
+    existing = [credit for credit in credits if credit.exists_at(as_of)]
+    remaining = [credit for credit in existing if credit.is_left_or_lost_at(as_of)]
+    if remaining:
+        return remaining
+    if any(credit.held for credit in existing):
+        return Refusal(
+            "credit_held",
+            "The credit on this account is held for an order awaiting its top-up payment.",
+        )
+    return Refusal("no_credit", "There is no credit left on this account.")
 
 
 def allocate(credits: Sequence[CreditState], amount: int) -> list[Portion]:
@@ -157,9 +170,9 @@ def refundable_credits(
     credits: Iterable[CreditState], *, as_of: datetime
 ) -> list[CreditState] | Refusal:
     """R9: the credits whose remainder may be refunded, or why none may."""
-    remaining = [credit for credit in credits if credit.is_left_or_lost_at(as_of)]
-    if not remaining:
-        return Refusal("no_credit", "There is no credit left on this account.")
+    remaining = _left_or_lost(credits, as_of)
+    if isinstance(remaining, Refusal):
+        return remaining
     # The flag stored at grant time, as `credit.granted` told the customer: a later
     # change of `refundable_origins` does not take back what was promised.
     refundable = [credit for credit in remaining if credit.refundable]
@@ -189,19 +202,59 @@ def settle_topup(amount_due: int, paid: int) -> TopupSettlement:
     return TopupSettlement(applied=applied, still_due=amount_due - applied, excess=paid - applied)
 
 
-_TOPUP_REFERENCE = re.compile(r"^\W*integrazione[\W_]*(?P<order>[0-9A-Za-z][\w\-/]*?)\W*$", re.I)
+@dataclass(frozen=True, slots=True)
+class TopupReference:
+    """A payment reference that speaks of a top-up (R8), and the order it names.
 
-
-def parse_topup_reference(reference: str | None) -> str | None:
-    """R8: the order number of an ``integrazione <order>`` payment reference, if it is one.
-
-    Case, spacing and punctuation between the two words are tolerated
-    (``Integrazione: MI0002``, ``INTEGRAZIONE-MI0002``); anything else is not a top-up.
+    ``order_id`` is the canonical (upper-case) order number; None when the reference
+    says "integrazione" but does not name one order unambiguously: such a payment is
+    kept for ops (``reference_unparsed``), never booked as the price of an order.
     """
-    if not reference:
+
+    order_id: str | None
+
+
+_TOPUP_WORD = re.compile(r"(?<![^\W_])integrazione", re.IGNORECASE)
+# R8's own form: the two words with only case, spacing and punctuation between and around.
+_STRICT = re.compile(r"^[\W_]*integrazione[\W_]*(?P<order>[0-9A-Za-z][\w\-/]*?)\W*$", re.I)
+# Words people put between the two ("integrazione n. K4", "integrazione ordine K4").
+_FILLER = frozenset({"n", "nr", "num", "numero", "no", "n°", "nº", "ordine", "ord", "order", "per"})
+_TOKEN = re.compile(r"[0-9A-Za-z°º][\w\-/°º]*")
+
+
+def read_topup_reference(reference: str | None) -> TopupReference | None:
+    """R8: what a payment reference says about a top-up; None if it is not one.
+
+    The form of R8, ``integrazione <order>``, tolerates case, spacing and punctuation
+    between and around the two words (``Integrazione: MI0002``, ``INTEGRAZIONE-mi0002``,
+    ``integrazione K6.``). Where the intent is as plain, it is read too: filler words
+    between the two (``integrazione n. K4``, ``integrazione ordine K4``) and free
+    text around them (``Pagamento integrazione K5 Mario Rossi``), provided the order
+    number holds a digit and nothing after it looks like another order number. Any
+    other reference that says "integrazione" names no order for sure
+    (``TopupReference(None)``).
+    """
+    if not reference or not _TOPUP_WORD.search(reference):
         return None
-    match = _TOPUP_REFERENCE.match(reference.strip())
-    return match.group("order") if match else None
+    strict = _STRICT.match(reference.strip())
+    if strict is not None:
+        order = strict.group("order")
+        return TopupReference(None if order.lower() in _FILLER else order.upper())
+    mentions = list(_TOPUP_WORD.finditer(reference))
+    if len(mentions) != 1:
+        return TopupReference(None)
+    after = [token.rstrip("./-") for token in _TOKEN.findall(reference[mentions[0].end() :])]
+    while after and after[0].lower() in _FILLER:
+        after.pop(0)
+    if not after or not _names_an_order(after[0]):
+        return TopupReference(None)
+    if any(_names_an_order(token) for token in after[1:]):
+        return TopupReference(None)
+    return TopupReference(after[0].upper())
+
+
+def _names_an_order(token: str) -> bool:
+    return any(character.isdigit() for character in token)
 
 
 def reminder_to_send(

@@ -9,10 +9,10 @@ import hashlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
+from ledger import inbox
 from ledger.context import Context
 from ledger.errors import UnknownSweepError
 from ledger.money import cents_to_decimal
@@ -24,7 +24,7 @@ from ledger.orders import (
 from ledger.outcomes import Applied, Outcome
 from ledger.policy import Policy
 from ledger.requests import record_credit_request
-from ledger.rules import parse_topup_reference
+from ledger.rules import read_topup_reference
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 from ledger.sweep_runs import (
@@ -35,14 +35,13 @@ from ledger.sweep_runs import (
     start_run,
 )
 from ledger.sweeps import SWEEPS, SweepKind, SweepTally, Window, settle_window
-from ledger.topups import record_topup
+from ledger.topups import record_topup, record_unreadable_topup
 from messages.inbound import (
     ActivationCompletedEvent,
     ActivationFailedEvent,
     CreditRequestedEvent,
     InboundEvent,
     PaymentReceivedEvent,
-    parse_inbound,
 )
 from messages.notifications import EventRejected, SweepCompleted
 
@@ -58,6 +57,7 @@ class Recorded(StrEnum):
     PARKED = "parked"
     REFUSED = "refused"
     DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
 
 
 def _utc_now() -> datetime:
@@ -86,24 +86,26 @@ class Ledger:
         return Context(uow=uow, policy=self.policy, recorded_at=self._clock())
 
     def record(self, event: InboundEvent) -> Recorded:
-        """Apply one valid inbound event, exactly once by its ``id``."""
+        """Apply one valid inbound event, exactly once by its ``id``.
+
+        A second event under an id already used, with another body, is not applied
+        (the id is the idempotency key) but reported to ops, with both bodies' hashes
+        (``event.rejected``, ``id_conflict``): ``Recorded.CONFLICT``.
+        """
         with UnitOfWork(self.engine) as uow:
             ctx = self._context(uow)
-            claimed = uow.insert_ignoring_conflicts(
-                schema.inbox,
-                {
-                    "event_id": event.id,
-                    "event_type": event.type,
-                    "status": Outcome.APPLIED.value,
-                    "received_at": ctx.recorded_at,
-                },
-            )
-            if not claimed:
+            seen = inbox.claim(ctx, event)
+            if seen.conflicting_digest is not None:
+                _report_id_conflict(ctx, event, seen.digest, seen.conflicting_digest)
+                uow.commit()
+                return Recorded.CONFLICT
+            if not seen.claimed:
                 return Recorded.DUPLICATE
-            applied = _apply(ctx, event)
-            _close_inbox(ctx, event, applied)
-            if applied.outcome is Outcome.APPLIED and (order_id := _paid_order(event)):
-                _apply_parked(ctx, order_id)
+            applied = _apply_and_close(ctx, event)
+            if applied.outcome is Outcome.APPLIED:
+                for order_id in _orders_it_may_pay(event):
+                    for parked in inbox.parked_events(ctx, order_id):
+                        _apply_and_close(ctx, parked)
             uow.commit()
             return Recorded(applied.outcome.value)
 
@@ -219,10 +221,12 @@ def _sweep_kind(kind: str) -> SweepKind:
 
 def _apply(ctx: Context, event: InboundEvent) -> Applied:
     if isinstance(event, PaymentReceivedEvent):
-        order_ref = parse_topup_reference(event.data.reference)
-        if order_ref is not None:
-            return record_topup(ctx, event.id, order_ref, event.data)
-        return record_order_payment(ctx, event.id, event.data)
+        topup = read_topup_reference(event.data.reference)
+        if topup is None:
+            return record_order_payment(ctx, event.id, event.data)
+        if topup.order_id is None:
+            return record_unreadable_topup(ctx, event.id, event.data)
+        return record_topup(ctx, event.id, topup.order_id, event.data)
     if isinstance(event, ActivationCompletedEvent):
         return record_activation_completed(ctx, event.id, event.data)
     if isinstance(event, ActivationFailedEvent):
@@ -231,40 +235,23 @@ def _apply(ctx: Context, event: InboundEvent) -> Applied:
     return record_credit_request(ctx, event.id, event.data)
 
 
-def _paid_order(event: InboundEvent) -> str | None:
-    """The order an event pays, by card or with credit: its parked events may apply."""
+def _orders_it_may_pay(event: InboundEvent) -> list[str]:
+    """The orders an event may have paid, by card, with credit or by a top-up that
+    funded a hold: the events parked waiting for them may apply now."""
     if isinstance(event, PaymentReceivedEvent):
-        return event.data.order_id
+        topup = read_topup_reference(event.data.reference)
+        if topup is None:
+            return [event.data.order_id]
+        return [topup.order_id] if topup.order_id else []
     if isinstance(event, CreditRequestedEvent) and event.data.new_order is not None:
-        return event.data.new_order.order_id
-    return None
+        return [event.data.new_order.order_id]
+    return []
 
 
-def _business_time(event: InboundEvent) -> datetime:
-    data: Any = event.data
-    for name in ("paid_at", "activated_at", "failed_at", "requested_at"):
-        if hasattr(data, name):
-            instant: datetime = getattr(data, name)
-            return instant
-    return event.time
-
-
-def _close_inbox(ctx: Context, event: InboundEvent, applied: Applied) -> None:
-    """Record the outcome; park the payload of an event waiting for its order."""
-    values: dict[str, Any] = {
-        "status": applied.outcome.value,
-        "detail": applied.detail,
-        "business_time": _business_time(event),
-    }
-    if applied.outcome is Outcome.PARKED:
-        assert isinstance(event, ActivationCompletedEvent | ActivationFailedEvent)
-        values |= {
-            "order_id": event.data.order_id,
-            "payload": event.model_dump(mode="json"),
-        }
-    ctx.uow.connection.execute(
-        update(schema.inbox).where(schema.inbox.c.event_id == event.id).values(values)
-    )
+def _apply_and_close(ctx: Context, event: InboundEvent) -> Applied:
+    """Apply a claimed event, record its outcome, and report a refusal to ops."""
+    applied = _apply(ctx, event)
+    inbox.close(ctx, event, applied)
     if applied.outcome is Outcome.REFUSED:
         assert applied.reason is not None and applied.detail is not None
         _report_event(
@@ -274,26 +261,39 @@ def _close_inbox(ctx: Context, event: InboundEvent, applied: Applied) -> None:
             applied.reason,
             applied.detail,
             cause=f"refused|{event.id}",
-            time=_business_time(event),
+            time=inbox.business_time(event),
         )
+    return applied
 
 
-def _apply_parked(ctx: Context, order_id: str) -> None:
-    """Re-apply, in business-time order, the events that arrived before the payment."""
-    column = schema.inbox.c
-    parked = (
-        ctx.uow.connection.execute(
-            select(column.payload)
-            .where(column.status == Outcome.PARKED.value, column.order_id == order_id)
-            .order_by(column.business_time, column.event_id)
-        )
-        .scalars()
-        .all()
+def _report_id_conflict(ctx: Context, event: InboundEvent, digest: str, earlier: str) -> None:
+    """An id reused for another body: kept (by the body's hash) and told to ops, once."""
+    detail = (
+        f"event id {event.id} was first used for a body with sha256 {earlier}; this "
+        f"{event.type} (sha256 {digest}) is not applied: re-send it under an id of its own"
     )
-    for payload in parked:
-        event = parse_inbound(payload, currency=ctx.policy.currency)
-        applied = _apply(ctx, event)
-        _close_inbox(ctx, event, applied)
+    claimed = ctx.uow.insert_ignoring_conflicts(
+        schema.rejected_events,
+        {
+            "body_sha256": digest,
+            "event_id": event.id,
+            "event_type": event.type,
+            "reason": "id_conflict",
+            "detail": detail,
+            "body": event.model_dump_json(),
+            "received_at": ctx.recorded_at,
+        },
+    )
+    if claimed:
+        _report_event(
+            ctx,
+            event.id,
+            event.type,
+            "id_conflict",
+            detail,
+            cause=f"id_conflict|{digest}",
+            time=inbox.business_time(event),
+        )
 
 
 def _report_event(

@@ -41,6 +41,14 @@ def _identifier(value: str) -> str:
     return _not_blank(value)
 
 
+def _case_blind_key(value: str) -> str:
+    # Order numbers match without regard to case (R8 tolerates `integrazione mi0001`
+    # for MI0001), so they are carried in one canonical form from the boundary on:
+    # upper case, as billing prints them. Every comparison, index, lock key and
+    # derived id (`CR-<order>`) downstream is then a plain equality.
+    return _identifier(value.upper())
+
+
 def _configured_currency(value: str, info: ValidationInfo) -> str:
     # The policy owns the currency, and `messages` cannot import it: the caller passes
     # it as validation context, ``model_validate(..., context={"currency": "EUR"})``.
@@ -60,6 +68,13 @@ Text = Annotated[str, AfterValidator(_not_blank)]
 
 Identifier = Annotated[str, AfterValidator(_identifier)]
 """An opaque id chosen upstream or by the ledger: non-blank, bounded in length."""
+
+OrderId = Annotated[str, AfterValidator(_case_blind_key)]
+"""An order number: an identifier compared without regard to case, hence upper-cased
+on the way in (``mi0001`` is ``MI0001``)."""
+
+CreditId = Annotated[str, AfterValidator(_case_blind_key)]
+"""A credit id, ``CR-<order number>``: canonical like the order number it names."""
 
 Currency = Annotated[str, AfterValidator(_configured_currency)]
 """An ISO 4217 code that must equal the configured currency (validation context)."""

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from messages._fields import DEFAULT_CURRENCY, Currency, Identifier, Text, WireModel
+from messages._fields import DEFAULT_CURRENCY, CreditId, Currency, Identifier, OrderId, WireModel
 from messages._wire import header, load_object, rejection
 from messages.amounts import Amount
 from messages.cloudevents import CloudEvent
@@ -56,7 +56,7 @@ class PaymentReceived(WireModel):
     """Money received for an order: its price, or a top-up whose `reference` reads
     ``integrazione <order number>`` (matching that reference is a ledger rule)."""
 
-    order_id: Identifier
+    order_id: OrderId
     customer_id: Identifier
     service: Identifier
     amount: Amount
@@ -69,14 +69,14 @@ class PaymentReceived(WireModel):
 class ActivationCompleted(WireModel):
     """The paid order's service is live: it will never yield credit."""
 
-    order_id: Identifier
+    order_id: OrderId
     activated_at: AwareDatetime
 
 
 class ActivationFailed(WireModel):
     """The paid order's service could not be activated: its amount becomes credit (R1)."""
 
-    order_id: Identifier
+    order_id: OrderId
     failed_at: AwareDatetime
     reason: str | None = None
 
@@ -84,7 +84,7 @@ class ActivationFailed(WireModel):
 class NewOrder(WireModel):
     """The order a credit transfer should pay for."""
 
-    order_id: Identifier
+    order_id: OrderId
     amount: Amount
     currency: Currency
     purpose: Purpose
@@ -95,8 +95,9 @@ class CreditRequested(WireModel):
     """A customer asks to move credit onto a new order (``transfer``) or to be refunded.
 
     `new_order` is required for a transfer and must be absent or null for a refund.
-    A ``documents`` request without documents is valid here: the ledger refuses it with
-    ``missing_documents``, as a business outcome the customer is told about.
+    What a customer can get wrong is valid here and refused by the ledger, as a
+    business outcome the customer is told about (``request.rejected``): a ``documents``
+    request without documents or with a blank document name, an empty `credit_ids`.
 
     Extension beyond SPEC §2: `credit_ids`, when given, restricts the request to those
     credits (still consumed soonest-expiring first); absent or null means all credits.
@@ -106,10 +107,10 @@ class CreditRequested(WireModel):
     customer_id: Identifier
     action: RequestAction
     channel: RequestChannel
-    documents: list[Text] = Field(default_factory=list)
+    documents: list[str] = Field(default_factory=list)
     requested_at: AwareDatetime
     new_order: NewOrder | None = Field(default=None, validate_default=True)
-    credit_ids: list[Identifier] | None = Field(default=None, min_length=1)
+    credit_ids: list[CreditId] | None = None
 
     @field_validator("new_order")
     @classmethod

@@ -60,7 +60,9 @@ __all__ = [
 CreditOrigin = Literal["activation_failed", "spid_timeout"]
 TopupMethod = Literal["bollettino", "bonifico"]
 SweepKind = Literal["expiry", "spid_timeout", "reminders", "holds", "all"]
-UnmatchedReason = Literal["nothing_due", "overpaid", "hold_lapsed", "activation_failed"]
+UnmatchedReason = Literal[
+    "nothing_due", "overpaid", "hold_lapsed", "activation_failed", "reference_unparsed"
+]
 
 TOPUP_METHODS: Final[tuple[TopupMethod, ...]] = ("bollettino", "bonifico")
 """How a difference may be paid (R6), the default of `topup.required.payment_methods`."""
@@ -211,8 +213,10 @@ class SpidDeadlineApproaching(CustomerNotification):
 class RequestRejected(CustomerNotification):
     """A credit request refused by a rule. `reason` is an open set of short codes
     (``no_credit``, ``credit_expired``, ``not_owner``, ``not_refundable``,
-    ``same_order``, ``missing_documents``, ``already_funded``,
-    ``purpose_not_allowed``, …); `message` is the text shown to the customer."""
+    ``same_order``, ``missing_documents``, ``already_funded``, and the extensions
+    ``purpose_not_allowed``, ``credit_held``, ``unknown_credit``, ``order_failed``,
+    ``order_cancelled``, ``blank_document``, ``no_credit_named``, …); `message` is
+    the text shown to the customer."""
 
     TYPE: ClassVar[str] = "request.rejected"
     request_id: Identifier

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.policy import Policy
-from ledger.rules import parse_topup_reference
+from ledger.rules import read_topup_reference
 from messages import (
     ActivationCompletedEvent,
     ActivationFailedEvent,
@@ -52,7 +52,7 @@ def describe_event(event: InboundEvent, policy: Policy) -> str:
     if isinstance(event, PaymentReceivedEvent):
         paid = event.data
         amount = _money(paid.amount, policy)
-        if parse_topup_reference(paid.reference) is not None:
+        if read_topup_reference(paid.reference) is not None:
             return (
                 f"{paid.customer_id} pays {amount} by {paid.method}, reference “{paid.reference}”"
             )

@@ -96,9 +96,10 @@ metadata = MetaData(
 
 Id = String(64)
 
-# Every inbound event ever seen, by CloudEvent id: the idempotency key. An event
-# whose order is not known yet is ``parked`` with its payload and re-applied when
-# the order's payment arrives.
+# Every inbound event ever applied, by CloudEvent id: the idempotency key, with its
+# payload and the hash of what it says (type and data), which tells a redelivery
+# from an id reused for another body. An event whose order is not known yet is
+# ``parked`` under its ``order_id`` and re-applied when the order's payment arrives.
 inbox = Table(
     "inbox",
     metadata,
@@ -107,6 +108,7 @@ inbox = Table(
     Column("status", String(16), nullable=False),
     Column("order_id", Id),
     Column("business_time", UTCDateTime),
+    Column("body_sha256", String(64)),
     Column("payload", JSON),
     Column("detail", Text),
     Column("received_at", UTCDateTime, nullable=False),

@@ -98,3 +98,76 @@ def _is_partial(engine: Engine, index_name: str) -> bool:
     with engine.connect() as connection:
         definition = connection.execute(text(query), {"name": index_name}).scalar_one()
     return " WHERE " in definition.upper()
+
+
+def _book_lowercase_history(engine: Engine, *, twin: bool = False) -> None:
+    """What a database at 0003 may hold: order numbers and credit ids as received."""
+    at = "2026-01-10 10:00:00"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO orders (order_id, customer_id, service, amount_cents, paid_at,"
+                " method, status) VALUES (:order, 'c1', 'hosting', 3000, :at, 'card', 'failed')"
+            ),
+            [{"order": "mi0001", "at": at}, *([{"order": "MI0001", "at": at}] if twin else [])],
+        )
+        connection.execute(
+            text(
+                "INSERT INTO credits (credit_id, customer_id, origin, source_order_id,"
+                " refundable, granted_at, expires_at, granted_cents, available_cents,"
+                " held_cents, used_cents, refunded_cents, forfeited_cents) VALUES"
+                " ('CR-mi0001', 'c1', 'activation_failed', 'mi0001', false, :at, :at,"
+                " 3000, 2000, 0, 1000, 0, 0)"
+            ),
+            {"at": at},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO credit_requests (request_id, customer_id, action, channel,"
+                " requested_at, outcome) VALUES ('R1', 'c1', 'transfer', 'online_form', :at,"
+                " 'applied')"
+            ),
+            {"at": at},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO transfers (request_id, order_id, customer_id, order_amount_cents,"
+                " credit_cents, status, requested_at) VALUES ('R1', 'ab2', 'c1', 1000, 1000,"
+                " 'covered', :at)"
+            ),
+            {"at": at},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO allocations (request_id, credit_id, amount_cents)"
+                " VALUES ('R1', 'CR-mi0001', 1000)"
+            )
+        )
+
+
+def test_order_numbers_are_upper_cased_on_upgrade(empty_engine: Engine) -> None:
+    """0004 brings stored order numbers and credit ids to their canonical form, the
+    allocations following their credit."""
+    upgrade(empty_engine, "0003")
+    _book_lowercase_history(empty_engine)
+
+    upgrade(empty_engine)
+
+    with empty_engine.connect() as connection:
+        orders = connection.execute(text("SELECT order_id FROM orders")).scalars().all()
+        credit = connection.execute(text("SELECT credit_id, source_order_id FROM credits")).one()
+        allocated = connection.execute(text("SELECT credit_id FROM allocations")).scalar_one()
+        transferred = connection.execute(text("SELECT order_id FROM transfers")).scalar_one()
+    assert orders == ["MI0001"]
+    assert tuple(credit) == ("CR-MI0001", "MI0001")
+    assert (allocated, transferred) == ("CR-MI0001", "AB2")
+
+
+def test_orders_differing_only_by_case_stop_the_upgrade(empty_engine: Engine) -> None:
+    """Two stored orders that would become one: the upgrade refuses, naming them."""
+    upgrade(empty_engine, "0003")
+    _book_lowercase_history(empty_engine, twin=True)
+
+    with pytest.raises(RuntimeError, match="MI0001 and mi0001"):
+        upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0003"

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,8 @@ from ledger.store import schema
 from messages import InboundEvent, parse_inbound, parse_notification
 
 ROME = ZoneInfo("Europe/Rome")
+CASES = Path(__file__).with_name("cases")
+"""Replay files of faults found by users, each with the ``.expect.txt`` it was handed with."""
 CUSTOMER = "1234567@aruba.it"
 OTHER_CUSTOMER = "7654321@aruba.it"
 
@@ -212,6 +215,21 @@ class Books:
 
     def record_one(self, event: InboundEvent) -> Recorded:
         return self.ledger.record(event)
+
+    def replay_case(self, name: str) -> list[Recorded | None]:
+        """Feed ``cases/<name>.jsonl`` line by line, as ``residuo replay`` would: events
+        recorded, sweep lines swept. What became of each event (None for a sweep)."""
+        outcomes: list[Recorded | None] = []
+        for line in (CASES / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            body = json.loads(line)
+            if body.get("type") == "sweep":
+                self.ledger.sweep(body["kind"], datetime.fromisoformat(body["as_of"]))
+                outcomes.append(None)
+            else:
+                outcomes.append(self.ledger.record(parse_inbound(body)))
+        return outcomes
 
     def sweep(self, kind: str, as_of: datetime) -> dict[str, dict[str, Any]]:
         """Run a sweep; its `sweep.completed` tallies by kind."""

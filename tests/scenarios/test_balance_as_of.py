@@ -64,7 +64,9 @@ def test_an_instant_before_a_refund_shows_the_refundable_remainder(ledger: Books
     assert buckets_at(ledger, rome(2026, 5, 15)) == [
         ("CR-SP0001", "available", 4990, 4000, 0, 990, 0, 0)
     ]
-    assert buckets_at(ledger, rome(2026, 6, 2)) == [("CR-SP0001", "used", 4990, 0, 0, 990, 4000, 0)]
+    assert buckets_at(ledger, rome(2026, 6, 2)) == [
+        ("CR-SP0001", "used+refunded", 4990, 0, 0, 990, 4000, 0)
+    ]
 
 
 def test_the_latest_instant_shows_the_credit_buckets_as_stored(ledger: Books) -> None:

@@ -38,18 +38,20 @@ def test_the_same_order_is_recognised_in_any_case(credit_from_mi0001: Books) -> 
     assert ledger.credit("CR-MI0001")["available"] == 10000
 
 
-def test_other_credit_still_pays_the_order_that_produced_one_credit(
+def test_no_credit_pays_an_order_whose_payment_is_already_credit(
     credit_from_mi0001: Books,
 ) -> None:
-    """Only the credit born of MI0001 is excluded; another credit may pay MI0001."""
+    """MI0001 failed and its payment is credit: another credit cannot pay it either
+    (it would pay an order that will not be delivered); a new order is placed instead."""
     ledger = credit_from_mi0001
     ledger.record(pay("MI0002", CUSTOMER, "60.00", PAID), fail("MI0002", FAILED))
 
     ledger.record(transfer("R1", CUSTOMER, "MI0001", "60.00", ASKED))
 
-    applied = ledger.only("credit.applied")
-    assert applied["from_credits"] == [{"credit_id": "CR-MI0002", "amount": "60.00"}]
+    assert ledger.only("request.rejected")["reason"] == "same_order"
+    assert ledger.data("credit.applied") == []
     assert ledger.credit("CR-MI0001")["available"] == 10000
+    assert ledger.credit("CR-MI0002")["available"] == 6000
 
 
 @pytest.mark.parametrize("purpose", ["purchase", "renewal", "modification"])

@@ -299,13 +299,13 @@ def test_no_credit_is_refused_with_a_reason(ledger: Books) -> None:
 
 
 def test_credit_already_held_is_not_spent_again(ledger: Books) -> None:
-    """All credit held for one order: a request for another order finds none."""
+    """All credit held for one order: a request for another order is told it is held."""
     grant(ledger, "MI0001", "100.00", rome(2026, 1, 10), rome(2026, 1, 11))
     ledger.record(transfer("R1", CUSTOMER, "MI0100", "150.00", ASKED))
 
     ledger.record(transfer("R2", CUSTOMER, "MI0101", "10.00", ASKED + timedelta(hours=1)))
 
-    assert ledger.only("request.rejected")["reason"] == "no_credit"
+    assert ledger.only("request.rejected")["reason"] == "credit_held"
     assert ledger.account(CUSTOMER, Account.CREDIT_HELD) == 10000
 
 
@@ -344,7 +344,7 @@ def test_a_request_before_the_hold_lapses_leaves_it_held(ledger: Books) -> None:
 
     ledger.record(transfer("R2", CUSTOMER, "MI0101", "80.00", DUE_BY - timedelta(minutes=1)))
 
-    assert ledger.only("request.rejected")["reason"] == "no_credit"
+    assert ledger.only("request.rejected")["reason"] == "credit_held"
     assert ledger.data("hold.released") == []
 
 

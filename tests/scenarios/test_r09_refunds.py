@@ -118,5 +118,5 @@ def test_held_refundable_credit_is_not_refunded(spid_credit: Books) -> None:
 
     ledger.record(refund("R2", CUSTOMER, ASKED + timedelta(days=1)))
 
-    assert ledger.only("request.rejected")["reason"] == "no_credit"
+    assert ledger.only("request.rejected")["reason"] == "credit_held"
     assert ledger.credit("CR-SP0001")["held"] == 4990

@@ -146,12 +146,27 @@ def test_a_request_may_be_restricted_to_named_credits() -> None:
     assert event.data.credit_ids == ["CR-1", "CR-2"]
 
 
-def test_an_empty_credit_restriction_is_refused() -> None:
-    """`credit_ids: []` would restrict the request to nothing; null means all credits."""
-    error = refusal(transfer_request(credit_ids=[]))
+def test_customer_mistakes_are_valid_on_the_wire() -> None:
+    """An empty `credit_ids` or a blank document name is the customer's mistake, for the
+    ledger to refuse with a reason the customer is told (`request.rejected`), not a
+    broken event to dead-letter."""
+    event = parse_inbound(transfer_request(credit_ids=[], documents=[" "]))
 
-    assert error.reason == "bad_schema"
-    assert error.detail.startswith("data.credit_ids:")
+    assert isinstance(event, CreditRequestedEvent)
+    assert (event.data.credit_ids, event.data.documents) == ([], [" "])
+
+
+@pytest.mark.parametrize("field", ["order_id", "credit_ids"])
+def test_order_numbers_and_credit_ids_arrive_in_upper_case(field: str) -> None:
+    """Order numbers match without regard to case: one canonical form from the boundary."""
+    if field == "order_id":
+        event = parse_inbound(payment(order_id="mi0001"))
+        assert isinstance(event, PaymentReceivedEvent)
+        assert event.data.order_id == "MI0001"
+    else:
+        request = parse_inbound(transfer_request(credit_ids=["cr-mi0001"]))
+        assert isinstance(request, CreditRequestedEvent)
+        assert request.data.credit_ids == ["CR-MI0001"]
 
 
 def test_a_float_amount_is_refused_as_bad_amount() -> None:

@@ -11,11 +11,12 @@ from ledger.rules import (
     CreditState,
     Portion,
     Refusal,
+    TopupReference,
     allocate,
     credit_expiry,
     days_left,
     hold_due_by,
-    parse_topup_reference,
+    read_topup_reference,
     refundable_credits,
     reminder_to_send,
     settle_topup,
@@ -174,12 +175,16 @@ def test_credit_never_pays_the_order_that_produced_it() -> None:
     assert ids(spendable([own, other], order="MI0001")) == ["CR-MI0002"]
 
 
-def test_the_same_order_is_recognised_whatever_its_case() -> None:
-    """R3: order numbers are compared without case, as everywhere else in the ledger."""
-    own = credit("CR-MI0001", 100, source_order_id="MI0001")
-    refusal = spendable([own], order="mi0001")
+def test_a_fully_held_credit_is_refused_as_held_not_as_missing() -> None:
+    """A credit held whole for another order is there, just not free: ``credit_held``."""
+    held = credit("CR-A", 0, held=100)
+    assert spendable([held]) == Refusal(
+        "credit_held",
+        "The credit on this account is held for an order awaiting its top-up payment.",
+    )
+    refusal = refundable_credits([held], as_of=rome(2026, 3, 1))
     assert isinstance(refusal, Refusal)
-    assert refusal.reason == "same_order"
+    assert refusal.reason == "credit_held"
 
 
 def test_spid_credit_pays_purchases_and_renewals_but_not_modifications() -> None:
@@ -196,7 +201,7 @@ def test_spid_credit_pays_purchases_and_renewals_but_not_modifications() -> None
     ("credits", "order", "purpose", "reason"),
     [
         ([], "MI0100", "purchase", "no_credit"),
-        ([credit("CR-A", 0, held=100)], "MI0100", "purchase", "no_credit"),
+        ([credit("CR-A", 0, held=100)], "MI0100", "purchase", "credit_held"),
         # Expired beats same order and purpose: the customer's first "why not?".
         (
             [credit("CR-MI0100", 100, expires_at=rome(2026, 1, 1), origin="spid_timeout")],
@@ -217,7 +222,8 @@ def test_spid_credit_pays_purchases_and_renewals_but_not_modifications() -> None
 def test_refusals_explain_the_first_filter_that_leaves_nothing(
     credits: list[CreditState], order: str, purpose: str, reason: str
 ) -> None:
-    """Precedence: no credit, then expired, then same order, then purpose."""
+    """Precedence: no credit (or all of it held), then expired, then same order, then
+    purpose."""
     refusal = spendable(credits, order=order, purpose=purpose)
     assert isinstance(refusal, Refusal)
     assert refusal.reason == reason
@@ -350,37 +356,61 @@ def test_overpaid_topup_reports_the_excess() -> None:
         "  integrazione MI0002  ",
         "integrazioneMI0002",
         "integrazione #MI0002",
+        "INTEGRAZIONE\tMI0002",
     ],
 )
 def test_topup_reference_tolerates_case_spacing_and_punctuation(reference: str) -> None:
-    """R8: what is between (and around) the two words does not matter."""
-    order = parse_topup_reference(reference)
-    assert order is not None
-    assert order.upper() == "MI0002"
+    """R8: what is between (and around) the two words does not matter; the order
+    number comes back in its canonical, upper-case form."""
+    assert read_topup_reference(reference) == TopupReference("MI0002")
 
 
 @pytest.mark.parametrize(
     "reference",
     [
-        None,
-        "",
-        "   ",
-        "integrazione",
-        "bonifico MI0002",
-        "MI0002",
-        "integrazione MI 0002",
-        "saldo ordine MI0002",
+        "integrazione n. MI0002",
+        "integrazione n° MI0002",
+        "Integrazione nr.MI0002",
+        "integrazione numero MI0002",
         "integrazione ordine MI0002",
+        "Pagamento integrazione MI0002 Mario Rossi",
+        "bonifico per integrazione mi0002 - grazie",
     ],
 )
+def test_topup_reference_reads_plain_intent(reference: str) -> None:
+    """Filler words between the two, and free text around them, still name one order."""
+    assert read_topup_reference(reference) == TopupReference("MI0002")
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "integrazione",
+        "integrazione MI 0002",
+        "integrazione MI0002 del 12/03/2025",
+        "integrazione MI0002 MI0003",
+        "integrazione ordine",
+        "integrazione MI0002, integrazione MI0003",
+        "Integrazione n.",
+    ],
+)
+def test_topup_reference_naming_no_order_for_sure_is_unparsed(reference: str) -> None:
+    """It speaks of a top-up but names no one order: a top-up with no order (for ops)."""
+    assert read_topup_reference(reference) == TopupReference(None)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [None, "", "   ", "bonifico MI0002", "MI0002", "saldo ordine MI0002", "reintegrazione X1"],
+)
 def test_other_references_are_not_topups(reference: str | None) -> None:
-    """Anything that does not read `integrazione <order>` is an ordinary payment."""
-    assert parse_topup_reference(reference) is None
+    """A reference that never says "integrazione" is an ordinary payment's."""
+    assert read_topup_reference(reference) is None
 
 
 def test_order_numbers_with_dashes_and_slashes_are_kept_whole() -> None:
     """An order number is everything after the word, less trailing punctuation."""
-    assert parse_topup_reference("integrazione MI-2026/0002.") == "MI-2026/0002"
+    assert read_topup_reference("integrazione MI-2026/0002.") == TopupReference("MI-2026/0002")
 
 
 # R10: reminders -------------------------------------------------------------------------

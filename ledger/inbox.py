@@ -1,0 +1,118 @@
+"""The inbox: every inbound event ever applied, by its CloudEvent ``id``.
+
+``id`` is the idempotency key (SPEC §2): an event is claimed once, and a redelivery
+changes nothing. The inbox keeps each event's payload and the hash of its body, so
+that a second event under the same id but with another body, an upstream fault that
+would otherwise lose money in silence, is told apart from a redelivery and reported;
+and so that events waiting for their order (parked) can be applied when it arrives.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from ledger.context import Context
+from ledger.outcomes import Applied, Outcome
+from ledger.store import schema
+from messages.inbound import (
+    ActivationCompletedEvent,
+    ActivationFailedEvent,
+    InboundEvent,
+    parse_inbound,
+)
+
+__all__ = [
+    "Claim",
+    "body_digest",
+    "business_time",
+    "claim",
+    "close",
+    "parked_events",
+]
+
+
+def body_digest(event: InboundEvent) -> str:
+    """SHA-256 of what an event says: its type and data, as canonical JSON.
+
+    The envelope's ``time`` and ``source`` are left out: a publisher re-sending the same
+    fact may stamp it anew. Order numbers are compared in their canonical form, so
+    ``mi0001`` and ``MI0001`` say the same thing.
+    """
+    said = {"type": event.type, "data": event.data.model_dump(mode="json")}
+    canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def business_time(event: InboundEvent) -> datetime:
+    """When the event says its fact happened (``paid_at``, ``activated_at``, …)."""
+    data: Any = event.data
+    for name in ("paid_at", "activated_at", "failed_at", "requested_at"):
+        if hasattr(data, name):
+            instant: datetime = getattr(data, name)
+            return instant
+    return event.time
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The inbox's answer to an event: new, a redelivery, or an id reused for another
+    body (``conflicting_digest`` is then the body first recorded under that id)."""
+
+    claimed: bool
+    digest: str
+    conflicting_digest: str | None = None
+
+
+def claim(ctx: Context, event: InboundEvent) -> Claim:
+    """Record ``event`` as seen, once by its id; what was already there otherwise."""
+    digest = body_digest(event)
+    inserted = ctx.uow.insert_ignoring_conflicts(
+        schema.inbox,
+        {
+            "event_id": event.id,
+            "event_type": event.type,
+            "status": Outcome.APPLIED.value,
+            "body_sha256": digest,
+            "payload": event.model_dump(mode="json"),
+            "business_time": business_time(event),
+            "received_at": ctx.recorded_at,
+        },
+    )
+    if inserted:
+        return Claim(claimed=True, digest=digest)
+    earlier = ctx.uow.connection.execute(
+        select(schema.inbox.c.body_sha256).where(schema.inbox.c.event_id == event.id)
+    ).scalar_one()
+    # Events recorded before bodies were hashed (NULL) are taken for redeliveries.
+    conflicting = earlier if earlier not in (None, digest) else None
+    return Claim(claimed=False, digest=digest, conflicting_digest=conflicting)
+
+
+def close(ctx: Context, event: InboundEvent, applied: Applied) -> None:
+    """Record what became of a claimed event; a parked one is filed under its order."""
+    values: dict[str, Any] = {"status": applied.outcome.value, "detail": applied.detail}
+    if applied.outcome is Outcome.PARKED:
+        assert isinstance(event, ActivationCompletedEvent | ActivationFailedEvent)
+        values["order_id"] = event.data.order_id
+    ctx.uow.connection.execute(
+        update(schema.inbox).where(schema.inbox.c.event_id == event.id).values(values)
+    )
+
+
+def parked_events(ctx: Context, order_id: str) -> list[InboundEvent]:
+    """The events waiting for ``order_id`` to be paid, in business-time order."""
+    column = schema.inbox.c
+    payloads = (
+        ctx.uow.connection.execute(
+            select(column.payload)
+            .where(column.status == Outcome.PARKED.value, column.order_id == order_id)
+            .order_by(column.business_time, column.event_id)
+        )
+        .scalars()
+        .all()
+    )
+    return [parse_inbound(payload, currency=ctx.policy.currency) for payload in payloads]
