@@ -7,10 +7,11 @@ writes the outbox, and commits; any exception rolls every write back.
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from ledger import inbox
 from ledger.context import Context
@@ -45,7 +46,7 @@ from messages.inbound import (
 )
 from messages.notifications import EventRejected, SweepCompleted
 
-__all__ = ["Ledger", "Recorded"]
+__all__ = ["EventRecorded", "Ledger", "Recorded", "Recording"]
 
 Clock = Callable[[], datetime]
 
@@ -58,6 +59,35 @@ class Recorded(StrEnum):
     REFUSED = "refused"
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecorded:
+    """What became of one event; ``reason`` and ``detail`` say why it was refused.
+
+    A credit request the rules turned down (``missing_documents``, ``not_refundable``,
+    …) is ``REFUSED`` with the request's reason, although its inbox row says applied:
+    the request was handled, and the customer told (``request.rejected``).
+    """
+
+    event_id: str
+    event_type: str
+    outcome: Recorded
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """What one ``Ledger.record`` call did: the event itself, then each parked event
+    its payment let apply, in the order they were applied (all in one transaction)."""
+
+    event: EventRecorded
+    unparked: tuple[EventRecorded, ...] = ()
+
+    @property
+    def outcome(self) -> Recorded:
+        return self.event.outcome
 
 
 def _utc_now() -> datetime:
@@ -85,8 +115,9 @@ class Ledger:
     def _context(self, uow: UnitOfWork) -> Context:
         return Context(uow=uow, policy=self.policy, recorded_at=self._clock())
 
-    def record(self, event: InboundEvent) -> Recorded:
-        """Apply one valid inbound event, exactly once by its ``id``.
+    def record(self, event: InboundEvent) -> Recording:
+        """Apply one valid inbound event, exactly once by its ``id``; what became of it
+        and of the parked events it let apply, known once committed.
 
         A second event under an id already used, with another body, is not applied
         (the id is the idempotency key) but reported to ops, with both bodies' hashes
@@ -98,16 +129,20 @@ class Ledger:
             if seen.conflicting_digest is not None:
                 _report_id_conflict(ctx, event, seen.digest, seen.conflicting_digest)
                 uow.commit()
-                return Recorded.CONFLICT
+                return Recording(
+                    EventRecorded(event.id, event.type, Recorded.CONFLICT, "id_conflict")
+                )
             if not seen.claimed:
-                return Recorded.DUPLICATE
+                return Recording(EventRecorded(event.id, event.type, Recorded.DUPLICATE))
             applied = _apply_and_close(ctx, event)
+            unparked: list[EventRecorded] = []
             if applied.outcome is Outcome.APPLIED:
                 for order_id in _orders_it_may_pay(event):
                     for parked in inbox.parked_events(ctx, order_id):
-                        _apply_and_close(ctx, parked)
+                        unparked.append(_recorded(ctx, parked, _apply_and_close(ctx, parked)))
+            recording = Recording(_recorded(ctx, event, applied), tuple(unparked))
             uow.commit()
-            return Recorded(applied.outcome.value)
+            return recording
 
     def reject(
         self, body: bytes, *, reason: str, detail: str, event_id: str | None, event_type: str | None
@@ -264,6 +299,22 @@ def _apply_and_close(ctx: Context, event: InboundEvent) -> Applied:
             time=inbox.business_time(event),
         )
     return applied
+
+
+def _recorded(ctx: Context, event: InboundEvent, applied: Applied) -> EventRecorded:
+    """``applied`` as the caller reads it: a credit request turned down is refused,
+    with the reason ``ledger.requests`` kept in ``credit_requests``."""
+    if applied.outcome is Outcome.APPLIED and isinstance(event, CreditRequestedEvent):
+        request = schema.credit_requests.c
+        reason = ctx.uow.connection.execute(
+            select(request.reason).where(
+                request.request_id == event.data.request_id, request.outcome == "rejected"
+            )
+        ).scalar_one_or_none()
+        if reason is not None:
+            return EventRecorded(event.id, event.type, Recorded.REFUSED, reason)
+    outcome = Recorded(applied.outcome.value)
+    return EventRecorded(event.id, event.type, outcome, applied.reason, applied.detail)
 
 
 def _report_id_conflict(ctx: Context, event: InboundEvent, digest: str, earlier: str) -> None:

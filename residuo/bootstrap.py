@@ -1,7 +1,8 @@
 """The one module that wires residuo: settings → logging → database → ledger → broker → actors.
 
 The CLI, the worker and the scheduler all start from ``bootstrap``. Nothing is made
-at import time: no engine, no broker, no logging handler. The broker is installed
+at import time: no engine, no broker, no logging handler, no metrics registry (each
+runtime has its own, ``residuo.telemetry``). The broker is installed
 as Dramatiq's global broker here, explicitly, so Dramatiq never makes one of its own.
 """
 
@@ -16,15 +17,19 @@ from typing import Final, Self
 import dramatiq
 import structlog
 from dramatiq import Broker
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from ledger.service import Ledger
+from ledger.service import Ledger, Recording
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import current_revision, head_revision, upgrade
 from residuo.settings import Settings
+from residuo.telemetry import process_registry
 from workers.actors import Actors, declare_actors
 from workers.broker import create_broker
 from workers.ingress import open_raw_ingress
+from workers.instruments import MessageMetrics, WorkerMetrics
+from workers.lifecycle import LogEventLifecycle, log_recording
 from workers.middleware import BindLogContext, RejectInvalidEvents
 from workers.rabbitmq.broker import ResiduoRabbitmqBroker
 
@@ -62,6 +67,8 @@ class Runtime:
     broker: Broker
     actors: Actors
     clock: Clock
+    registry: CollectorRegistry
+    """This process's metrics (``residuo.telemetry``), served by ``--metrics-port``."""
 
     def close(self) -> None:
         """Close the broker's connections and the database pool."""
@@ -92,17 +99,25 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     ledger = Ledger(
         engine, settings.policy, clock=clock, sweep_chunk_size=settings.sweep_chunk_size
     )
+    registry = process_registry()
+    metrics = WorkerMetrics(registry)
     broker = create_broker(
         settings.broker_url,
         middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)],
+        outermost=[MessageMetrics(metrics=metrics), LogEventLifecycle()],
         retries=settings.retry_policy,
         publish_timeout_ms=settings.broker_publish_timeout_ms,
     )
     dramatiq.set_broker(broker)
-    actors = declare_actors(broker, ledger)
+
+    def on_recorded(recording: Recording) -> None:
+        log_recording(recording)
+        metrics.count_recording(recording)
+
+    actors = declare_actors(broker, ledger, on_recorded=on_recorded)
     if isinstance(broker, ResiduoRabbitmqBroker):
         open_raw_ingress(broker, actors)
-    return Runtime(settings, engine, ledger, broker, actors, clock)
+    return Runtime(settings, engine, ledger, broker, actors, clock, registry)
 
 
 def ensure_schema(engine: Engine) -> None:

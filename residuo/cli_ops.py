@@ -7,7 +7,7 @@
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +24,7 @@ from residuo.metrics import status_registry
 from residuo.processes import run_relay, run_worker, serve_metrics, stop_on_signals
 from residuo.settings import Settings
 from residuo.status import collect, status_document, status_tables
+from residuo.telemetry import DEFAULT_METRICS_HOST, serving_metrics
 from scheduler.process import run_scheduler
 from workers.actors import EVENTS_QUEUE
 from workers.ingress import publish_event
@@ -36,6 +37,17 @@ from workers.rabbitmq.dead_letter_queue import (
 from workers.rabbitmq.topology import EVENTS_EXCHANGE
 
 __all__ = ["dead_letters_app", "metrics", "publish", "relay", "scheduler", "status", "worker"]
+
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve this process's Prometheus metrics on http://HOST:PORT/metrics.",
+    ),
+]
+MetricsHost = Annotated[str, typer.Option("--metrics-host", help="Address the metrics listen on.")]
 
 QueueOption = Annotated[
     str | None,
@@ -53,6 +65,18 @@ def _rabbitmq(settings: Settings, verb: str) -> Iterator[None]:
         yield
     except (AMQPError, ConnectionClosed, OSError) as error:
         fail(f"cannot use RabbitMQ at {where}: {error!r}", status=1)
+
+
+@contextmanager
+def _metrics_endpoint(runtime: Runtime, host: str, port: int | None) -> Iterator[None]:
+    """Serve the runtime's registry while the process runs, if given a port."""
+    with ExitStack() as endpoint:
+        if port is not None:
+            try:
+                endpoint.enter_context(serving_metrics(runtime.registry, host=host, port=port))
+            except OSError as error:
+                fail(f"cannot serve metrics on {host}:{port}: {error.strerror}", status=1)
+        yield
 
 
 def _rabbitmq_broker(runtime: Runtime) -> ResiduoRabbitmqBroker:
@@ -79,23 +103,29 @@ def worker(
         int | None,
         typer.Option("--threads", min=1, help="Worker threads. Default: RESIDUO_WORKER_THREADS."),
     ] = None,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = DEFAULT_METRICS_HOST,
 ) -> None:
     """Run the actors on RabbitMQ until SIGTERM or SIGINT; in-flight messages finish first."""
     settings = load_settings()
     with (
         _rabbitmq(settings, "worker"),
         open_runtime(settings) as runtime,
+        _metrics_endpoint(runtime, metrics_host, metrics_port),
         stop_on_signals() as stop,
     ):
         run_worker(runtime, threads=threads or settings.worker_threads, stop=stop)
 
 
-def relay() -> None:
+def relay(
+    metrics_port: MetricsPort = None, metrics_host: MetricsHost = DEFAULT_METRICS_HOST
+) -> None:
     """Publish the outbox to RabbitMQ until SIGTERM or SIGINT (one active relay at a time)."""
     settings = load_settings()
     with (
         _rabbitmq(settings, "relay"),
         open_runtime(settings) as runtime,
+        _metrics_endpoint(runtime, metrics_host, metrics_port),
         stop_on_signals() as stop,
     ):
         run_relay(runtime, stop=stop)
@@ -118,7 +148,9 @@ def status(as_json: AsJson = False) -> None:
 
 def metrics(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to serve on.")] = 9464,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "0.0.0.0",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = (
+        DEFAULT_METRICS_HOST
+    ),
 ) -> None:
     """Serve what `status` shows as Prometheus gauges on http://HOST:PORT/metrics, read
     at each scrape, until SIGTERM or SIGINT."""
@@ -183,12 +215,15 @@ def replay_dead_letters_command(
         fail(f"no dead letter in {queue} for: {', '.join(missing)}", status=1)
 
 
-def scheduler() -> None:
+def scheduler(
+    metrics_port: MetricsPort = None, metrics_host: MetricsHost = DEFAULT_METRICS_HOST
+) -> None:
     """Send the daily sweeps at the configured local time, once per day; stop on SIGTERM."""
     settings = load_settings()
     with (
         _rabbitmq(settings, "scheduler"),
         open_runtime(settings) as runtime,
+        _metrics_endpoint(runtime, metrics_host, metrics_port),
         stop_on_signals() as stop,
     ):
         run_scheduler(runtime, settings.scheduler, stop=stop)

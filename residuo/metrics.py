@@ -1,4 +1,5 @@
-"""``residuo metrics``: what ``residuo status`` shows, as Prometheus gauges.
+"""``residuo metrics``: what ``residuo status`` shows, as Prometheus gauges (and one
+counter, ``residuo_events_rejected_total``).
 
 The sections are read again at every scrape, through the same providers as the
 command, so an alert and the command ops run at 3 a.m. never disagree. Each section
@@ -11,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from residuo.bootstrap import Runtime
@@ -66,7 +67,7 @@ def _outbox(section: Section) -> Iterator[GaugeMetricFamily]:
     )
 
 
-def _events(section: Section) -> Iterator[GaugeMetricFamily]:
+def _events(section: Section) -> Iterator[Metric]:
     (row,) = section.rows
     yield GaugeMetricFamily(
         f"{_PREFIX}_events_parked",
@@ -78,7 +79,9 @@ def _events(section: Section) -> Iterator[GaugeMetricFamily]:
         "How long the oldest parked event has waited (0: none is parked).",
         value=row["oldest_parked_age_seconds"] or 0,
     )
-    yield GaugeMetricFamily(
+    # Rejected events stay on record (they are never deleted), so their number only
+    # grows: a counter, whose increase() is the rate of new ones.
+    yield CounterMetricFamily(
         f"{_PREFIX}_events_rejected",
         "Invalid events on record, each reported as event.rejected.",
         value=row["rejected"],
@@ -112,7 +115,7 @@ def _sweeps(section: Section) -> Iterator[GaugeMetricFamily]:
     yield from (completed, unfinished)
 
 
-_GAUGES: Final[dict[str, Callable[[Section], Iterator[GaugeMetricFamily]]]] = {
+_GAUGES: Final[dict[str, Callable[[Section], Iterator[Metric]]]] = {
     "queues": _queues,
     "dead_letters": _dead_letters,
     "outbox": _outbox,
@@ -129,7 +132,7 @@ class StatusCollector(Collector):
         self._runtime = runtime
         self._providers = providers
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         sections = collect(self._runtime, self._providers)
         up = GaugeMetricFamily(
             f"{_PREFIX}_status_up",
@@ -145,7 +148,7 @@ class StatusCollector(Collector):
 
 
 def status_registry(runtime: Runtime) -> CollectorRegistry:
-    """A registry holding only the status gauges (no process or platform metrics)."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatusCollector(runtime))
-    return registry
+    """The runtime's registry (process collectors, ``residuo_build_info``), with the
+    status gauges added."""
+    runtime.registry.register(StatusCollector(runtime))
+    return runtime.registry

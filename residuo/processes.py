@@ -16,11 +16,13 @@ from types import FrameType
 
 import structlog
 from dramatiq import Worker
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from residuo.bootstrap import Runtime
+from residuo.telemetry import serving_metrics
 from workers.rabbitmq.publisher import RabbitmqPublisher
 from workers.relay import Relay
+from workers.relay_metrics import MeasuredPublisher, RelayMetrics
 
 __all__ = ["run_relay", "run_worker", "serve_metrics", "stop_on_signals"]
 
@@ -59,11 +61,15 @@ def run_worker(runtime: Runtime, *, threads: int, stop: Event) -> None:
 
 
 def run_relay(runtime: Runtime, *, stop: Event) -> None:
-    """Relay the outbox to RabbitMQ until ``stop`` (see ``workers.relay.Relay``)."""
+    """Relay the outbox to RabbitMQ until ``stop`` (see ``workers.relay.Relay``), each
+    publish measured into the runtime's registry (``workers.relay_metrics``)."""
     settings = runtime.settings
+    publisher = MeasuredPublisher(
+        RabbitmqPublisher(settings.broker_url), RelayMetrics(runtime.registry)
+    )
     relay = Relay(
         runtime.engine,
-        RabbitmqPublisher(settings.broker_url),
+        publisher,
         batch_size=settings.relay_batch_size,
         poll_interval_ms=settings.relay_poll_interval_ms,
         clock=runtime.clock,
@@ -75,10 +81,6 @@ def run_relay(runtime: Runtime, *, stop: Event) -> None:
 
 def serve_metrics(registry: CollectorRegistry, *, host: str, port: int, stop: Event) -> None:
     """Serve ``registry`` on http://host:port/metrics until ``stop``."""
-    server, thread = start_http_server(port, host, registry)
-    _logger.info("serving metrics", url=f"http://{host}:{port}/metrics")
-    stop.wait()
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving_metrics(registry, host=host, port=port):
+        stop.wait()
     _logger.info("metrics stopped")

@@ -23,7 +23,15 @@ from zoneinfo import ZoneInfo
 
 from ledger.calendar import require_aware
 
-__all__ = ["DueRun", "Schedule", "as_of_for", "due_runs", "latest_due_date", "next_run_at"]
+__all__ = [
+    "DueRun",
+    "Schedule",
+    "as_of_for",
+    "due_runs",
+    "is_catch_up",
+    "latest_due_date",
+    "next_run_at",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +112,10 @@ def due_runs(now: datetime, schedule: Schedule, *, since: date | None) -> list[D
 def next_run_at(now: datetime, schedule: Schedule) -> datetime:
     """The first run time strictly after ``now``."""
     return as_of_for(latest_due_date(now, schedule) + timedelta(days=1), schedule)
+
+
+def is_catch_up(run: DueRun, *, now: datetime, started_at: datetime, schedule: Schedule) -> bool:
+    """Whether sending ``run`` at ``now`` is a catch-up: a later business date's run
+    time has come already (days were missed), or the run's time came before the
+    scheduler that sends it started (nobody was there to send it on time)."""
+    return run.business_date < latest_due_date(now, schedule) or run.as_of < started_at

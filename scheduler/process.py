@@ -9,8 +9,10 @@ from threading import Event
 
 from ledger.sweeps import SWEEPS
 from residuo.bootstrap import Runtime
+from scheduler.loop import serve
 from scheduler.plan import DueRun, Schedule
-from scheduler.service import Scheduler, serve
+from scheduler.report import SchedulerMetrics
+from scheduler.service import Scheduler
 from scheduler.settings import SchedulerSettings
 
 __all__ = ["build_scheduler", "run_scheduler"]
@@ -40,5 +42,11 @@ def build_scheduler(runtime: Runtime, settings: SchedulerSettings) -> Scheduler:
 
 
 def run_scheduler(runtime: Runtime, settings: SchedulerSettings, *, stop: Event) -> None:
-    """Tick until ``stop`` (``residuo.processes.stop_on_signals`` sets it on SIGTERM)."""
-    serve(build_scheduler(runtime, settings), clock=runtime.clock, stop=stop)
+    """Tick until ``stop`` (``residuo.processes.stop_on_signals`` sets it on SIGTERM),
+    counting into the runtime's registry."""
+    serve(
+        build_scheduler(runtime, settings),
+        clock=runtime.clock,
+        stop=stop,
+        metrics=SchedulerMetrics(runtime.registry),
+    )

@@ -1,4 +1,4 @@
-"""The scheduler: one tick decides which run to send, a loop ticks until told to stop.
+"""The scheduler: one tick decides which run to send (the loop is ``scheduler.loop``).
 
 Runs are dispatched one at a time, in business-date order and, within a date, in the
 ledger's dependency order (cancellations, holds, expiry, reminders): the next run is
@@ -9,31 +9,19 @@ over every worker. Any number of replicas may tick at once: the run keys in the
 database decide which one sends (``scheduler.runs``), never process memory.
 """
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Final
 
-import structlog
-from dramatiq.errors import BrokerError
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.plan import DueRun, Schedule, due_runs, latest_due_date, next_run_at
 from scheduler.runs import RunRecord, claim, newest_business_date, resend_if_silent, runs_from
 
-__all__ = ["Action", "Scheduler", "Tick", "serve"]
+__all__ = ["Action", "Scheduler", "Tick"]
 
 Send = Callable[[DueRun], None]
-Clock = Callable[[], datetime]
-
-# However far the next run time, look again at least this often: a wall clock that
-# jumps (NTP, a suspended VM) must not leave the scheduler asleep past a run.
-_LONGEST_NAP: Final = timedelta(seconds=60)
-
-_logger = structlog.get_logger(__name__)
 
 
 class Action(StrEnum):
@@ -47,11 +35,18 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """A tick's outcome: what it did, to which run, and when to tick again."""
+    """A tick's outcome: what it did, to which run, and when to tick again.
+
+    ``record`` is the run as the tick found it (None for a run it claimed);
+    ``completed`` are the completed runs the tick read (those of the newest business
+    date that has runs), for whoever reports on runs it sent.
+    """
 
     action: Action
     run: DueRun | None
     wake_at: datetime
+    record: RunRecord | None = None
+    completed: tuple[RunRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +65,13 @@ class Scheduler:
         last_due = latest_due_date(now, self.schedule)
         since = newest_business_date(self.engine, not_after=last_due)
         known = {(run.kind, run.business_date): run for run in runs_from(self.engine, since)}
+        completed = tuple(record for record in known.values() if record.completed)
         for due in self._in_dispatch_order(now, since, known):
             record = known.get((due.kind, due.business_date))
             if record is not None and record.completed:
                 continue
-            return self._advance(due, record, now)
-        return Tick(Action.IDLE, None, next_run_at(now, self.schedule))
+            return replace(self._advance(due, record, now), completed=completed)
+        return Tick(Action.IDLE, None, next_run_at(now, self.schedule), completed=completed)
 
     def _in_dispatch_order(
         self, now: datetime, since: date | None, known: dict[tuple[str, date], RunRecord]
@@ -97,7 +93,6 @@ class Scheduler:
             if not claim(self.engine, due, now=now):
                 return Tick(Action.WAITING, due, again)
             self.send(due)
-            _logger.info("sweep run sent", kind=due.kind, business_date=str(due.business_date))
             return Tick(Action.SENT, due, again)
         silent_since = now - self.resend_after
         if record.last_sign_of_life > silent_since or not resend_if_silent(
@@ -108,34 +103,4 @@ class Scheduler:
         # run time may have been reconfigured since.
         due = replace(due, as_of=record.as_of)
         self.send(due)
-        _logger.warning(
-            "silent sweep run sent again",
-            kind=due.kind,
-            business_date=str(due.business_date),
-            chunks_done=record.chunks_done,
-            chunks_total=record.chunks_total,
-        )
-        return Tick(Action.RESENT, due, again)
-
-
-def serve(scheduler: Scheduler, *, clock: Clock, stop: threading.Event) -> None:
-    """Tick until ``stop`` is set, sleeping until each tick's wake time.
-
-    A database or broker that is down is logged and tried again after the poll
-    interval: a claim whose message could not be sent is re-sent once silent.
-    """
-    _logger.info(
-        "scheduler started",
-        run_at=scheduler.schedule.run_at.isoformat(),
-        zone=str(scheduler.schedule.zone),
-    )
-    while not stop.is_set():
-        now = clock()
-        try:
-            wake_at = scheduler.tick(now).wake_at
-        except (SQLAlchemyError, BrokerError, OSError) as error:
-            _logger.exception("scheduler tick failed; trying again", error=str(error))
-            wake_at = now + scheduler.poll_every
-        nap = min(max(wake_at - clock(), timedelta(0)), _LONGEST_NAP)
-        stop.wait(nap.total_seconds())
-    _logger.info("scheduler stopped")
+        return Tick(Action.RESENT, due, again, record)

@@ -3,7 +3,9 @@
 Actors are declared against the broker the bootstrap built (``declare_actors``),
 never through ``@dramatiq.actor`` at import time, which would bind them to a
 global broker. Each is thin: read the message into a model, call one ledger
-function, log the outcome. Invalid events never reach them (``RejectInvalidEvents``).
+function, hand what it did to ``on_recorded`` (the log lines of
+``workers.lifecycle``, the metrics). Invalid events never reach them
+(``RejectInvalidEvents``).
 
 A sweep message without a business date runs the sweep at its ``as_of`` in the
 worker (a replay's sweep line). With one, it is the scheduler's run of that date: the
@@ -24,10 +26,11 @@ import structlog
 from dramatiq import Actor, Broker, Message
 
 from ledger.errors import UnknownSweepError
-from ledger.service import Ledger
+from ledger.service import Ledger, Recording
 from ledger.sweeps import SWEEPS
 from messages import INBOUND_TYPES, parse_inbound
 from workers.errors import InvalidSweepError
+from workers.lifecycle import log_recording
 from workers.middleware import INBOUND_EVENT_OPTION, RejectInvalidEvents
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "Actors",
     "ChunkActor",
     "InboundActor",
+    "OnRecorded",
     "SweepActor",
     "declare_actors",
     "parse_as_of",
@@ -53,6 +57,7 @@ _UNROUTABLE_ACTOR: Final = "unroutable_event"
 _SWEEP_TIME_LIMIT_MS: Final = 3_600_000
 
 InboundBody = Mapping[str, Any] | str
+OnRecorded = Callable[[Recording], None]
 InboundActor = Actor[[InboundBody], None]
 SweepActor = Actor[[str, str | None], None]
 ChunkActor = Actor[[str, str, int], None]
@@ -91,8 +96,11 @@ class Actors:
         return self.by_sweep_kind[kind].message(iso, business_date.isoformat())
 
 
-def declare_actors(broker: Broker, ledger: Ledger) -> Actors:
-    """Declare every actor on ``broker``, each closing over ``ledger``.
+def declare_actors(
+    broker: Broker, ledger: Ledger, *, on_recorded: OnRecorded = log_recording
+) -> Actors:
+    """Declare every actor on ``broker``, each closing over ``ledger``; the inbound
+    actors call ``on_recorded`` with what became of each event, once committed.
 
     The broker must carry ``RejectInvalidEvents``: without it an invalid event would
     be retried until it ran out of retries, and ops would never hear of it.
@@ -100,7 +108,7 @@ def declare_actors(broker: Broker, ledger: Ledger) -> Actors:
     if not any(isinstance(each, RejectInvalidEvents) for each in broker.middleware):
         raise ValueError("the broker lacks RejectInvalidEvents: invalid events would be retried")
     by_event_type: dict[str, InboundActor] = {
-        event_type: _inbound_actor(broker, ledger, event_type.replace(".", "_"))
+        event_type: _inbound_actor(broker, ledger, event_type.replace(".", "_"), on_recorded)
         for event_type in INBOUND_TYPES
     }
     sweep_chunk: ChunkActor = Actor(
@@ -124,15 +132,17 @@ def declare_actors(broker: Broker, ledger: Ledger) -> Actors:
     }
     return Actors(
         by_event_type=by_event_type,
-        unroutable=_inbound_actor(broker, ledger, _UNROUTABLE_ACTOR),
+        unroutable=_inbound_actor(broker, ledger, _UNROUTABLE_ACTOR, on_recorded),
         by_sweep_kind=by_sweep_kind,
         sweep_chunk=sweep_chunk,
     )
 
 
-def _inbound_actor(broker: Broker, ledger: Ledger, actor_name: str) -> InboundActor:
+def _inbound_actor(
+    broker: Broker, ledger: Ledger, actor_name: str, on_recorded: OnRecorded
+) -> InboundActor:
     return Actor(
-        _record(ledger),
+        _record(ledger, on_recorded),
         broker=broker,
         actor_name=actor_name,
         queue_name=EVENTS_QUEUE,
@@ -141,12 +151,11 @@ def _inbound_actor(broker: Broker, ledger: Ledger, actor_name: str) -> InboundAc
     )
 
 
-def _record(ledger: Ledger) -> Callable[[InboundBody], None]:
+def _record(ledger: Ledger, on_recorded: OnRecorded) -> Callable[[InboundBody], None]:
     def record(event: InboundBody) -> None:
         """Apply one inbound CloudEvent (already known valid) to the books."""
         parsed = parse_inbound(event, currency=ledger.policy.currency)
-        outcome = ledger.record(parsed)
-        _logger.info("event recorded", event_type=parsed.type, outcome=outcome.value)
+        on_recorded(ledger.record(parsed))
 
     return record
 

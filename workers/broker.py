@@ -3,12 +3,13 @@
 Nothing here is global: the bootstrap calls ``create_broker`` and hands the broker
 to ``dramatiq.set_broker`` itself, so no broker ever appears unconfigured.
 
-Both brokers get the same plain middleware stack, then the caller's (log context,
-rejection of invalid events). Retries differ on purpose: on RabbitMQ a transient
-failure (database restarting) is retried with exponential backoff for hours
-(``RetryPolicy``, from the settings); in memory the caller waits for every message,
-so a few quick retries are all a transient failure gets before the message is
-dead-lettered.
+Both brokers get the caller's outermost middleware (metrics, the events' log
+lines: they see a message first and last), the same plain middleware stack, then
+the caller's other middleware (log context, rejection of invalid events). Retries
+differ on purpose: on RabbitMQ a transient failure (database restarting) is retried
+with exponential backoff for hours (``RetryPolicy``, from the settings); in memory
+the caller waits for every message, so a few quick retries are all a transient
+failure gets before the message is dead-lettered.
 """
 
 from collections.abc import Sequence
@@ -49,22 +50,25 @@ def create_broker(
     url: str,
     *,
     middleware: Sequence[Middleware] = (),
+    outermost: Sequence[Middleware] = (),
     retries: RetryPolicy | None = None,
     publish_timeout_ms: int = DEFAULT_PUBLISH_TIMEOUT_MS,
 ) -> Broker:
     """``memory`` → a ``StubBroker``; ``amqp://``/``amqps://`` → RabbitMQ with
     publisher confirms (an enqueue returns once RabbitMQ has the message).
 
+    ``outermost`` middleware comes before the plain stack, so its ``after`` hooks run
+    once ``Retries`` has decided a message's fate; ``middleware`` comes after it.
     ``retries`` applies to RabbitMQ (default: ``RetryPolicy()``); the in-memory broker
     always retries quickly. No connection is opened here: RabbitMQ is reached when a
     message is first sent or consumed.
     """
     if url == MEMORY_BROKER_URL:
-        return StubBroker(middleware=[*_plain_stack(_MEMORY_RETRIES), *middleware])
+        return StubBroker(middleware=[*outermost, *_plain_stack(_MEMORY_RETRIES), *middleware])
     if url.startswith(("amqp://", "amqps://")):
         return ResiduoRabbitmqBroker(
             url=url,
-            middleware=[*_plain_stack(retries or RetryPolicy()), *middleware],
+            middleware=[*outermost, *_plain_stack(retries or RetryPolicy()), *middleware],
             publish_timeout_ms=publish_timeout_ms,
         )
     raise ValueError(f"unsupported broker URL {url!r}: expected {MEMORY_BROKER_URL!r} or amqp://")

@@ -34,6 +34,7 @@ from scenarios.kit import (
 )
 from servers import PostgresServer
 from sqlalchemy import Engine, select
+from structlog.testing import capture_logs
 
 from ledger.policy import Policy
 from ledger.service import Ledger
@@ -208,12 +209,16 @@ def test_residuo_scheduler_sends_the_days_runs_once_and_workers_settle_them(
     ``build_scheduler``), on the books' database and the in-memory broker, its clock
     stopped at 4 May 05:00, with a worker consuming the sweeps queue: the day's four
     runs are each sent once, in order, and settle; the expired credit is forfeited and
-    each run's sweep.completed is in the outbox. The loop stops when told to."""
+    each run's sweep.completed is in the outbox. The loop stops when told to.
+
+    Its log tells the story: started at 05:00, after the day's run time, it says when
+    the next daily run is, sends each run as a catch-up, reports each run completed
+    with its counts, then the next run time once the day is done."""
     grant(deployment.books, "MI0001", rome(2025, 5, 4, 3))
     now = rome(2026, 5, 4, 5)
     settings = Settings(database_url=deployment.url, broker_url="memory")
     stop = threading.Event()
-    with bootstrap(settings, clock=lambda: now) as runtime:
+    with bootstrap(settings, clock=lambda: now) as runtime, capture_logs() as logs:
         worker = Worker(runtime.broker, worker_threads=1, worker_timeout=50)
         worker.start()
         loop = threading.Thread(
@@ -223,9 +228,9 @@ def test_residuo_scheduler_sends_the_days_runs_once_and_workers_settle_them(
         )
         loop.start()
         try:
-            completed = wait_for(
-                lambda: [run for run in last_runs(deployment.engine) if run.completed],
-                until=lambda runs: len(runs) == len(KINDS),
+            wait_for(
+                lambda: [line for line in logs if line["event"] == "sweep runs done"],
+                until=bool,
             )
         finally:
             stop.set()
@@ -233,12 +238,27 @@ def test_residuo_scheduler_sends_the_days_runs_once_and_workers_settle_them(
             worker.stop()
     assert not loop.is_alive()
 
+    completed = [run for run in last_runs(deployment.engine) if run.completed]
     assert {(run.business_date, run.kind, run.send_count) for run in completed} == {
         (date(2026, 5, 4), kind, 1) for kind in KINDS
     }
     expired = deployment.books.only("credit.expired")
     assert expired["expired_at"] == "2026-05-04T03:00:00+02:00"
     assert [summary["kind"] for summary in deployment.summaries()] == list(KINDS)
+    told = {"scheduler started", "sweep run sent (catch-up)", "sweep run completed"}
+    said = [line for line in logs if line["event"] in told | {"sweep runs done"}]
+    started, *runs, done = said
+    assert started["event"] == "scheduler started"
+    assert started["next_run_at"] == "2026-05-05T04:30:00+02:00"
+    assert [(line["event"], line["kind"]) for line in runs] == [
+        (event, kind)
+        for kind in KINDS
+        for event in ("sweep run sent (catch-up)", "sweep run completed")
+    ]
+    expiry = next(line for line in runs if line["kind"] == "expiry" and "counts" in line)
+    assert expiry["counts"] == {"forfeited": 1}
+    assert done["event"] == "sweep runs done"
+    assert done["next_run_at"] == "2026-05-05T04:30:00+02:00"
 
 
 def wait_for(read: Callable[[], T], *, until: Callable[[T], bool], timeout: float = 60) -> T:

@@ -211,10 +211,10 @@ class Books:
 
     def record(self, *events: InboundEvent) -> list[Recorded]:
         """Feed events in the order given; what became of each."""
-        return [self.ledger.record(event) for event in events]
+        return [self.ledger.record(event).outcome for event in events]
 
     def record_one(self, event: InboundEvent) -> Recorded:
-        return self.ledger.record(event)
+        return self.ledger.record(event).outcome
 
     def replay_case(self, name: str) -> list[Recorded | None]:
         """Feed ``cases/<name>.jsonl`` line by line, as ``residuo replay`` would: events

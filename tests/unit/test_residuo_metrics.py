@@ -90,7 +90,7 @@ def test_each_figure_of_status_becomes_a_gauge(runtime: Runtime) -> None:
     assert samples[("residuo_outbox_oldest_age_seconds", ())] == 95
     assert samples[("residuo_events_parked", ())] == 2
     assert samples[("residuo_events_parked_oldest_age_seconds", ())] == 93600
-    assert samples[("residuo_events_rejected", ())] == 4
+    assert samples[("residuo_events_rejected_total", ())] == 4
 
 
 def test_a_section_that_cannot_be_read_is_down_and_has_no_gauges(runtime: Runtime) -> None:

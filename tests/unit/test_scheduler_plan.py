@@ -6,7 +6,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.plan import DueRun, Schedule, as_of_for, due_runs, latest_due_date, next_run_at
+from scheduler.plan import (
+    DueRun,
+    Schedule,
+    as_of_for,
+    due_runs,
+    is_catch_up,
+    latest_due_date,
+    next_run_at,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 KINDS = ("spid_timeout", "holds", "expiry", "reminders")
@@ -165,3 +173,33 @@ def test_a_run_time_with_an_offset_is_refused() -> None:
     """The run time is read on the business zone's wall clock, never with an offset."""
     with pytest.raises(ValueError, match="wall-clock"):
         Schedule(run_at=time(4, 30, tzinfo=UTC), zone=ROME, kinds=KINDS)
+
+
+def test_a_run_sent_at_its_time_by_a_scheduler_already_running_is_no_catch_up() -> None:
+    """Started the evening before, sending the 04:30 run at 04:30 (or its later kinds,
+    once the earlier ones completed): punctual."""
+    (run, *_) = due_runs(rome(2026, 5, 4, 4, 30), DEFAULT, since=None)
+
+    for now in (rome(2026, 5, 4, 4, 30), rome(2026, 5, 4, 9)):
+        assert not is_catch_up(run, now=now, started_at=rome(2026, 5, 3, 20), schedule=DEFAULT)
+
+
+def test_a_run_due_before_the_scheduler_started_is_a_catch_up() -> None:
+    """Started at 09:00, the day's 04:30 run is late: nobody was there to send it."""
+    (run, *_) = due_runs(rome(2026, 5, 4, 9), DEFAULT, since=None)
+
+    started = rome(2026, 5, 4, 9)
+    assert is_catch_up(run, now=started, started_at=started, schedule=DEFAULT)
+
+
+def test_a_run_of_a_day_before_the_latest_due_date_is_a_catch_up() -> None:
+    """A scheduler running all along but unable to send for two days (database down):
+    the runs of the days it missed are late, whenever it started."""
+    runs = due_runs(rome(2026, 5, 4, 5), DEFAULT, since=date(2026, 5, 2))
+
+    late = [
+        run.business_date
+        for run in runs
+        if is_catch_up(run, now=rome(2026, 5, 4, 5), started_at=rome(2026, 4, 1), schedule=DEFAULT)
+    ]
+    assert set(late) == {date(2026, 5, 2), date(2026, 5, 3)}

@@ -176,7 +176,7 @@ def test_log_lines_of_a_message_carry_its_actor_and_event(
     with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         delivery = deliver(runtime, worker, payment())
 
-    recorded = next(entry for entry in logs if entry["event"] == "event recorded")
+    recorded = next(entry for entry in logs if entry["event"] == "event applied")
     assert recorded["actor"] == "payment_received"
     assert recorded["event_id"] == "evt-pay"
     assert recorded["message_id"] == delivery.message_id

@@ -29,7 +29,14 @@ from dramatiq.brokers.rabbitmq import _RabbitmqConsumer
 from dramatiq.common import q_name, xq_name
 from dramatiq.errors import ConnectionClosed
 
-from workers.rabbitmq.dead_letters import dead_letter_of, unusable_body
+from workers.rabbitmq.dead_letters import (
+    DETAIL_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    REASON_HEADER,
+    dead_letter_of,
+    unusable_body,
+)
 
 if TYPE_CHECKING:
     from workers.rabbitmq.broker import ResiduoRabbitmqBroker
@@ -106,11 +113,15 @@ class ResiduoConsumer(_RabbitmqConsumer):
             properties=properties,
             queue_name=q_name(self.queue_name),
         )
+        headers = properties.headers
         _logger.warning(
             "message dead-lettered",
             message_id=message.message_id,
             queue=xq_name(self.queue_name),
-            reason=properties.headers.get("x-residuo-reason"),
+            reason=headers.get(REASON_HEADER),
+            detail=headers.get(DETAIL_HEADER),
+            event_id=headers.get(EVENT_ID_HEADER),
+            event_type=headers.get(EVENT_TYPE_HEADER),
         )
         super().ack(message)  # type: ignore[no-untyped-call]
 

@@ -1,0 +1,49 @@
+"""The scheduler's loop: tick, report, sleep until the tick's wake time, until stopped."""
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Final
+
+import structlog
+from dramatiq.errors import BrokerError
+from sqlalchemy.exc import SQLAlchemyError
+
+from scheduler.report import SchedulerMetrics, SchedulerReport
+from scheduler.service import Scheduler
+
+__all__ = ["serve"]
+
+Clock = Callable[[], datetime]
+
+# However far the next run time, look again at least this often: a wall clock that
+# jumps (NTP, a suspended VM) must not leave the scheduler asleep past a run.
+_LONGEST_NAP: Final = timedelta(seconds=60)
+
+_logger = structlog.get_logger(__name__)
+
+
+def serve(
+    scheduler: Scheduler, *, clock: Clock, stop: threading.Event, metrics: SchedulerMetrics
+) -> None:
+    """Tick until ``stop`` is set, sleeping until each tick's wake time; what each tick
+    did is logged and counted (``scheduler.report``).
+
+    A database or broker that is down is logged and tried again after the poll
+    interval: a claim whose message could not be sent is re-sent once silent.
+    """
+    report = SchedulerReport(scheduler.schedule, started_at=clock(), metrics=metrics)
+    report.started()
+    while not stop.is_set():
+        now = clock()
+        try:
+            tick = scheduler.tick(now)
+        except (SQLAlchemyError, BrokerError, OSError) as error:
+            report.failed(error)
+            wake_at = now + scheduler.poll_every
+        else:
+            report.ticked(tick, now)
+            wake_at = tick.wake_at
+        nap = min(max(wake_at - clock(), timedelta(0)), _LONGEST_NAP)
+        stop.wait(nap.total_seconds())
+    _logger.info("scheduler stopped")
