@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -40,6 +41,7 @@ from residuo.render import (
     sweep_table,
 )
 from residuo.replay import BadLineError, parse_line, replaying, split_lines
+from workers.backoff import Deadline, delays_ms, sleep_ms
 from workers.broker import MEMORY_BROKER_URL
 from workers.relay import JsonLinesPublisher, RelayActiveError
 
@@ -54,6 +56,10 @@ app = typer.Typer(
 )
 
 _SWEEP_KINDS = ("all", *SWEEPS)
+
+# `migrate --wait`: how often a database that is still starting is tried again.
+_FIRST_RETRY_MS = 500
+_MAX_RETRY_MS = 5_000
 
 
 @app.command()
@@ -170,17 +176,48 @@ def sweep(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    wait: Annotated[
+        int,
+        typer.Option(
+            "--wait",
+            min=0,
+            metavar="SECONDS",
+            help="Retry a database that cannot be reached yet for up to SECONDS "
+            "(a stack starting up). Default: try once.",
+        ),
+    ] = 0,
+) -> None:
     """Create the schema, or upgrade it to the code's newest revision."""
     settings = load_settings()
     where = make_url(settings.database_url).render_as_string(hide_password=True)
     try:
         with bootstrap(settings) as runtime:
-            upgrade(runtime.engine)
+            _upgrade_once_reachable(runtime.engine, where, Deadline.after_ms(wait * 1000))
             revision = current_revision(runtime.engine)
     except OperationalError as error:
         fail(f"cannot use the database {where}: {first_line(error.orig)}", status=1)
     typer.echo(f"{where}: schema at revision {revision}")
+
+
+def _upgrade_once_reachable(engine: Engine, where: str, deadline: Deadline) -> None:
+    """Upgrade the schema, retrying with backoff (half a second, doubling, at most five)
+    while the database refuses connections and ``deadline`` allows; then the last
+    ``OperationalError`` is raised."""
+    for delay_ms in delays_ms(first_ms=_FIRST_RETRY_MS, max_ms=_MAX_RETRY_MS):
+        try:
+            upgrade(engine)
+        except OperationalError as error:
+            if not deadline.allows_ms(delay_ms):
+                raise
+            typer.echo(
+                f"residuo: {where} not reachable yet ({first_line(error.orig)}); "
+                f"retrying in {delay_ms / 1000:g} s",
+                err=True,
+            )
+            sleep_ms(delay_ms)
+        else:
+            return
 
 
 # The RabbitMQ path: publish, the long-running worker and relay, status, dead letters.
