@@ -98,8 +98,9 @@ def test_a_parked_event_applied_later_logs_it_under_its_own_id(
     runtime: Runtime, worker: EmbeddedWorker
 ) -> None:
     """An activation failure before its payment is parked; the payment applies it,
-    and the failure's own id shows that, naming the payment that let it apply."""
-    with capture_logs() as logs:
+    and the failure's own id shows that, naming the payment that let it apply (the
+    line's own event id wins over the payment's, bound in the log context)."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         deliver(runtime, worker, failure())
         deliver(runtime, worker, payment())
 
