@@ -27,9 +27,9 @@ from residuo.settings import Settings
 from residuo.telemetry import process_registry
 from workers.actors import Actors, declare_actors
 from workers.broker import create_broker
+from workers.event_log import LogEventLifecycle, log_recording
 from workers.ingress import open_raw_ingress
 from workers.instruments import MessageMetrics, WorkerMetrics
-from workers.lifecycle import LogEventLifecycle, log_recording
 from workers.middleware import BindLogContext, RejectInvalidEvents
 from workers.rabbitmq.broker import ResiduoRabbitmqBroker
 

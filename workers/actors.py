@@ -4,7 +4,7 @@ Actors are declared against the broker the bootstrap built (``declare_actors``),
 never through ``@dramatiq.actor`` at import time, which would bind them to a
 global broker. Each is thin: read the message into a model, call one ledger
 function, hand what it did to ``on_recorded`` (the log lines of
-``workers.lifecycle``, the metrics). Invalid events never reach them
+``workers.event_log``, the metrics). Invalid events never reach them
 (``RejectInvalidEvents``).
 
 A sweep message without a business date runs the sweep at its ``as_of`` in the
@@ -30,7 +30,7 @@ from ledger.service import Ledger, Recording
 from ledger.sweeps import SWEEPS
 from messages import INBOUND_TYPES, parse_inbound
 from workers.errors import InvalidSweepError
-from workers.lifecycle import log_recording
+from workers.event_log import log_recording
 from workers.middleware import INBOUND_EVENT_OPTION, RejectInvalidEvents
 
 __all__ = [
