@@ -10,6 +10,8 @@ An event's life, as ``grep evt-0001`` shows it in a worker's log:
 ``event parked``            an activation waits for its order's payment
 ``event refused``           applied nothing but a refusal: ``reason``, ``detail``
 ``event duplicate``         its id was applied before: nothing changed
+``event id conflict``       its id was used before for another body: not applied,
+                            ops told (``reason`` ``id_conflict``)
 ``parked event applied``    a payment let a parked event apply (or ``parked event
                             refused``): ``event_id`` is the parked event's,
                             ``applied_with`` the payment's
@@ -40,6 +42,7 @@ _OUTCOME_LINES: Final = {
     Recorded.PARKED: "event parked",
     Recorded.REFUSED: "event refused",
     Recorded.DUPLICATE: "event duplicate",
+    Recorded.CONFLICT: "event id conflict",
 }
 
 _logger = structlog.get_logger(__name__)

@@ -25,7 +25,8 @@ metric                                        type       labels
 
 A message's ``outcome`` is ``processed``, ``retried``, ``dead_lettered`` (failed for
 good, an invalid event included) or ``skipped``. An event's is what
-``Ledger.record`` said: ``applied``, ``parked``, ``refused`` or ``duplicate``, and
+``Ledger.record`` said: ``applied``, ``parked``, ``refused``, ``duplicate`` or
+``conflict``, and
 ``rejected`` for an invalid one (whose ``event_type`` is ``other`` unless it is one
 residuo knows); a parked event applied later counts then, under its own type.
 """

@@ -228,7 +228,7 @@ class Books:
                 self.ledger.sweep(body["kind"], datetime.fromisoformat(body["as_of"]))
                 outcomes.append(None)
             else:
-                outcomes.append(self.ledger.record(parse_inbound(body)))
+                outcomes.append(self.ledger.record(parse_inbound(body)).outcome)
         return outcomes
 
     def sweep(self, kind: str, as_of: datetime) -> dict[str, dict[str, Any]]:

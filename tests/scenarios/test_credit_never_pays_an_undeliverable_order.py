@@ -115,7 +115,7 @@ def test_a_failure_before_the_top_up_releases_the_hold_at_once(thirty_of_credit:
     assert (returned["amount"], returned["reason"]) == ("5.00", "activation_failed")
     assert ledger.credit("CR-MI0001")["available"] == 3000
     assert ledger.record(transfer("R2", CUSTOMER, "MI0100", "5.00", rome(2026, 2, 4))) == [
-        Recorded.APPLIED
+        Recorded.REFUSED
     ]
     assert ledger.data("request.rejected")[0]["reason"] == "order_failed"
 

@@ -28,7 +28,7 @@ def test_case_twin_orders_handed_case(ledger: Books) -> None:
     the transfer onto it ends in a notification, not a processing failure."""
     outcomes = ledger.replay_case("integrity/F6_case_twin_orders_crash")
 
-    assert outcomes == [Recorded.APPLIED, Recorded.REFUSED, Recorded.APPLIED]
+    assert outcomes == [Recorded.APPLIED, Recorded.REFUSED, Recorded.REFUSED]
     kept = ledger.only("event.rejected")
     assert (kept["event_id"], kept["reason"]) == ("evt-2", "order_already_paid")
     assert ledger.account(OTHER_CUSTOMER, Account.UNMATCHED_PAYMENTS) == 3000

@@ -83,7 +83,7 @@ def test_blank_document_names_are_the_customers_mistake(ledger: Books) -> None:
         )
     )
 
-    assert outcome == [Recorded.APPLIED]
+    assert outcome == [Recorded.REFUSED]
     assert ledger.only("request.rejected")["reason"] == "blank_document"
     assert ledger.data("event.rejected") == []
 
