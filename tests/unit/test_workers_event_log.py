@@ -260,3 +260,21 @@ def test_a_retry_is_counted_for_its_actor(
     durations = "residuo_message_duration_seconds_count"
     assert sample(runtime, durations, actor_name="payment_received", outcome="retried") == 1
     assert sample(runtime, durations, actor_name="payment_received", outcome="processed") == 1
+
+
+def test_an_id_reused_for_another_body_logs_the_conflict(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Another payment under an id already applied: not applied, and the log says why."""
+    deliver(runtime, worker, payment())
+
+    with capture_logs() as logs:
+        deliver(runtime, worker, payment(order_id="MI0002"))
+
+    assert lines_of(logs, "evt-pay") == ["event received", "event id conflict"]
+    conflict = next(line for line in logs if line["event"] == "event id conflict")
+    assert (conflict["outcome"], conflict["reason"]) == ("conflict", "id_conflict")
+    counted = runtime.registry.get_sample_value(
+        "residuo_events_refused_total", {"event_type": "payment.received", "reason": "id_conflict"}
+    )
+    assert counted == 1
