@@ -17,6 +17,7 @@ from ledger.money import cents_to_decimal
 from ledger.policy import Origin
 from ledger.rules import CreditState
 from ledger.store import schema
+from messages.limits import CREDIT_ID_PREFIX
 from messages.notifications import CreditExpired, CreditGranted
 
 __all__ = [
@@ -34,7 +35,7 @@ _BUCKETS = ("available", "held", "used", "refunded", "forfeited")
 
 def credit_id_for_order(source_order_id: str) -> str:
     """The id of the credit an order produces: one order, one credit (R1)."""
-    return f"CR-{source_order_id}"
+    return f"{CREDIT_ID_PREFIX}{source_order_id}"
 
 
 def to_credit_state(row: Row[Any]) -> CreditState:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from ledger.calendar import add_calendar_days, add_calendar_months, business_date
 from ledger.policy import Origin, Policy, Purpose
+from messages.limits import ORDER_ID_MAX_LENGTH
 
 __all__ = [
     "CreditState",
@@ -239,7 +240,7 @@ def read_topup_reference(reference: str | None) -> TopupReference | None:
     strict = _STRICT.match(reference.strip())
     if strict is not None:
         order = strict.group("order")
-        return TopupReference(None if order.lower() in _FILLER else order.upper())
+        return _naming(None if order.lower() in _FILLER else order.upper())
     mentions = list(_TOPUP_WORD.finditer(reference))
     if len(mentions) != 1:
         return TopupReference(None)
@@ -250,7 +251,15 @@ def read_topup_reference(reference: str | None) -> TopupReference | None:
         return TopupReference(None)
     if any(_names_an_order(token) for token in after[1:]):
         return TopupReference(None)
-    return TopupReference(after[0].upper())
+    return _naming(after[0].upper())
+
+
+def _naming(order_id: str | None) -> TopupReference:
+    # An order number longer than any order's names no order the books can hold: the
+    # payment is kept for ops like any other whose reference names no order for sure.
+    if order_id is not None and len(order_id) > ORDER_ID_MAX_LENGTH:
+        return TopupReference(None)
+    return TopupReference(order_id)
 
 
 def _names_an_order(token: str) -> bool:

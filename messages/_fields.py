@@ -8,13 +8,20 @@ data; frozen because a parsed event is a fact, not a working copy.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Final
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from messages import limits
+
 DEFAULT_CURRENCY: Final = "EUR"
-IDENTIFIER_MAX_LENGTH: Final = 255
+
+# C0 controls, DEL and C1 controls (Unicode category Cc): an escape sequence or a
+# newline in an id would reach terminals, logs and tables as it was sent.
+CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class WireModel(BaseModel):
@@ -30,23 +37,33 @@ def _not_blank(value: str) -> str:
 
 
 def _identifier(value: str) -> str:
-    # Identifiers are keys of indexed columns in the ledger: bounded, so that an
-    # absurd id is refused here rather than by the database mid-transaction.
-    if len(value) > IDENTIFIER_MAX_LENGTH:
+    control = CONTROL_CHARACTER.search(value)
+    if control is not None:
         raise PydanticCustomError(
-            "identifier_too_long",
-            "identifiers are at most {max} characters, got {length}",
-            {"max": IDENTIFIER_MAX_LENGTH, "length": len(value)},
+            "control_character",
+            "identifiers may not contain control characters, found {character} at {position}",
+            {"character": f"U+{ord(control.group()):04X}", "position": control.start()},
         )
     return _not_blank(value)
 
 
-def _case_blind_key(value: str) -> str:
+def _case_blind_key(max_length: int) -> Callable[[str], str]:
     # Order numbers match without regard to case (R8 tolerates `integrazione mi0001`
     # for MI0001), so they are carried in one canonical form from the boundary on:
     # upper case, as billing prints them. Every comparison, index, lock key and
     # derived id (`CR-<order>`) downstream is then a plain equality.
-    return _identifier(value.upper())
+    def canonical(value: str) -> str:
+        upper = value.upper()
+        # A few letters grow when upper-cased (ß is SS): the bound holds for what is kept.
+        if len(upper) > max_length:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters once upper-cased",
+                {"max_length": max_length},
+            )
+        return _identifier(upper)
+
+    return canonical
 
 
 def _configured_currency(value: str, info: ValidationInfo) -> str:
@@ -66,14 +83,33 @@ def _configured_currency(value: str, info: ValidationInfo) -> str:
 Text = Annotated[str, AfterValidator(_not_blank)]
 """Free text that must say something: a reason, a detail, a document name."""
 
-Identifier = Annotated[str, AfterValidator(_identifier)]
-"""An opaque id chosen upstream or by the ledger: non-blank, bounded in length."""
+# Identifiers: non-blank, without control characters, and each kind bounded by its
+# own constant (`messages.limits`), the one its column in the books is sized from, so
+# that an id too long for the books is refused here, as an invalid event, rather than
+# by the database mid-transaction.
+_NoControl = AfterValidator(_identifier)
 
-OrderId = Annotated[str, AfterValidator(_case_blind_key)]
+EventId = Annotated[str, StringConstraints(max_length=limits.EVENT_ID_MAX_LENGTH), _NoControl]
+EventType = Annotated[str, StringConstraints(max_length=limits.EVENT_TYPE_MAX_LENGTH), _NoControl]
+CustomerId = Annotated[str, StringConstraints(max_length=limits.CUSTOMER_ID_MAX_LENGTH), _NoControl]
+RequestId = Annotated[str, StringConstraints(max_length=limits.REQUEST_ID_MAX_LENGTH), _NoControl]
+ServiceName = Annotated[str, StringConstraints(max_length=limits.SERVICE_MAX_LENGTH), _NoControl]
+Code = Annotated[str, StringConstraints(max_length=limits.CODE_MAX_LENGTH), _NoControl]
+"""A short code ops count and filter on: a rejection or refusal reason."""
+
+OrderId = Annotated[
+    str,
+    StringConstraints(max_length=limits.ORDER_ID_MAX_LENGTH),
+    AfterValidator(_case_blind_key(limits.ORDER_ID_MAX_LENGTH)),
+]
 """An order number: an identifier compared without regard to case, hence upper-cased
 on the way in (``mi0001`` is ``MI0001``)."""
 
-CreditId = Annotated[str, AfterValidator(_case_blind_key)]
+CreditId = Annotated[
+    str,
+    StringConstraints(max_length=limits.CREDIT_ID_MAX_LENGTH),
+    AfterValidator(_case_blind_key(limits.CREDIT_ID_MAX_LENGTH)),
+]
 """A credit id, ``CR-<order number>``: canonical like the order number it names."""
 
 Currency = Annotated[str, AfterValidator(_configured_currency)]

@@ -12,7 +12,7 @@ from typing import Final, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime
 
-from messages._fields import Identifier, Text, WireModel
+from messages._fields import EventId, EventType, Text, WireModel
 
 __all__ = ["JSON_CONTENT_TYPE", "SPECVERSION", "CloudEvent"]
 
@@ -30,9 +30,9 @@ class CloudEvent(WireModel, Generic[DataT]):
     """
 
     specversion: Literal["1.0"]
-    id: Identifier
+    id: EventId
     source: Text
-    type: Identifier
+    type: EventType
     time: AwareDatetime
     datacontenttype: Literal["application/json"] | None = None
     subject: Text | None = None

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from messages import limits
+from messages._fields import CONTROL_CHARACTER
+
 __all__ = [
     "REPORTED_ID_MAX_LENGTH",
     "REPORTED_TYPE_MAX_LENGTH",
@@ -30,8 +33,8 @@ RejectionReason = Literal[
 """Why a body was refused, as a short code ops can count and filter on."""
 
 
-REPORTED_ID_MAX_LENGTH: Final = 255
-REPORTED_TYPE_MAX_LENGTH: Final = 64
+REPORTED_ID_MAX_LENGTH: Final = limits.EVENT_ID_MAX_LENGTH
+REPORTED_TYPE_MAX_LENGTH: Final = limits.EVENT_TYPE_MAX_LENGTH
 """The longest `event_id` and `event_type` an `InvalidEvent` reports: what the ledger
 keeps of them, so that an absurd id cannot make the report itself fail."""
 
@@ -47,10 +50,11 @@ class InvalidEvent(MessageError):  # noqa: N818 - the name workers and docs use
     `event_type` are filled whenever they could be read from the body, even when the
     rest of it is invalid, so a refused event can be traced back to its publisher.
 
-    All three are made safe to store and to put in an AMQP header, since they are
-    read from a body that is by definition wrong: characters that are not Unicode
-    (lone surrogates, which JSON's ``\\ud800`` escapes can produce) are written as
-    backslash escapes, and `event_id` and `event_type` are cut to
+    All three are made safe to store, to put in an AMQP header and to print, since
+    they are read from a body that is by definition wrong: characters that are not
+    Unicode (lone surrogates, which JSON's ``\\ud800`` escapes can produce) and
+    control characters (an escape sequence, a newline) are written as backslash
+    escapes, and `event_id` and `event_type` are cut to
     `REPORTED_ID_MAX_LENGTH` and `REPORTED_TYPE_MAX_LENGTH` characters.
     """
 
@@ -85,8 +89,10 @@ class InvalidEvent(MessageError):  # noqa: N818 - the name workers and docs use
 
 def _printable(text: str) -> str:
     # A lone surrogate cannot be encoded as UTF-8: the database and pika would both
-    # refuse it. Its escape (``\ud800``) is plain text that still shows what was sent.
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    # refuse it. Its escape (``\ud800``) is plain text that still shows what was sent,
+    # and so is ``\x1b`` for a control character a terminal would obey.
+    unicode = text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return CONTROL_CHARACTER.sub(lambda found: f"\\x{ord(found.group()):02x}", unicode)
 
 
 def _reported(value: str | None, max_length: int) -> str | None:

@@ -21,7 +21,16 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from messages._fields import DEFAULT_CURRENCY, CreditId, Currency, Identifier, OrderId, WireModel
+from messages._fields import (
+    DEFAULT_CURRENCY,
+    CreditId,
+    Currency,
+    CustomerId,
+    OrderId,
+    RequestId,
+    ServiceName,
+    WireModel,
+)
 from messages._wire import header, load_object, rejection
 from messages.amounts import Amount
 from messages.cloudevents import CloudEvent
@@ -57,8 +66,8 @@ class PaymentReceived(WireModel):
     ``integrazione <order number>`` (matching that reference is a ledger rule)."""
 
     order_id: OrderId
-    customer_id: Identifier
-    service: Identifier
+    customer_id: CustomerId
+    service: ServiceName
     amount: Amount
     currency: Currency
     paid_at: AwareDatetime
@@ -88,7 +97,7 @@ class NewOrder(WireModel):
     amount: Amount
     currency: Currency
     purpose: Purpose
-    service: Identifier
+    service: ServiceName
 
 
 class CreditRequested(WireModel):
@@ -103,8 +112,8 @@ class CreditRequested(WireModel):
     credits (still consumed soonest-expiring first); absent or null means all credits.
     """
 
-    request_id: Identifier
-    customer_id: Identifier
+    request_id: RequestId
+    customer_id: CustomerId
     action: RequestAction
     channel: RequestChannel
     documents: list[str] = Field(default_factory=list)

@@ -25,7 +25,17 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from messages._fields import Identifier, Text, WireModel
+from messages._fields import (
+    Code,
+    CreditId,
+    CustomerId,
+    EventId,
+    EventType,
+    OrderId,
+    RequestId,
+    Text,
+    WireModel,
+)
 from messages.amounts import Amount, NonNegativeAmount
 
 __all__ = [
@@ -82,13 +92,13 @@ class NotificationData(WireModel):
 class CustomerNotification(NotificationData):
     """A notification about one customer's account, who becomes the envelope's `subject`."""
 
-    customer_id: Identifier
+    customer_id: CustomerId
 
 
 class CreditPortion(WireModel):
     """How much of one credit an operation used."""
 
-    credit_id: Identifier
+    credit_id: CreditId
     amount: Amount
 
 
@@ -96,9 +106,9 @@ class CreditGranted(CustomerNotification):
     """A credit was created: a failed activation (R1) or a SPID timeout (R5)."""
 
     TYPE: ClassVar[str] = "credit.granted"
-    credit_id: Identifier
+    credit_id: CreditId
     origin: CreditOrigin
-    source_order_id: Identifier
+    source_order_id: OrderId
     amount: Amount
     expires_at: AwareDatetime
     refundable: bool
@@ -108,10 +118,10 @@ class SpidOrderCancelled(CustomerNotification):
     """A SPID order was not activated within its deadline and is cancelled (R5)."""
 
     TYPE: ClassVar[str] = "spid.order_cancelled"
-    order_id: Identifier
+    order_id: OrderId
     paid_at: AwareDatetime
     cancelled_at: AwareDatetime
-    credit_id: Identifier
+    credit_id: CreditId
     amount: Amount
     expires_at: AwareDatetime
 
@@ -120,8 +130,8 @@ class CreditApplied(CustomerNotification):
     """Credit covered the whole new order (R6); `from_credits` says which credits."""
 
     TYPE: ClassVar[str] = "credit.applied"
-    request_id: Identifier
-    order_id: Identifier
+    request_id: RequestId
+    order_id: OrderId
     applied: Amount
     from_credits: list[CreditPortion]
     available_after: NonNegativeAmount
@@ -132,8 +142,8 @@ class TopupRequired(CustomerNotification):
     defaults to (and must be) ``integrazione <order_id>``."""
 
     TYPE: ClassVar[str] = "topup.required"
-    request_id: Identifier
-    order_id: Identifier
+    request_id: RequestId
+    order_id: OrderId
     order_amount: Amount
     held: NonNegativeAmount
     amount_due: NonNegativeAmount
@@ -159,7 +169,7 @@ class OrderFunded(CustomerNotification):
     """The difference was paid: the held credit (`applied`) is committed to the order."""
 
     TYPE: ClassVar[str] = "order.funded"
-    order_id: Identifier
+    order_id: OrderId
     applied: Amount
     paid: Amount
 
@@ -168,7 +178,7 @@ class HoldReleased(CustomerNotification):
     """The hold window lapsed unpaid: credit returns, or is forfeited if past expiry."""
 
     TYPE: ClassVar[str] = "hold.released"
-    order_id: Identifier
+    order_id: OrderId
     released: NonNegativeAmount
     forfeited: NonNegativeAmount
 
@@ -177,7 +187,7 @@ class RefundRequested(CustomerNotification):
     """Refundable credit moved to refunds payable (R9); ops pays it out."""
 
     TYPE: ClassVar[str] = "refund.requested"
-    request_id: Identifier
+    request_id: RequestId
     amount: Amount
     from_credits: list[CreditPortion]
 
@@ -186,7 +196,7 @@ class CreditExpired(CustomerNotification):
     """A credit reached `expired_at`; its unused remainder is forfeited (R4)."""
 
     TYPE: ClassVar[str] = "credit.expired"
-    credit_id: Identifier
+    credit_id: CreditId
     forfeited: NonNegativeAmount
     expired_at: AwareDatetime
 
@@ -195,7 +205,7 @@ class CreditExpiringSoon(CustomerNotification):
     """Reminder (R10): a credit with a remaining balance expires in `days_left` days."""
 
     TYPE: ClassVar[str] = "credit.expiring_soon"
-    credit_id: Identifier
+    credit_id: CreditId
     remaining: Amount
     expires_at: AwareDatetime
     days_left: NonNegativeInt
@@ -205,7 +215,7 @@ class SpidDeadlineApproaching(CustomerNotification):
     """Reminder (R10): a SPID order must be activated by `deadline`."""
 
     TYPE: ClassVar[str] = "spid.deadline_approaching"
-    order_id: Identifier
+    order_id: OrderId
     deadline: AwareDatetime
     days_left: NonNegativeInt
 
@@ -219,8 +229,8 @@ class RequestRejected(CustomerNotification):
     the text shown to the customer."""
 
     TYPE: ClassVar[str] = "request.rejected"
-    request_id: Identifier
-    reason: Identifier
+    request_id: RequestId
+    reason: Code
     message: Text
 
 
@@ -229,9 +239,9 @@ class EventRejected(NotificationData):
     when they could not be read from the body."""
 
     TYPE: ClassVar[str] = "event.rejected"
-    event_id: str | None
-    event_type: str | None
-    reason: Identifier
+    event_id: EventId | None
+    event_type: EventType | None
+    reason: Code
     detail: Text
 
 
@@ -250,8 +260,8 @@ class PaymentUnmatched(CustomerNotification):
     `order_id`; `amount` is that unmatched part (the excess, when ``overpaid``)."""
 
     TYPE: ClassVar[str] = "payment.unmatched"
-    order_id: Identifier
-    event_id: Identifier
+    order_id: OrderId
+    event_id: EventId
     amount: Amount
     reason: UnmatchedReason
     detail: Text
@@ -263,7 +273,7 @@ class CreditRestored(CustomerNotification):
     expiry; what was already past its expiry is `forfeited` at once."""
 
     TYPE: ClassVar[str] = "credit.restored"
-    order_id: Identifier
+    order_id: OrderId
     restored: Amount
     forfeited: NonNegativeAmount
     from_credits: list[CreditPortion] = Field(min_length=1)
@@ -274,9 +284,9 @@ class PaymentMatched(CustomerNotification):
     `amount` of the difference on `order_id`, for the transfer `request_id`."""
 
     TYPE: ClassVar[str] = "payment.matched"
-    order_id: Identifier
-    event_id: Identifier
-    request_id: Identifier
+    order_id: OrderId
+    event_id: EventId
+    request_id: RequestId
     amount: Amount
 
 

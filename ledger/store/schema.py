@@ -1,6 +1,9 @@
 """The database schema, written down once.
 
 Conventions:
+* identifier columns are sized from ``messages.limits``, the constants the wire models
+  validate against, derived ids included (a credit id is ``CR-<order number>``): an
+  event the validator accepts always fits;
 * money is integer cents (``*_cents``), never binary floating point; every amount column has a
   check constraint on its sign;
 * instants are stored in UTC (``UTCDateTime``) and returned timezone-aware;
@@ -42,6 +45,8 @@ from sqlalchemy import (
     TypeDecorator,
     text,
 )
+
+from messages import limits
 
 __all__ = [
     "allocations",
@@ -94,7 +99,23 @@ metadata = MetaData(
     }
 )
 
-Id = String(64)
+# Identifier columns are sized from `messages.limits`, the constants the wire models
+# validate against: whatever an inbound event may carry fits, and so does every id
+# derived from it (a credit id is ``CR-<order number>``).
+OrderId = String(limits.ORDER_ID_MAX_LENGTH)
+CreditId = String(limits.CREDIT_ID_MAX_LENGTH)
+CustomerId = String(limits.CUSTOMER_ID_MAX_LENGTH)
+RequestId = String(limits.REQUEST_ID_MAX_LENGTH)
+EventId = String(limits.EVENT_ID_MAX_LENGTH)
+EventType = String(limits.EVENT_TYPE_MAX_LENGTH)
+ServiceName = String(limits.SERVICE_MAX_LENGTH)
+Code = String(limits.CODE_MAX_LENGTH)
+# A reminder's subject is a credit or an order; a sweep chunk's bounds are keys of the
+# tables the sweeps walk (orders, transfers by request, credits).
+ReminderSubject = String(max(limits.CREDIT_ID_MAX_LENGTH, limits.ORDER_ID_MAX_LENGTH))
+SweepKey = String(
+    max(limits.ORDER_ID_MAX_LENGTH, limits.REQUEST_ID_MAX_LENGTH, limits.CREDIT_ID_MAX_LENGTH)
+)
 
 # Every inbound event ever applied, by CloudEvent id: the idempotency key, with its
 # payload and the hash of what it says (type and data), which tells a redelivery
@@ -103,10 +124,10 @@ Id = String(64)
 inbox = Table(
     "inbox",
     metadata,
-    Column("event_id", String(255), primary_key=True),
-    Column("event_type", String(64), nullable=False),
+    Column("event_id", EventId, primary_key=True),
+    Column("event_type", EventType, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("order_id", Id),
+    Column("order_id", OrderId),
     Column("business_time", UTCDateTime),
     Column("body_sha256", String(64)),
     Column("payload", JSON),
@@ -125,9 +146,9 @@ inbox = Table(
 orders = Table(
     "orders",
     metadata,
-    Column("order_id", Id, primary_key=True),
-    Column("customer_id", String(255), nullable=False, index=True),
-    Column("service", String(64), nullable=False),
+    Column("order_id", OrderId, primary_key=True),
+    Column("customer_id", CustomerId, nullable=False, index=True),
+    Column("service", ServiceName, nullable=False),
     Column("amount_cents", BigInteger, nullable=False),
     Column("paid_at", UTCDateTime, nullable=False),
     Column("method", String(16), nullable=False),
@@ -153,10 +174,10 @@ orders = Table(
 credits = Table(
     "credits",
     metadata,
-    Column("credit_id", Id, primary_key=True),
-    Column("customer_id", String(255), nullable=False),
+    Column("credit_id", CreditId, primary_key=True),
+    Column("customer_id", CustomerId, nullable=False),
     Column("origin", String(24), nullable=False),
-    Column("source_order_id", Id, nullable=False, unique=True),
+    Column("source_order_id", OrderId, nullable=False, unique=True),
     Column("refundable", Boolean, nullable=False),
     Column("granted_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
@@ -192,13 +213,13 @@ credits = Table(
 credit_requests = Table(
     "credit_requests",
     metadata,
-    Column("request_id", Id, primary_key=True),
-    Column("customer_id", String(255), nullable=False),
+    Column("request_id", RequestId, primary_key=True),
+    Column("customer_id", CustomerId, nullable=False),
     Column("action", String(16), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("requested_at", UTCDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),
-    Column("reason", String(32)),
+    Column("reason", Code),
     CheckConstraint("action IN ('transfer', 'refund')", name="action"),
     CheckConstraint("outcome IN ('applied', 'held', 'refunded', 'rejected')", name="outcome"),
 )
@@ -209,9 +230,9 @@ credit_requests = Table(
 transfers = Table(
     "transfers",
     metadata,
-    Column("request_id", Id, ForeignKey("credit_requests.request_id"), primary_key=True),
-    Column("order_id", Id, nullable=False),
-    Column("customer_id", String(255), nullable=False),
+    Column("request_id", RequestId, ForeignKey("credit_requests.request_id"), primary_key=True),
+    Column("order_id", OrderId, nullable=False),
+    Column("customer_id", CustomerId, nullable=False),
     Column("order_amount_cents", BigInteger, nullable=False),
     Column("credit_cents", BigInteger, nullable=False),
     Column("paid_cents", BigInteger, nullable=False, server_default="0"),
@@ -247,8 +268,8 @@ transfers = Table(
 allocations = Table(
     "allocations",
     metadata,
-    Column("request_id", Id, ForeignKey("credit_requests.request_id"), primary_key=True),
-    Column("credit_id", Id, ForeignKey("credits.credit_id"), primary_key=True),
+    Column("request_id", RequestId, ForeignKey("credit_requests.request_id"), primary_key=True),
+    Column("credit_id", CreditId, ForeignKey("credits.credit_id"), primary_key=True),
     Column("amount_cents", BigInteger, nullable=False),
     CheckConstraint("amount_cents > 0", name="amount_positive"),
 )
@@ -258,9 +279,9 @@ allocations = Table(
 topups = Table(
     "topups",
     metadata,
-    Column("event_id", String(255), primary_key=True),
-    Column("order_id", Id, nullable=False, index=True),
-    Column("customer_id", String(255), nullable=False),
+    Column("event_id", EventId, primary_key=True),
+    Column("order_id", OrderId, nullable=False, index=True),
+    Column("customer_id", CustomerId, nullable=False),
     Column("amount_cents", BigInteger, nullable=False),
     Column("applied_cents", BigInteger, nullable=False, server_default="0"),
     Column("paid_at", UTCDateTime, nullable=False),
@@ -269,16 +290,17 @@ topups = Table(
 )
 
 # The journal: append-only. An entry is one balanced movement; corrections are new
-# entries. ``cause`` names what caused it (an event id, a sweep, a request).
+# entries. ``cause`` names what caused it (an event id, a sweep, a request, or several
+# of those joined): unbounded text, since it is composed, audited and never a key.
 journal_entries = Table(
     "journal_entries",
     metadata,
     Column("entry_id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False),
-    Column("customer_id", String(255), nullable=False, index=True),
-    Column("cause", String(255), nullable=False),
-    Column("order_id", Id),
-    Column("credit_id", Id),
+    Column("customer_id", CustomerId, nullable=False, index=True),
+    Column("cause", Text, nullable=False),
+    Column("order_id", OrderId),
+    Column("credit_id", CreditId),
     Column("effective_at", UTCDateTime, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("memo", Text, nullable=False),
@@ -292,8 +314,8 @@ postings = Table(
     Column("posting_id", Integer, primary_key=True, autoincrement=True),
     Column("entry_id", Integer, ForeignKey("journal_entries.entry_id"), nullable=False, index=True),
     Column("account", String(32), nullable=False),
-    Column("customer_id", String(255), nullable=False),
-    Column("credit_id", Id),
+    Column("customer_id", CustomerId, nullable=False),
+    Column("credit_id", CreditId),
     Column("amount_cents", BigInteger, nullable=False),
     CheckConstraint("amount_cents <> 0", name="amount_nonzero"),
     Index(None, "customer_id", "account"),
@@ -306,8 +328,8 @@ outbox = Table(
     metadata,
     Column("position", Integer, primary_key=True, autoincrement=True),
     Column("notification_id", String(64), nullable=False, unique=True),
-    Column("type", String(64), nullable=False),
-    Column("customer_id", String(255)),
+    Column("type", EventType, nullable=False),
+    Column("customer_id", CustomerId),
     Column("payload", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime),
@@ -323,7 +345,7 @@ outbox = Table(
 reminders = Table(
     "reminders",
     metadata,
-    Column("subject_id", Id, primary_key=True),
+    Column("subject_id", ReminderSubject, primary_key=True),
     Column("kind", String(32), primary_key=True),
     Column("days_before", Integer, primary_key=True),
     Column("sent_at", UTCDateTime, nullable=False),
@@ -335,9 +357,9 @@ rejected_events = Table(
     "rejected_events",
     metadata,
     Column("body_sha256", String(64), primary_key=True),
-    Column("event_id", String(255)),
-    Column("event_type", String(64)),
-    Column("reason", String(32), nullable=False),
+    Column("event_id", EventId),
+    Column("event_type", EventType),
+    Column("reason", Code, nullable=False),
     Column("detail", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
@@ -383,8 +405,8 @@ sweep_chunks = Table(
     Column("business_date", Date, primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
     Column("pass_name", String(32), nullable=False),
-    Column("after_key", Id),
-    Column("upto_key", Id),
+    Column("after_key", SweepKey),
+    Column("upto_key", SweepKey),
     Column("status", String(16), nullable=False),
     Column("settled_at", UTCDateTime),
     Column("counts", JSON),

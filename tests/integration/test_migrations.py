@@ -171,3 +171,55 @@ def test_orders_differing_only_by_case_stop_the_upgrade(empty_engine: Engine) ->
     with pytest.raises(RuntimeError, match="MI0001 and mi0001"):
         upgrade(empty_engine)
     assert current_revision(empty_engine) == "0003"
+
+
+def test_widening_the_identifier_columns_keeps_the_books(empty_engine: Engine) -> None:
+    """A database at 0004 holding a credit, its allocation, its journal and a reminder
+    is upgraded in place: every row is still there, the foreign keys still hold, and a
+    credit id of the new maximum length (``CR-`` and a 64-character order) fits."""
+    upgrade(empty_engine, "0004")
+    now = "2026-01-10 09:30:00"
+    with empty_engine.begin() as connection:
+        for statement in (
+            "INSERT INTO credits (credit_id, customer_id, origin, source_order_id, refundable,"
+            " granted_at, expires_at, granted_cents, available_cents, used_cents)"
+            f" VALUES ('CR-MI1', 'c1', 'activation_failed', 'MI1', false, '{now}', '{now}',"
+            " 1000, 400, 600)",
+            "INSERT INTO credit_requests (request_id, customer_id, action, channel,"
+            f" requested_at, outcome) VALUES ('REQ-1', 'c1', 'transfer', 'online_form',"
+            f" '{now}', 'applied')",
+            "INSERT INTO allocations (request_id, credit_id, amount_cents)"
+            " VALUES ('REQ-1', 'CR-MI1', 600)",
+            "INSERT INTO journal_entries (kind, customer_id, cause, credit_id, effective_at,"
+            f" recorded_at, memo) VALUES ('credit_applied', 'c1', 'evt-1', 'CR-MI1', '{now}',"
+            f" '{now}', 'applied')",
+            "INSERT INTO reminders (subject_id, kind, days_before, sent_at)"
+            f" VALUES ('CR-MI1', 'credit_expiring', 30, '{now}')",
+        ):
+            connection.execute(text(statement))
+
+    upgrade(empty_engine)
+
+    longest = "CR-" + "M" * 64
+    with empty_engine.begin() as connection:
+        counts = {
+            table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("credits", "allocations", "journal_entries", "reminders")
+        }
+        connection.execute(
+            text(
+                "INSERT INTO credits (credit_id, customer_id, origin, source_order_id,"
+                " refundable, granted_at, expires_at, granted_cents, available_cents)"
+                " VALUES (:id, 'c2', 'spid_timeout', :order, true, :now, :now, 100, 100)"
+            ),
+            {"id": longest, "order": longest[3:], "now": now},
+        )
+        stored = connection.execute(
+            text("SELECT credit_id FROM credits WHERE customer_id = 'c2'")
+        ).scalar_one()
+    assert counts == {"credits": 1, "allocations": 1, "journal_entries": 1, "reminders": 1}
+    assert stored == longest
+    assert _drift(empty_engine) == []
+    if empty_engine.dialect.name == "sqlite":
+        with empty_engine.connect() as connection:
+            assert connection.execute(text("PRAGMA foreign_key_check")).all() == []

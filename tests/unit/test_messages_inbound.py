@@ -431,3 +431,43 @@ def test_an_absurdly_long_id_or_type_is_cut_to_what_the_books_keep() -> None:
     assert error.event_id is not None and len(error.event_id) == 255
     assert error.event_type is not None and len(error.event_type) == 64
     assert error.event_id.endswith("...")
+
+
+@pytest.mark.parametrize(
+    "character",
+    ["\x1b", "\n", "\r", "\x00", "\x7f", "\x85", "\x9b"],
+    ids=["escape", "newline", "carriage-return", "nul", "del", "c1-next-line", "c1-csi"],
+)
+def test_an_identifier_with_a_control_character_is_refused(character: str) -> None:
+    """C0, DEL and C1 controls in an id would reach terminals and tables as sent: an
+    id carrying one is refused, wherever it is, and the report names the character."""
+    for body in (
+        payment(order_id=f"MI{character}0001"),
+        payment(customer_id=f"1234567{character}@aruba.it"),
+        transfer_request(request_id=f"REQ{character}1"),
+        {**payment(), "id": f"evt{character}1"},
+    ):
+        error = refusal(body)
+
+        assert error.reason == "bad_schema"
+        assert f"U+{ord(character):04X}" in error.detail
+
+
+def test_the_report_of_an_unparseable_body_escapes_its_control_characters() -> None:
+    """An id read from a body that is refused anyway is reported with its control
+    characters escaped, so the report itself is safe to store and print."""
+    error = refusal({**payment(), "id": "evt\x1b[31m\n1", "time": "yesterday"})
+
+    assert error.event_id == "evt\\x1b[31m\\x0a1"
+
+
+def test_each_identifier_is_bounded_by_its_column_in_the_books() -> None:
+    """An order number of 64 characters is accepted (its credit, ``CR-`` and the
+    number, still fits the books); one of 65 is refused up front as ``bad_schema``."""
+    accepted = parse_inbound(payment(order_id="M" * 64))
+    error = refusal(payment(order_id="M" * 65))
+
+    assert isinstance(accepted, PaymentReceivedEvent)
+    assert accepted.data.order_id == "M" * 64
+    assert error.reason == "bad_schema"
+    assert error.detail == "data.order_id: String should have at most 64 characters"
