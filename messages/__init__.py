@@ -5,6 +5,7 @@ configured currency), never business rules.
 """
 
 from messages.amounts import CENT, MAX_AMOUNT, Amount, NonNegativeAmount, format_amount
+from messages.bounds import InboundBounds
 from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
 from messages.errors import InvalidEvent, MessageError, RejectionReason
 from messages.inbound import (
@@ -23,6 +24,7 @@ from messages.inbound import (
     Purpose,
     RequestAction,
     RequestChannel,
+    decode_body,
     parse_inbound,
 )
 from messages.notifications import (
@@ -82,6 +84,7 @@ __all__ = [
     "CustomerNotification",
     "EventRejected",
     "HoldReleased",
+    "InboundBounds",
     "InboundEvent",
     "InvalidEvent",
     "MessageError",
@@ -107,6 +110,7 @@ __all__ = [
     "TopupMethod",
     "TopupRequired",
     "UnmatchedReason",
+    "decode_body",
     "format_amount",
     "notification_envelope",
     "parse_inbound",

@@ -8,7 +8,7 @@ dict decoded by Dramatiq: a timestamp is an ISO 8601 string, never a number.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, NoReturn
 
 from pydantic import ValidationError
@@ -24,6 +24,11 @@ _REASONS: Final[Mapping[str, RejectionReason]] = {
 }
 _MAX_REPORTED_ERRORS: Final = 5
 
+MAX_NESTING_DEPTH: Final = 32
+"""How deep arrays and objects may nest in a body. Events of the contract nest three
+levels (envelope, ``data``, ``new_order``); a body nested thousands deep would
+exhaust the recursion of any decoder or encoder that meets it after us."""
+
 
 def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
@@ -32,13 +37,16 @@ def _refuse_constant(name: str) -> NoReturn:
 def load_object(body: bytes | str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Return the body as JSON text and as its decoded top-level object.
 
-    Raises `InvalidEvent` with ``bad_json`` (not UTF-8, not JSON, NaN or Infinity, a
-    mapping that does not serialize) or ``not_an_object`` (JSON, but not an object).
+    Raises `InvalidEvent` with ``bad_json`` (not UTF-8, not JSON, NaN or Infinity,
+    nested deeper than `MAX_NESTING_DEPTH`, a mapping that does not serialize: any
+    failure of the decoder, whatever its type) or ``not_an_object`` (JSON, but not an
+    object).
     """
     if isinstance(body, Mapping):
+        _require_shallow(body)
         try:
             text = json.dumps(body, allow_nan=False)
-        except (TypeError, ValueError) as error:
+        except Exception as error:
             raise InvalidEvent("bad_json", f"body is not JSON-serializable: {error}") from error
     elif isinstance(body, bytes):
         try:
@@ -49,13 +57,37 @@ def load_object(body: bytes | str | Mapping[str, Any]) -> tuple[str, dict[str, A
         text = body
     try:
         decoded = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as error:
+    except RecursionError as error:
+        raise _too_deep() from error
+    except Exception as error:
         raise InvalidEvent("bad_json", f"body is not JSON: {error}") from error
+    _require_shallow(decoded)
     if not isinstance(decoded, dict):
         raise InvalidEvent(
             "not_an_object", f"body is a JSON {type(decoded).__name__}, not an object"
         )
     return text, decoded
+
+
+def _require_shallow(value: object) -> None:
+    """Raise `InvalidEvent` if ``value`` nests deeper than `MAX_NESTING_DEPTH`; walked
+    with a stack of its own, so that depth itself cannot exhaust the recursion."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, Mapping):
+            children: Iterable[object] = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if depth > MAX_NESTING_DEPTH:
+            raise _too_deep()
+        pending.extend((child, depth + 1) for child in children)
+
+
+def _too_deep() -> InvalidEvent:
+    return InvalidEvent("bad_json", f"body nests deeper than {MAX_NESTING_DEPTH} levels")
 
 
 def header(body: Mapping[str, Any], name: str) -> str | None:

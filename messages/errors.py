@@ -29,6 +29,8 @@ RejectionReason = Literal[
     "bad_amount",
     "wrong_currency",
     "naive_timestamp",
+    "implausible_timestamp",
+    "body_too_large",
 ]
 """Why a body was refused, as a short code ops can count and filter on."""
 

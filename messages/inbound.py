@@ -52,6 +52,7 @@ __all__ = [
     "Purpose",
     "RequestAction",
     "RequestChannel",
+    "decode_body",
     "parse_inbound",
 ]
 
@@ -173,6 +174,15 @@ INBOUND_TYPES: Final = (
 )
 
 _INBOUND: Final[TypeAdapter[InboundEvent]] = TypeAdapter(InboundEvent)
+
+
+def decode_body(body: bytes | str) -> dict[str, Any]:
+    """The top-level JSON object of ``body``, read exactly as `parse_inbound` reads it
+    (nesting bounded, any decoder failure refused), without validating it.
+
+    Raises `InvalidEvent` (``bad_json``, ``not_an_object``).
+    """
+    return load_object(body)[1]
 
 
 def parse_inbound(

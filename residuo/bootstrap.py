@@ -103,7 +103,10 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     metrics = WorkerMetrics(registry)
     broker = create_broker(
         settings.broker_url,
-        middleware=[BindLogContext(), RejectInvalidEvents(ledger=ledger)],
+        middleware=[
+            BindLogContext(),
+            RejectInvalidEvents(ledger=ledger, bounds=settings.inbound_bounds),
+        ],
         outermost=[MessageMetrics(metrics=metrics), LogEventLifecycle()],
         retries=settings.retry_policy,
         publish_timeout_ms=settings.broker_publish_timeout_ms,
@@ -116,7 +119,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
 
     actors = declare_actors(broker, ledger, on_recorded=on_recorded)
     if isinstance(broker, ResiduoRabbitmqBroker):
-        open_raw_ingress(broker, actors)
+        open_raw_ingress(broker, actors, max_body_bytes=settings.max_body_bytes)
     return Runtime(settings, engine, ledger, broker, actors, clock, registry)
 
 

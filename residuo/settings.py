@@ -6,13 +6,21 @@ as JSON (``RESIDUO_POLICY__CREDIT_REMINDER_DAYS='[30, 7, 1]'``). A misspelt poli
 field is an error at start-up, never a silently ignored setting.
 """
 
-from typing import Final, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal, Self
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.calendar import add_calendar_days, add_calendar_months
 from ledger.policy import Policy
 from ledger.sweep_runs import DEFAULT_CHUNK_SIZE
+from messages.bounds import (
+    DEFAULT_EARLIEST,
+    DEFAULT_LATEST,
+    DEFAULT_MAX_BODY_BYTES,
+    InboundBounds,
+)
 from scheduler.settings import SchedulerSettings
 from workers.broker import MEMORY_BROKER_URL, RetryPolicy
 from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS
@@ -23,6 +31,11 @@ __all__ = ["DEFAULT_DATABASE_URL", "MEMORY_BROKER_URL", "LogFormat", "LogLevel",
 DEFAULT_DATABASE_URL: Final = "sqlite:///residuo.sqlite3"
 
 _DEFAULT_RETRIES: Final = RetryPolicy()
+
+# Python's datetimes end with year 9999; a day's margin keeps the UTC conversion of a
+# local wall-clock reading (up to 14 hours ahead) inside the calendar.
+_LAST_REPRESENTABLE: Final = datetime(9999, 12, 30, tzinfo=UTC)
+_FIRST_REPRESENTABLE: Final = datetime(1, 1, 2, tzinfo=UTC)
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -82,6 +95,17 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(
         DEFAULT_BATCH_SIZE, gt=0, description="relay: rows claimed per transaction"
     )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES,
+        gt=0,
+        description="largest inbound body read; a larger one is dead-lettered (body_too_large)",
+    )
+    event_time_earliest: AwareDatetime = Field(
+        DEFAULT_EARLIEST, description="inbound instants before this are implausible"
+    )
+    event_time_latest: AwareDatetime = Field(
+        DEFAULT_LATEST, description="inbound instants from this one on are implausible"
+    )
 
     @field_validator("broker_url")
     @classmethod
@@ -102,6 +126,43 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_case_level(cls, level: object) -> object:
         return level.upper() if isinstance(level, str) else level
+
+    @model_validator(mode="after")
+    def _derived_dates_representable(self) -> Self:
+        """Every date the rules derive from a plausible event must exist: an expiry
+        (anchored at a SPID cancellation at the latest), a hold's due date, the
+        reminders before a deadline at the earliest."""
+        if self.event_time_earliest >= self.event_time_latest:
+            raise ValueError("RESIDUO_EVENT_TIME_EARLIEST must precede RESIDUO_EVENT_TIME_LATEST")
+        policy, zone = self.policy, self.policy.zone
+        longest_reminder = max((*policy.credit_reminder_days, *policy.spid_reminder_days, 0))
+        try:
+            cancelled = add_calendar_days(self.event_time_latest, policy.spid_activation_days, zone)
+            latest = max(
+                add_calendar_months(cancelled, policy.credit_validity_months, zone),
+                add_calendar_days(self.event_time_latest, policy.hold_window_days, zone),
+            )
+            earliest = self.event_time_earliest - timedelta(days=longest_reminder)
+        except (OverflowError, ValueError) as error:
+            raise ValueError(self._unrepresentable(str(error))) from error
+        if latest > _LAST_REPRESENTABLE or earliest < _FIRST_REPRESENTABLE:
+            raise ValueError(self._unrepresentable(f"dates from {earliest} to {latest}"))
+        return self
+
+    def _unrepresentable(self, problem: str) -> str:
+        return (
+            f"the event time window [{self.event_time_earliest}, {self.event_time_latest}) "
+            f"with this policy derives dates no calendar holds ({problem}): narrow it"
+        )
+
+    @property
+    def inbound_bounds(self) -> InboundBounds:
+        """The size and time window inbound events must fit."""
+        return InboundBounds(
+            max_body_bytes=self.max_body_bytes,
+            earliest=self.event_time_earliest,
+            latest=self.event_time_latest,
+        )
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -6,16 +6,23 @@ missing ``type``) still gets a message: to the unroutable-event actor, whose
 middleware reports it (``event.rejected``) and dead-letters it like any other
 invalid event. So there is exactly one rejection path, whatever the input.
 
+Routing reads a body only if it is within the size limit, and through the same
+decoder as validation (``messages.decode_body``: nesting bounded, any decoder failure
+refused), so a poison body (10,000 nested arrays, a gigabyte of JSON) is routed to
+the unroutable-event actor unread, and rejected there, instead of crashing the
+consumer thread and coming back forever.
+
 On RabbitMQ, ``open_raw_ingress`` lets the events queue take such raw bodies from
 any AMQP client, through the ``residuo.events`` exchange.
 """
 
-import json
 from typing import Any, Final
 
 import pika
 from dramatiq import Message
 
+from messages import InvalidEvent, decode_body
+from messages.bounds import DEFAULT_MAX_BODY_BYTES
 from workers.actors import EVENTS_QUEUE, Actors
 from workers.rabbitmq.broker import ResiduoRabbitmqBroker
 from workers.rabbitmq.topology import ALL_ROUTING_KEYS, EVENTS_EXCHANGE
@@ -28,15 +35,22 @@ UNTYPED_ROUTING_KEY: Final = "untyped"
 _PERSISTENT: Final = 2
 
 
-def open_raw_ingress(broker: ResiduoRabbitmqBroker, actors: Actors) -> None:
+def open_raw_ingress(
+    broker: ResiduoRabbitmqBroker,
+    actors: Actors,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> None:
     """Bind the ``residuo.events`` exchange to the events queue (every routing key),
-    and route each raw body received there to its actor.
+    and route each raw body received there to its actor (see ``route``).
 
     The binding is made whenever the queue is declared: when a worker starts
     consuming, when ``residuo publish`` runs, and again if the queue was deleted.
     """
     broker.bind_exchange(EVENTS_QUEUE, EVENTS_EXCHANGE, ALL_ROUTING_KEYS)
-    broker.accept_raw_bodies(EVENTS_QUEUE, lambda body: route(body, actors))
+    broker.accept_raw_bodies(
+        EVENTS_QUEUE, lambda body: route(body, actors, max_body_bytes=max_body_bytes)
+    )
 
 
 def publish_event(broker: ResiduoRabbitmqBroker, body: bytes) -> str:
@@ -65,9 +79,12 @@ def publish_event(broker: ResiduoRabbitmqBroker, body: bytes) -> str:
     return routing_key
 
 
-def route(body: bytes, actors: Actors) -> Message[None]:
-    """The message to enqueue for ``body``; no I/O, the caller enqueues it."""
-    decoded = _json_object(body)
+def route(
+    body: bytes, actors: Actors, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> Message[None]:
+    """The message to enqueue for ``body``; no I/O, the caller enqueues it. A body
+    over ``max_body_bytes`` is not even decoded."""
+    decoded = _json_object(body) if len(body) <= max_body_bytes else None
     if decoded is not None:
         event_type = decoded.get("type")
         actor = actors.by_event_type.get(event_type) if isinstance(event_type, str) else None
@@ -80,7 +97,6 @@ def route(body: bytes, actors: Actors) -> Message[None]:
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        decoded = json.loads(body)
-    except ValueError:
+        return decode_body(body)
+    except InvalidEvent:
         return None
-    return decoded if isinstance(decoded, dict) else None

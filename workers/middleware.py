@@ -4,6 +4,7 @@ Each is one small class with one concern, configured with keyword-only arguments
 in the manner of Dramatiq's own ``AgeLimit``.
 """
 
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -14,7 +15,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Retries
 
 from ledger.service import Ledger
-from messages import InvalidEvent, parse_inbound
+from messages import InboundBounds, InvalidEvent, parse_inbound
 from workers.errors import RejectedEventError, RejectionNotRecordedError
 
 __all__ = [
@@ -32,6 +33,8 @@ INBOUND_EVENT_OPTION: Final = "inbound_event"
 DEAD_LETTER_OPTION: Final = "dead_letter"
 """Message option ``{"reason": …, "detail": …}``: why ``DurableRetries`` gave up on it."""
 
+_UNWRITABLE_BODY: Final = b'"(a body no JSON encoder can write back)"'
+
 _logger = structlog.get_logger(__name__)
 
 
@@ -41,6 +44,8 @@ def body_bytes(body: Mapping[str, Any] | str) -> bytes:
     A text body is what ingress could not route, kept byte for byte (undecodable
     bytes travel as surrogate escapes); a decoded object is written back as
     canonical JSON, so the same event is reported once whatever its whitespace.
+    Never raises: an object no encoder can write (nested past the recursion limit,
+    in a Dramatiq message published by hand) is represented by a placeholder.
     """
     if isinstance(body, str):
         try:
@@ -49,7 +54,10 @@ def body_bytes(body: Mapping[str, Any] | str) -> bytes:
             # A surrogate no bytes decode to (a JSON ``\\ud800`` in a Dramatiq
             # message's text argument): kept as its escape, never an error.
             return body.encode("utf-8", errors="backslashreplace")
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    except Exception:
+        return _UNWRITABLE_BODY
 
 
 class BindLogContext(Middleware):
@@ -80,11 +88,13 @@ class BindLogContext(Middleware):
 class RejectInvalidEvents(Middleware):
     """Dead-letter an inbound event that can never be valid, after telling ops.
 
-    An invalid body is final (the same bytes fail the same way every time), so it is
-    never retried: ``ledger.reject`` commits ``event.rejected`` (once per body), then
-    the message is failed and skipped, as ``AgeLimit`` does, and the broker
-    dead-letters it; the reason is left in ``message.options["rejection"]`` for
-    whoever inspects dead letters in this process.
+    Invalid means: over the size limit, not a valid event (``parse_inbound``), or with
+    an instant outside the plausible window (``messages.InboundBounds``). That is
+    final (the same bytes fail the same way every time), so it is never retried:
+    ``ledger.reject`` commits ``event.rejected`` (once per body), then the message is
+    failed and skipped, as ``AgeLimit`` does, and the broker dead-letters it; the
+    reason is left in ``message.options["rejection"]`` for whoever inspects dead
+    letters in this process.
 
     This runs before the actor rather than after it because Dramatiq swallows
     exceptions raised in ``after_*`` hooks: a report that fails there would leave a
@@ -94,10 +104,12 @@ class RejectInvalidEvents(Middleware):
     Parameters:
       ledger: where rejections are reported; its policy's currency is the only one
         inbound amounts may be in.
+      bounds: the size and time window an event must fit (the settings').
     """
 
-    def __init__(self, *, ledger: Ledger) -> None:
+    def __init__(self, *, ledger: Ledger, bounds: InboundBounds | None = None) -> None:
         self.ledger = ledger
+        self.bounds = bounds or InboundBounds()
 
     @property
     def actor_options(self) -> set[str]:
@@ -108,10 +120,12 @@ class RejectInvalidEvents(Middleware):
         if not actor.options.get(INBOUND_EVENT_OPTION) or not message.args:
             return
         body = message.args[0]
+        raw = body_bytes(body)
         try:
-            parse_inbound(body, currency=self.ledger.policy.currency)
+            self.bounds.check_size(raw)
+            self.bounds.check_times(parse_inbound(body, currency=self.ledger.policy.currency))
         except InvalidEvent as invalid:
-            self._report(body, invalid)
+            self._report(self._kept(raw), invalid)
             message.options["rejection"] = {
                 "reason": invalid.reason,
                 "detail": invalid.detail,
@@ -121,10 +135,25 @@ class RejectInvalidEvents(Middleware):
             message.fail()
             raise RejectedEventError(invalid) from invalid
 
-    def _report(self, body: Mapping[str, Any] | str, invalid: InvalidEvent) -> None:
+    def _kept(self, raw: bytes) -> bytes:
+        """What the books keep of a refused body: all of it, unless it is over the size
+        limit; then its first ``max_body_bytes``, and the digest of the whole, which
+        keeps distinct bodies distinct (the dead letter keeps every byte)."""
+        if len(raw) <= self.bounds.max_body_bytes:
+            return raw
+        digest = hashlib.sha256(raw).hexdigest()
+        return (
+            raw[: self.bounds.max_body_bytes]
+            + (
+                f"\n... cut at {self.bounds.max_body_bytes} of {len(raw)} bytes; "
+                f"sha256 of the whole body: {digest}"
+            ).encode()
+        )
+
+    def _report(self, body: bytes, invalid: InvalidEvent) -> None:
         try:
             first_report = self.ledger.reject(
-                body_bytes(body),
+                body,
                 reason=invalid.reason,
                 detail=invalid.detail,
                 event_id=invalid.event_id,

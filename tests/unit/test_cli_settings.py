@@ -62,3 +62,44 @@ def test_the_log_level_is_read_in_any_case(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("RESIDUO_LOG_LEVEL", "info")
 
     assert Settings().log_level == "INFO"
+
+
+def test_the_inbound_bounds_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Body size and time window come from the environment, with 1 MiB and
+    [2000, 2100) by default."""
+    default = Settings().inbound_bounds
+    monkeypatch.setenv("RESIDUO_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("RESIDUO_EVENT_TIME_LATEST", "2050-01-01T00:00:00+00:00")
+
+    bounds = Settings().inbound_bounds
+
+    assert default.max_body_bytes == 1_048_576
+    assert (default.earliest.year, default.latest.year) == (2000, 2100)
+    assert (bounds.max_body_bytes, bounds.latest.year) == (2048, 2050)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RESIDUO_EVENT_TIME_LATEST", "9999-06-01T00:00:00+00:00"),
+        ("RESIDUO_EVENT_TIME_EARLIEST", "0001-01-01T00:00:00+00:00"),
+        ("RESIDUO_POLICY__CREDIT_VALIDITY_MONTHS", "96000"),
+    ],
+)
+def test_a_window_whose_derived_dates_do_not_exist_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    """Every expiry, deadline and reminder of a plausible event must be a real date:
+    a window (or a policy) that would derive year 10000 is refused at start-up."""
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError, match="no calendar holds"):
+        Settings()
+
+
+def test_an_empty_time_window_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Earliest must come before latest."""
+    monkeypatch.setenv("RESIDUO_EVENT_TIME_EARLIEST", "2101-01-01T00:00:00+00:00")
+
+    with pytest.raises(ValidationError, match="must precede"):
+        Settings()

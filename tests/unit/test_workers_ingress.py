@@ -73,3 +73,30 @@ def test_an_unroutable_body_travels_byte_for_byte(actors: Actors) -> None:
 
     (text,) = message.args
     assert text.encode("utf-8", errors="surrogateescape") == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a":' * 10_000 + b"{}" + b"}" * 10_000, b"[" * 10_000 + b"]" * 10_000],
+    ids=["objects", "arrays"],
+)
+def test_a_body_nested_ten_thousand_deep_goes_to_the_unroutable_actor(
+    actors: Actors, body: bytes
+) -> None:
+    """Routing survives what would exhaust a decoder's recursion, and keeps the bytes."""
+    message = route(body, actors)
+
+    assert message.actor_name == "unroutable_event"
+    assert message.args == (body.decode(),)
+
+
+def test_a_body_over_the_size_limit_goes_to_the_unroutable_actor_undecoded(
+    actors: Actors,
+) -> None:
+    """A valid event, but larger than the limit: not decoded, not routed by its type."""
+    event = json.dumps({"id": "evt-1", "type": "payment.received", "pad": "x" * 100}).encode()
+
+    message = route(event, actors, max_body_bytes=len(event) - 1)
+
+    assert message.actor_name == "unroutable_event"
+    assert message.args == (event.decode(),)

@@ -1,0 +1,108 @@
+"""Nothing valid lost, nothing invalid stalls, on real RabbitMQ and PostgreSQL: poison
+bodies and failing handlers end in the dead-letter queue with their reason, ops are
+told once, and the events behind them are applied."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from integration.test_rabbitmq_pipeline import (
+    DEADLINE_S,
+    Pipeline,
+    wait_for_topology,
+    wait_until,
+)
+
+from ledger.store import schema
+from ledger.store.migrate import upgrade
+from residuo.bootstrap import bootstrap
+from residuo.processes import run_relay, run_worker
+from residuo.settings import Settings
+
+MAX_BODY_BYTES = 65_536
+
+
+@pytest.fixture
+def pipeline(postgres_url: str, rabbitmq_url: str) -> Iterator[Pipeline]:
+    """A worker and a relay in this process, retrying every 100-500 ms."""
+    settings = Settings(
+        database_url=postgres_url,
+        broker_url=rabbitmq_url,
+        relay_poll_interval_ms=50,
+        retry_min_backoff_ms=100,
+        retry_max_backoff_ms=500,
+        max_body_bytes=MAX_BODY_BYTES,
+    )
+    runtime = bootstrap(settings)
+    upgrade(runtime.engine)
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=run_worker, args=(runtime,), kwargs={"threads": 2, "stop": stop}),
+        threading.Thread(target=run_relay, args=(runtime,), kwargs={"stop": stop}),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for_topology(rabbitmq_url)
+        yield Pipeline(runtime, rabbitmq_url)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=DEADLINE_S)
+        runtime.close()
+
+
+def payment(number: int) -> dict[str, Any]:
+    paid_at = "2026-01-10T09:30:00+01:00"
+    return {
+        "specversion": "1.0",
+        "id": f"evt-pay-{number}",
+        "source": "billing",
+        "type": "payment.received",
+        "time": paid_at,
+        "data": {
+            "order_id": f"MI{number:04d}",
+            "customer_id": "1234567@aruba.it",
+            "service": "hosting",
+            "amount": "10.00",
+            "currency": "EUR",
+            "paid_at": paid_at,
+            "method": "card",
+            "reference": None,
+        },
+    }
+
+
+def test_poison_bodies_are_dead_lettered_and_the_twenty_events_after_them_applied(
+    pipeline: Pipeline,
+) -> None:
+    """A body nested 10,000 deep (objects, then arrays) and one over the size limit are
+    dead-lettered as ``bad_json`` and ``body_too_large`` and reported once each; the
+    20 valid events published after them are all applied."""
+    deep_objects = b'{"a":' * 10_000 + b"{}" + b"}" * 10_000
+    deep_arrays = b"[" * 10_000 + b"]" * 10_000
+    oversized = json.dumps({**payment(0), "padding": "x" * MAX_BODY_BYTES}).encode()
+
+    for poison in (deep_objects, deep_arrays, oversized):
+        pipeline.publish(poison, "payment.received")
+    for number in range(1, 21):
+        pipeline.publish(json.dumps(payment(number)), "payment.received")
+
+    wait_until(lambda: pipeline.count(schema.orders) == 20, "the 20 payments")
+    letters = pipeline.dead_letters(3)
+    pipeline.notifications(lambda received: len(received) >= 3)
+
+    reasons = sorted(properties.headers["x-residuo-reason"] for properties, _ in letters)
+    assert reasons == ["bad_json", "bad_json", "body_too_large"]
+    assert {body for _, body in letters} == {deep_objects, deep_arrays, oversized}
+    assert sorted(each["data"]["reason"] for each in pipeline.of_type("event.rejected")) == [
+        "bad_json",
+        "bad_json",
+        "body_too_large",
+    ]
+    assert pipeline.count(schema.rejected_events) == 3
+    assert pipeline.count(schema.inbox) == 20
