@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     retry_max_backoff_ms: int = Field(
         _DEFAULT_RETRIES.max_backoff_ms, gt=0, description="longest delay between two retries"
     )
+    retry_max_processing_retries: int = Field(
+        _DEFAULT_RETRIES.max_processing_retries,
+        ge=0,
+        description="retries of a message failing for any other reason (a bug, a bad value)",
+    )
     worker_threads: int = Field(4, gt=0, description="messages one worker process handles at once")
     worker_shutdown_timeout_ms: int = Field(
         50_000, gt=0, description="on SIGTERM, how long in-flight messages may take to finish"
@@ -171,6 +176,7 @@ class Settings(BaseSettings):
             max_retries=self.retry_max_retries,
             min_backoff_ms=self.retry_min_backoff_ms,
             max_backoff_ms=self.retry_max_backoff_ms,
+            max_processing_retries=self.retry_max_processing_retries,
         )
 
     @property

@@ -9,7 +9,8 @@ the caller's other middleware (log context, rejection of invalid events). Retrie
 differ on purpose: on RabbitMQ a transient failure (database restarting) is retried
 with exponential backoff for hours (``RetryPolicy``, from the settings); in memory
 the caller waits for every message, so a few quick retries are all a transient
-failure gets before the message is dead-lettered.
+failure gets before the message is dead-lettered. Any other failure gets a few tries
+on either (``workers.failures``).
 """
 
 from collections.abc import Sequence
@@ -30,20 +31,24 @@ MEMORY_BROKER_URL: Final = "memory"
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How a message that failed for a transient reason is retried.
+    """How a failed message is retried (``workers.failures`` says which kind it is).
 
-    The defaults retry for about four hours (15 s, 30 s, 1 min, … then every 15 min).
-    The delay stays under RabbitMQ's ``consumer_timeout`` (30 min by default): a
-    retry waits, unacknowledged, in the worker that holds it, and one held longer
-    than that has its channel closed by the broker.
+    A transient failure is retried ``max_retries`` times: by default for about four
+    hours (15 s, 30 s, 1 min, … then every 15 min). The delay stays under RabbitMQ's
+    ``consumer_timeout`` (30 min by default): a retry waits, unacknowledged, in the
+    worker that holds it, and one held longer than that has its channel closed by
+    the broker. Any other failure (a bug, a value the books cannot hold) is retried
+    ``max_processing_retries`` times on the same schedule, then dead-lettered.
     """
 
     max_retries: int = 20
     min_backoff_ms: int = 15_000
     max_backoff_ms: int = 900_000
+    max_processing_retries: int = 2
 
 
 _MEMORY_RETRIES: Final = RetryPolicy(max_retries=3, min_backoff_ms=100, max_backoff_ms=1_000)
+"""The in-memory broker's retries: fast, since its caller waits for every message."""
 
 
 def create_broker(
@@ -85,5 +90,6 @@ def _plain_stack(retries: RetryPolicy) -> list[Middleware]:
             max_retries=retries.max_retries,
             min_backoff=retries.min_backoff_ms,
             max_backoff=retries.max_backoff_ms,
+            max_processing_retries=retries.max_processing_retries,
         ),
     ]

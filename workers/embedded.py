@@ -13,6 +13,8 @@ from typing import Final, Literal, Self
 from dramatiq import Message, Worker
 from dramatiq.brokers.stub import StubBroker
 
+from workers.middleware import DEAD_LETTER_OPTION
+
 __all__ = ["Delivery", "EmbeddedWorker"]
 
 # How long idle worker threads wait before checking for shutdown: short, so that a
@@ -25,7 +27,7 @@ class Delivery:
     """What became of one message: processed, rejected as invalid, or failed for good.
 
     ``detail`` says why a message was dead-lettered: the rejection reason and detail,
-    or the last line of the error that exhausted its retries.
+    or why it was given up on (``processing_error: ValueError: …``).
     """
 
     message_id: str
@@ -65,6 +67,10 @@ class EmbeddedWorker:
                 return Delivery(
                     message.message_id, "rejected", f"{rejection['reason']}: {rejection['detail']}"
                 )
-            traceback: str = dead.options.get("traceback") or "dead-lettered: see the worker log"
-            return Delivery(message.message_id, "failed", traceback.strip().splitlines()[-1])
+            given_up = dead.options.get(DEAD_LETTER_OPTION)
+            if given_up is None:
+                return Delivery(message.message_id, "failed", "dead-lettered: see the worker log")
+            return Delivery(
+                message.message_id, "failed", f"{given_up['reason']}: {given_up['detail']}"
+            )
         return Delivery(message.message_id, "processed")

@@ -1,6 +1,6 @@
 """The workers' exceptions: one root, a shallow hierarchy.
 
-Two of them also subclass a Dramatiq middleware exception, because that is how a
+Three of them also subclass a Dramatiq middleware exception, because that is how a
 middleware speaks to the worker: a ``SkipMessage`` ends a message without running
 its actor, and a ``MiddlewareError`` raised before the actor is not swallowed by
 the broker's signal dispatch, so the ``Retries`` middleware sees it.
@@ -10,7 +10,13 @@ from dramatiq.middleware import MiddlewareError, SkipMessage
 
 from messages import InvalidEvent
 
-__all__ = ["InvalidSweepError", "RejectedEventError", "RejectionNotRecordedError", "WorkerError"]
+__all__ = [
+    "DeadLetteredError",
+    "InvalidSweepError",
+    "RejectedEventError",
+    "RejectionNotRecordedError",
+    "WorkerError",
+]
 
 
 class WorkerError(Exception):
@@ -24,6 +30,11 @@ class RejectedEventError(WorkerError, SkipMessage):
     def __init__(self, invalid: InvalidEvent) -> None:
         super().__init__(f"rejected event: {invalid}")
         self.invalid = invalid
+
+
+class DeadLetteredError(WorkerError, SkipMessage):
+    """A valid event given up on (its retries exhausted, or a processing error): ops
+    were told (``event.rejected``) and the message is dead-lettered."""
 
 
 class RejectionNotRecordedError(WorkerError, MiddlewareError):

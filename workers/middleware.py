@@ -12,15 +12,20 @@ from typing import Any, Final
 import structlog
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
+from dramatiq.common import compute_backoff
 from dramatiq.middleware import Retries
 
 from ledger.service import Ledger
 from messages import InboundBounds, InvalidEvent, parse_inbound
-from workers.errors import RejectedEventError, RejectionNotRecordedError
+from workers.errors import DeadLetteredError, RejectedEventError, RejectionNotRecordedError
+from workers.failures import Failure, classify
 
 __all__ = [
     "DEAD_LETTER_OPTION",
     "INBOUND_EVENT_OPTION",
+    "PROCESSING_ERRORS_OPTION",
+    "REPORT_ATTEMPTS_OPTION",
+    "TELL_OPS_OPTION",
     "BindLogContext",
     "DurableRetries",
     "RejectInvalidEvents",
@@ -32,6 +37,16 @@ INBOUND_EVENT_OPTION: Final = "inbound_event"
 
 DEAD_LETTER_OPTION: Final = "dead_letter"
 """Message option ``{"reason": …, "detail": …}``: why ``DurableRetries`` gave up on it."""
+
+TELL_OPS_OPTION: Final = "tell_ops"
+"""Message option: an inbound event given up on, enqueued again to be reported to ops
+(``RejectInvalidEvents``) and then dead-lettered."""
+
+PROCESSING_ERRORS_OPTION: Final = "processing_errors"
+"""Message option: how many of its failures were processing errors."""
+
+REPORT_ATTEMPTS_OPTION: Final = "report_attempts"
+"""Message option: how many times telling ops of it has failed."""
 
 _UNWRITABLE_BODY: Final = b'"(a body no JSON encoder can write back)"'
 
@@ -86,7 +101,8 @@ class BindLogContext(Middleware):
 
 
 class RejectInvalidEvents(Middleware):
-    """Dead-letter an inbound event that can never be valid, after telling ops.
+    """Dead-letter an inbound event that can never be valid, after telling ops; and
+    tell ops of every other inbound event given up on (``DurableRetries``).
 
     Invalid means: over the size limit, not a valid event (``parse_inbound``), or with
     an instant outside the plausible window (``messages.InboundBounds``). That is
@@ -100,6 +116,10 @@ class RejectInvalidEvents(Middleware):
     exceptions raised in ``after_*`` hooks: a report that fails there would leave a
     dead letter that ops were never told about. Here the failure is raised as
     ``RejectionNotRecordedError``, and ``Retries`` tries the whole message again later.
+
+    A message marked ``TELL_OPS_OPTION`` is a valid event ``DurableRetries`` gave up
+    on (``retries_exhausted``, ``processing_error``): it is reported the same way,
+    with that reason and the last error, then dead-lettered (``DeadLetteredError``).
 
     Parameters:
       ledger: where rejections are reported; its policy's currency is the only one
@@ -121,11 +141,19 @@ class RejectInvalidEvents(Middleware):
             return
         body = message.args[0]
         raw = body_bytes(body)
+        if message.options.get(TELL_OPS_OPTION):
+            self._tell_ops_and_dead_letter(message, body, raw)
         try:
             self.bounds.check_size(raw)
             self.bounds.check_times(parse_inbound(body, currency=self.ledger.policy.currency))
         except InvalidEvent as invalid:
-            self._report(self._kept(raw), invalid)
+            self._report(
+                self._kept(raw),
+                invalid.reason,
+                invalid.detail,
+                event_id=invalid.event_id,
+                event_type=invalid.event_type,
+            )
             message.options["rejection"] = {
                 "reason": invalid.reason,
                 "detail": invalid.detail,
@@ -150,38 +178,94 @@ class RejectInvalidEvents(Middleware):
             ).encode()
         )
 
-    def _report(self, body: bytes, invalid: InvalidEvent) -> None:
+    def _tell_ops_and_dead_letter(
+        self, message: MessageProxy, body: Mapping[str, Any] | str, raw: bytes
+    ) -> None:
+        dead_letter = message.options[DEAD_LETTER_OPTION]
+        reason, detail = dead_letter["reason"], dead_letter["detail"]
+        self._report(
+            self._kept(raw),
+            reason,
+            detail,
+            event_id=_header(body, "id"),
+            event_type=_header(body, "type"),
+        )
+        del message.options[TELL_OPS_OPTION]
+        message.fail()
+        raise DeadLetteredError(f"{reason}: {detail}")
+
+    def _report(
+        self,
+        body: bytes,
+        reason: str,
+        detail: str,
+        *,
+        event_id: str | None,
+        event_type: str | None,
+    ) -> None:
         try:
             first_report = self.ledger.reject(
-                body,
-                reason=invalid.reason,
-                detail=invalid.detail,
-                event_id=invalid.event_id,
-                event_type=invalid.event_type,
+                body, reason=reason, detail=detail, event_id=event_id, event_type=event_type
             )
         except Exception as error:
-            raise RejectionNotRecordedError(f"could not report {invalid}: {error}") from error
+            raise RejectionNotRecordedError(
+                f"could not report {reason}: {detail}: {error}"
+            ) from error
         _logger.info(
             "event rejected",
-            reason=invalid.reason,
-            detail=invalid.detail,
-            rejected_event_id=invalid.event_id,
+            reason=reason,
+            detail=detail,
+            rejected_event_id=event_id,
             first_report=first_report,
         )
 
 
-class DurableRetries(Retries):
-    """Dramatiq's ``Retries``, except that a message is never lost for want of a retry.
+def _header(body: Mapping[str, Any] | str, name: str) -> str | None:
+    value = body.get(name) if isinstance(body, Mapping) else None
+    return value if isinstance(value, str) else None
 
-    ``Retries`` enqueues the retry copy from an ``after_process_message`` hook, where
-    Dramatiq swallows any exception: when that enqueue fails (the broker is away for
-    longer than a publish may wait), the original is acked as if it had succeeded,
-    and the message is gone (the discussion on Dramatiq PR #545). Here the original
-    is failed instead, so the broker dead-letters it, and the reason says why:
-    ``retry_not_enqueued``, ``retries_exhausted`` or ``not_retryable``, in
-    ``message.options[DEAD_LETTER_OPTION]``. If the broker cannot take the dead
-    letter either, the message stays unacknowledged and is delivered again.
+
+class DurableRetries(Retries):
+    """Retries by the kind of failure (``workers.failures``), and never a message lost
+    for want of a retry.
+
+    * A transient fault is retried with exponential backoff, ``max_retries`` times,
+      then given up as ``retries_exhausted``.
+    * An invalid message (or an actor's ``throws``) is dead-lettered at once,
+      ``not_retryable``.
+    * Anything else is retried ``max_processing_retries`` times, then given up as
+      ``processing_error``, with the exception's type and message.
+
+    An inbound event given up on is not dead-lettered here: it is enqueued once more,
+    marked ``TELL_OPS_OPTION``, so that ``RejectInvalidEvents`` reports it
+    (``event.rejected`` and a ``rejected_events`` row) before anything else runs and
+    then dead-letters it. That report cannot be written from here: Dramatiq swallows
+    any exception of an ``after_*`` hook, so a report failing here would be lost, and
+    the database is often what failed. A report that fails is tried again, with
+    backoff, ``max_retries`` times; only then is the event dead-lettered untold.
+
+    Dramatiq's ``Retries`` enqueues the retry copy from this same hook: when that
+    enqueue fails (the broker is away for longer than a publish may wait), the
+    original is acked as if it had succeeded, and the message is gone (the
+    discussion on Dramatiq PR #545). Here the original is failed instead, so the
+    broker dead-letters it as ``retry_not_enqueued``. Every reason is left in
+    ``message.options[DEAD_LETTER_OPTION]``. If the broker cannot take the dead letter
+    either, the message stays unacknowledged and is delivered again.
+
+    Parameters: Dramatiq's ``max_retries``, ``min_backoff`` and ``max_backoff``
+    (milliseconds), and ``max_processing_retries``.
     """
+
+    def __init__(
+        self,
+        *,
+        max_retries: int = 20,
+        min_backoff: int | None = None,
+        max_backoff: int | None = None,
+        max_processing_retries: int = 2,
+    ) -> None:
+        super().__init__(max_retries=max_retries, min_backoff=min_backoff, max_backoff=max_backoff)
+        self.max_processing_retries = max_processing_retries
 
     def after_process_message(
         self,
@@ -193,30 +277,94 @@ class DurableRetries(Retries):
     ) -> None:
         if exception is None:
             return
+        if message.options.get(TELL_OPS_OPTION):
+            self._report_not_written(broker, message, exception)
+            return
+        actor = broker.get_actor(message.actor_name)
+        failure = classify(exception)
+        throws = message.options.get("throws") or actor.options.get("throws")
+        if failure is Failure.INVALID or (throws and isinstance(exception, throws)):
+            _dead_letter(message, "not_retryable", _one_line(exception))
+            return
+        retries = message.options.get("retries", 0)
+        message.options["retries"] = retries + 1
+        if failure is Failure.PROCESSING:
+            errors = message.options.get(PROCESSING_ERRORS_OPTION, 0) + 1
+            message.options[PROCESSING_ERRORS_OPTION] = errors
+            exhausted, reason = errors > self.max_processing_retries, "processing_error"
+        else:
+            exhausted, reason = retries >= self.max_retries, "retries_exhausted"
+        if not exhausted:
+            self._enqueue(broker, message, exception, delay=self._backoff(retries))
+            return
+        _logger.warning(
+            "giving up on the message",
+            message_id=message.message_id,
+            reason=reason,
+            error=_one_line(exception),
+        )
+        if not actor.options.get(INBOUND_EVENT_OPTION):
+            _dead_letter(message, reason, _one_line(exception))
+            return
+        message.options[DEAD_LETTER_OPTION] = {"reason": reason, "detail": _one_line(exception)}
+        message.options[TELL_OPS_OPTION] = True
+        self._enqueue(broker, message, exception, delay=None)
+
+    def _report_not_written(
+        self, broker: Broker, message: MessageProxy, exception: BaseException
+    ) -> None:
+        attempts = message.options.get(REPORT_ATTEMPTS_OPTION, 0) + 1
+        message.options[REPORT_ATTEMPTS_OPTION] = attempts
+        if attempts <= self.max_retries:
+            self._enqueue(broker, message, exception, delay=self._backoff(attempts - 1))
+            return
+        dead_letter = message.options[DEAD_LETTER_OPTION]
+        del message.options[TELL_OPS_OPTION]
+        _logger.error(
+            "ops could not be told, dead-lettering the message",
+            message_id=message.message_id,
+            error=_one_line(exception),
+        )
+        _dead_letter(
+            message,
+            dead_letter["reason"],
+            f"{dead_letter['detail']} (ops could not be told: {_one_line(exception)})",
+        )
+
+    def _backoff(self, retries: int) -> int:
+        _, delay = compute_backoff(retries, factor=self.min_backoff, max_backoff=self.max_backoff)
+        return delay
+
+    def _enqueue(
+        self, broker: Broker, message: MessageProxy, exception: BaseException, *, delay: int | None
+    ) -> None:
+        """Enqueue ``message`` again; if the broker will not take it, dead-letter it."""
         try:
-            super().after_process_message(  # type: ignore[no-untyped-call]
-                broker, message, result=result, exception=exception
-            )
+            # A copy of the Message behind the proxy, options (retries, reasons) included.
+            broker.enqueue(message.copy(), delay=delay)
         except Exception as error:
             _logger.error(
                 "retry not enqueued, dead-lettering the message",
                 message_id=message.message_id,
                 error=str(error),
             )
-            message.options[DEAD_LETTER_OPTION] = {
-                "reason": "retry_not_enqueued",
-                "detail": f"{_one_line(exception)} (then the retry failed: {_one_line(error)})",
-            }
-            message.fail()
+            _dead_letter(
+                message,
+                "retry_not_enqueued",
+                f"{_one_line(exception)} (then the retry failed: {_one_line(error)})",
+            )
             return
-        if message.failed:
-            actor = broker.get_actor(message.actor_name)
-            throws = message.options.get("throws") or actor.options.get("throws")
-            retried = not (throws and isinstance(exception, throws))
-            message.options[DEAD_LETTER_OPTION] = {
-                "reason": "retries_exhausted" if retried else "not_retryable",
-                "detail": _one_line(exception),
-            }
+        _logger.info(
+            "message retried",
+            message_id=message.message_id,
+            delay_ms=delay,
+            error=_one_line(exception),
+        )
+
+
+def _dead_letter(message: MessageProxy, reason: str, detail: str) -> None:
+    message.options[DEAD_LETTER_OPTION] = {"reason": reason, "detail": detail}
+    message.fail()
 
 
 def _one_line(error: BaseException) -> str:

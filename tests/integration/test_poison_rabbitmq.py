@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,13 +28,15 @@ MAX_BODY_BYTES = 65_536
 
 @pytest.fixture
 def pipeline(postgres_url: str, rabbitmq_url: str) -> Iterator[Pipeline]:
-    """A worker and a relay in this process, retrying every 100-500 ms."""
+    """A worker and a relay in this process, retrying every 100-500 ms: a transient
+    fault 3 times, anything else twice."""
     settings = Settings(
         database_url=postgres_url,
         broker_url=rabbitmq_url,
         relay_poll_interval_ms=50,
         retry_min_backoff_ms=100,
         retry_max_backoff_ms=500,
+        retry_max_retries=3,
         max_body_bytes=MAX_BODY_BYTES,
     )
     runtime = bootstrap(settings)
@@ -106,3 +108,73 @@ def test_poison_bodies_are_dead_lettered_and_the_twenty_events_after_them_applie
     ]
     assert pipeline.count(schema.rejected_events) == 3
     assert pipeline.count(schema.inbox) == 20
+
+
+class Raising:
+    """Stands in for ``Ledger.record`` and raises ``error`` for the events in ``ids``."""
+
+    def __init__(self, record: Callable[..., Any], error: Exception, ids: set[str]) -> None:
+        self._record = record
+        self._error = error
+        self._ids = ids
+        self.calls = 0
+
+    def __call__(self, event: Any) -> Any:
+        if event.id in self._ids:
+            self.calls += 1
+            raise self._error
+        return self._record(event)
+
+
+def test_an_exception_in_a_handler_ends_in_the_dead_letter_queue_and_ops_are_told_once(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler raising something that is no known transient fault is tried three
+    times, then the event lands in ``residuo.events.XQ`` as ``processing_error`` with
+    the exception's type and message, and ops get one ``event.rejected``; the events
+    around it are applied."""
+    ledger = pipeline.runtime.ledger
+    raising = Raising(ledger.record, OverflowError("date value out of range"), {"evt-pay-2"})
+    monkeypatch.setattr(ledger, "record", raising)
+
+    for number in (1, 2, 3):
+        pipeline.publish(json.dumps(payment(number)), "payment.received")
+
+    ((properties, body),) = pipeline.dead_letters(1)
+    pipeline.notifications(lambda received: len(received) >= 1)
+    wait_until(lambda: pipeline.count(schema.orders) == 2, "the other two payments")
+
+    assert properties.headers["x-residuo-reason"] == "processing_error"
+    assert properties.headers["x-residuo-detail"] == "OverflowError: date value out of range"
+    assert properties.headers["x-residuo-event-id"] == "evt-pay-2"
+    assert json.loads(body) == payment(2)
+    assert raising.calls == 3
+    (rejected,) = pipeline.of_type("event.rejected")
+    assert rejected["data"] == {
+        "event_id": "evt-pay-2",
+        "event_type": "payment.received",
+        "reason": "processing_error",
+        "detail": "OverflowError: date value out of range",
+    }
+    assert pipeline.count(schema.rejected_events) == 1
+
+
+def test_exhausted_transient_retries_end_in_the_dead_letter_queue_and_ops_are_told(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient fault that outlasts the retries: ``retries_exhausted``, reported with
+    a ``rejected_events`` row, never silent."""
+    ledger = pipeline.runtime.ledger
+    raising = Raising(ledger.record, ConnectionError("database unreachable"), {"evt-pay-1"})
+    monkeypatch.setattr(ledger, "record", raising)
+
+    pipeline.publish(json.dumps(payment(1)), "payment.received")
+
+    ((properties, _),) = pipeline.dead_letters(1)
+    pipeline.notifications(lambda received: len(received) >= 1)
+
+    assert properties.headers["x-residuo-reason"] == "retries_exhausted"
+    assert raising.calls == 4
+    (rejected,) = pipeline.of_type("event.rejected")
+    assert rejected["data"]["reason"] == "retries_exhausted"
+    assert pipeline.count(schema.rejected_events) == 1

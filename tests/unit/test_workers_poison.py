@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import select
 from unit.test_workers_actors import outbox_types, payment
 
@@ -107,3 +108,120 @@ def test_an_implausible_timestamp_is_refused_before_anything_is_booked(
     with runtime.engine.connect() as connection:
         assert connection.execute(select(schema.orders)).all() == []
     assert outbox_types(runtime) == ["event.rejected"]
+
+
+class Failing:
+    """Stands in for ``Ledger.record``: raises ``error`` ``times`` times, then records."""
+
+    def __init__(self, record: Any, error: Exception, times: int = 1_000) -> None:
+        self._record = record
+        self._error = error
+        self._times = times
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self._times:
+            raise self._error
+        return self._record(*args, **kwargs)
+
+
+def rejected_notifications(runtime: Runtime) -> list[dict[str, Any]]:
+    with runtime.engine.connect() as connection:
+        payloads = connection.execute(select(schema.outbox.c.payload)).scalars().all()
+    return [
+        json.loads(each)["data"]
+        for each in payloads
+        if json.loads(each)["type"] == "event.rejected"
+    ]
+
+
+def test_a_handler_that_raises_is_tried_three_times_then_dead_lettered_and_reported(
+    runtime: Runtime, worker: EmbeddedWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug is not retried for hours: after 1 + 2 tries the event is dead-lettered as
+    ``processing_error`` with the exception's type and message, and ops get exactly
+    one ``event.rejected`` and a ``rejected_events`` row."""
+    failing = Failing(runtime.ledger.record, ValueError("year 10000 is out of range"))
+    monkeypatch.setattr(runtime.ledger, "record", failing)
+
+    delivery = deliver_raw(runtime, worker, json.dumps(payment()).encode())
+
+    assert delivery.status == "failed"
+    assert delivery.detail == "processing_error: ValueError: year 10000 is out of range"
+    assert failing.calls == 3
+    (reported,) = rejected_notifications(runtime)
+    assert reported == {
+        "event_id": "evt-pay",
+        "event_type": "payment.received",
+        "reason": "processing_error",
+        "detail": "ValueError: year 10000 is out of range",
+    }
+    (row,) = rejected_rows(runtime)
+    assert (row.reason, row.event_id) == ("processing_error", "evt-pay")
+
+
+def test_exhausted_transient_retries_tell_ops_too(
+    runtime: Runtime, worker: EmbeddedWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database that never comes back within the retries: ``retries_exhausted``,
+    reported like any dead letter of an inbound event."""
+    failing = Failing(runtime.ledger.record, ConnectionError("database unreachable"))
+    monkeypatch.setattr(runtime.ledger, "record", failing)
+
+    delivery = deliver_raw(runtime, worker, json.dumps(payment()).encode())
+
+    assert delivery.detail == "retries_exhausted: ConnectionError: database unreachable"
+    assert failing.calls == 4
+    assert [each["reason"] for each in rejected_notifications(runtime)] == ["retries_exhausted"]
+    assert [row.reason for row in rejected_rows(runtime)] == ["retries_exhausted"]
+
+
+def test_a_handler_that_recovers_within_its_tries_loses_nothing(
+    runtime: Runtime, worker: EmbeddedWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processing errors, then success: applied, nobody told."""
+    failing = Failing(runtime.ledger.record, KeyError("flaky"), times=2)
+    monkeypatch.setattr(runtime.ledger, "record", failing)
+
+    delivery = deliver_raw(runtime, worker, json.dumps(payment()).encode())
+
+    assert delivery.status == "processed"
+    assert rejected_rows(runtime) == []
+
+
+def test_a_report_that_cannot_be_written_is_tried_again_before_the_dead_letter(
+    runtime: Runtime, worker: EmbeddedWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telling ops of a given-up event waits for the database like any transient
+    fault; the event is dead-lettered only once they are told."""
+    monkeypatch.setattr(runtime.ledger, "record", Failing(runtime.ledger.record, ValueError("bug")))
+    failing_reject = Failing(
+        runtime.ledger.reject, sqlalchemy.exc.OperationalError("INSERT", {}, OSError()), 2
+    )
+    monkeypatch.setattr(runtime.ledger, "reject", failing_reject)
+
+    delivery = deliver_raw(runtime, worker, json.dumps(payment()).encode())
+
+    assert delivery.detail == "processing_error: ValueError: bug"
+    assert failing_reject.calls == 3
+    assert [row.reason for row in rejected_rows(runtime)] == ["processing_error"]
+
+
+def test_an_event_ops_can_never_be_told_of_is_dead_lettered_saying_so(
+    runtime: Runtime, worker: EmbeddedWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the report fails as long as a transient fault may last, the event is
+    dead-lettered all the same (never lost), its detail saying ops were not told."""
+    monkeypatch.setattr(runtime.ledger, "record", Failing(runtime.ledger.record, ValueError("bug")))
+    monkeypatch.setattr(
+        runtime.ledger,
+        "reject",
+        Failing(runtime.ledger.reject, sqlalchemy.exc.OperationalError("INSERT", {}, OSError())),
+    )
+
+    delivery = deliver_raw(runtime, worker, json.dumps(payment()).encode())
+
+    assert delivery.status == "failed"
+    assert delivery.detail is not None
+    assert delivery.detail.startswith("processing_error: ValueError: bug (ops could not be told:")

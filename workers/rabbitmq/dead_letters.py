@@ -5,7 +5,8 @@ any AMQP tool (the management UI included):
 
 =============================  ===================================================
 ``x-residuo-reason``           ``bad_json``, ``bad_schema``, ``bad_amount``, … (an
-                               invalid event), ``retries_exhausted``,
+                               invalid event), ``processing_error``,
+                               ``retries_exhausted``,
                                ``retry_not_enqueued``, ``not_retryable``,
                                ``not_a_message``, ``wrong_queue`` or ``failed``
 ``x-residuo-detail``           the rejection's detail, or the last error
