@@ -7,6 +7,7 @@ as Dramatiq's global broker here, explicitly, so Dramatiq never makes one of its
 """
 
 import logging
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ import structlog
 from dramatiq import Broker
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from structlog.tracebacks import ExceptionDictTransformer
 
 from ledger.service import Ledger, Recording
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import current_revision, head_revision, upgrade
+from residuo.log_privacy import LogScrubber, MessagesWithoutBodies, escape_control_characters
 from residuo.settings import Settings
 from residuo.telemetry import process_registry
 from workers.actors import Actors, declare_actors
@@ -95,7 +98,8 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     """
     settings = settings if settings is not None else Settings()
     configure_logging(settings)
-    engine = create_database_engine(settings.database_url)
+    # SQL parameters (customer ids, amounts) stay out of error messages, hence logs.
+    engine = create_database_engine(settings.database_url, hide_parameters=True)
     ledger = Ledger(
         engine, settings.policy, clock=clock, sweep_chunk_size=settings.sweep_chunk_size
     )
@@ -123,6 +127,14 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     return Runtime(settings, engine, ledger, broker, actors, clock, registry)
 
 
+def _pseudonym_key(settings: Settings) -> bytes:
+    # Without a configured key, one per process: lines still correlate within it.
+    configured = settings.log_pseudonym_key
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    return secrets.token_bytes(32)
+
+
 def ensure_schema(engine: Engine) -> None:
     """Make sure the schema is at head before use.
 
@@ -144,8 +156,10 @@ def ensure_schema(engine: Engine) -> None:
 def configure_logging(settings: Settings) -> None:
     """structlog and the standard library (Dramatiq, Alembic) through one stderr handler.
 
-    ``console`` renders for people, ``json`` one object a line for machines. Calling
-    it again replaces the handler it installed, so a test never doubles log lines.
+    ``console`` renders for people, ``json`` one object a line for machines. Either
+    way a line never holds a secret, a customer id in clear, an event body or a
+    traceback's local variables (``residuo.log_privacy``). Calling it again replaces
+    the handler it installed, so a test never doubles log lines.
     """
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -153,10 +167,21 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    scrubber = LogScrubber(secrets=settings.secrets, pseudonym_key=_pseudonym_key(settings))
+    # Tracebacks without their frames' locals: psycopg's hold the connection password.
     renderer: list[structlog.typing.Processor] = (
-        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        [
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
+            scrubber,
+            structlog.processors.JSONRenderer(),
+        ]
         if settings.log_format == "json"
-        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        else [
+            structlog.processors.format_exc_info,
+            scrubber,
+            escape_control_characters,
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ]
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -166,6 +191,7 @@ def configure_logging(settings: Settings) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
+    handler.addFilter(MessagesWithoutBodies())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

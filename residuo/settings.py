@@ -8,8 +8,16 @@ field is an error at start-up, never a silently ignored setting.
 
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, Self
+from urllib.parse import unquote, urlsplit
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.calendar import add_calendar_days, add_calendar_months
@@ -63,6 +71,10 @@ class Settings(BaseSettings):
     )
     log_format: LogFormat = Field(
         "console", description="'console' for people, 'json' (one object a line) for machines"
+    )
+    log_pseudonym_key: SecretStr | None = Field(
+        None,
+        description="HMAC key of the customer pseudonyms in logs; unset: one per process",
     )
     broker_publish_timeout_ms: int = Field(
         DEFAULT_PUBLISH_TIMEOUT_MS,
@@ -159,6 +171,17 @@ class Settings(BaseSettings):
             f"the event time window [{self.event_time_earliest}, {self.event_time_latest}) "
             f"with this policy derives dates no calendar holds ({problem}): narrow it"
         )
+
+    @property
+    def secrets(self) -> list[str]:
+        """What logs must never show: the passwords in the database and broker URLs
+        (as written, percent-encoded, and decoded) and the pseudonym key."""
+        urls = (self.database_url, *self.broker_url.split(";"))
+        passwords = [urlsplit(url).password or "" for url in urls]
+        found = [*passwords, *map(unquote, passwords)]
+        if self.log_pseudonym_key is not None:
+            found.append(self.log_pseudonym_key.get_secret_value())
+        return [each for each in found if each]
 
     @property
     def inbound_bounds(self) -> InboundBounds:

@@ -76,14 +76,20 @@ def body_bytes(body: Mapping[str, Any] | str) -> bytes:
 
 
 class BindLogContext(Middleware):
-    """Bind the actor, the message id and the event id to every log line of a message."""
+    """Bind the actor, the message id, the event id and the event's customer to every
+    log line of a message (the customer id is written as its pseudonym, and so is any
+    mention of it in the line: ``residuo.log_privacy``)."""
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         structlog.contextvars.clear_contextvars()
         context: dict[str, Any] = {"actor": message.actor_name, "message_id": message.message_id}
         first = message.args[0] if message.args else None
-        if isinstance(first, Mapping) and isinstance(first.get("id"), str):
-            context["event_id"] = first["id"]
+        if isinstance(first, Mapping):
+            if isinstance(first.get("id"), str):
+                context["event_id"] = first["id"]
+            data = first.get("data")
+            if isinstance(data, Mapping) and isinstance(data.get("customer_id"), str):
+                context["customer_id"] = data["customer_id"]
         structlog.contextvars.bind_contextvars(**context)
 
     def after_process_message(
