@@ -33,6 +33,7 @@ from residuo.cli_support import (
     parse_as_of,
 )
 from residuo.demo import run_demo
+from residuo.printable import printable
 from residuo.render import (
     balance_document,
     balance_table,
@@ -99,14 +100,15 @@ def replay(
                 try:
                     line = parse_line(raw)
                 except BadLineError as error:
-                    typer.echo(f"line {number}: skipped: {error}", err=True)
+                    typer.echo(f"line {number}: skipped: {printable(error)}", err=True)
                     skipped += 1
                     continue
                 outcome = replayer.feed(number, line)
                 published += outcome.published
                 for problem in outcome.problems:
                     typer.echo(
-                        f"line {number}: {problem.status}, dead-lettered: {problem.detail}",
+                        f"line {number}: {problem.status}, dead-lettered: "
+                        f"{printable(problem.detail)}",
                         err=True,
                     )
                     rejected += problem.status == "rejected"

@@ -5,6 +5,7 @@ from typing import Any
 
 from rich.table import Table
 
+from residuo.printable import shown
 from workers.rabbitmq.dead_letter_queue import DeadLetter
 
 __all__ = ["dead_letters_document", "dead_letters_table"]
@@ -34,7 +35,8 @@ def dead_letters_document(letters: Sequence[DeadLetter]) -> dict[str, Any]:
 
 
 def dead_letters_table(letters: Sequence[DeadLetter]) -> Table:
-    """One row per dead letter, oldest first; ``--json`` has the bodies."""
+    """One row per dead letter, oldest first; ``--json`` has the bodies. Every cell is
+    escaped (``residuo.printable``): a dead letter is what went wrong upstream."""
     table = Table(
         title=f"{len(letters)} dead letters",
         caption="replay with: residuo dead-letters replay ID… (an event or message id)",
@@ -48,10 +50,10 @@ def dead_letters_table(letters: Sequence[DeadLetter]) -> Table:
     table.add_column("When (UTC)", no_wrap=True)
     for each in letters:
         table.add_row(
-            each.event_id or each.message_id or "-",
-            each.queue or "-",
-            each.reason,
-            each.detail or "-",
-            (each.dead_lettered_at or "-")[:19],
+            shown(each.event_id or each.message_id or "-"),
+            shown(each.queue or "-"),
+            shown(each.reason),
+            shown(each.detail or "-"),
+            shown((each.dead_lettered_at or "-")[:19]),
         )
     return table

@@ -1,7 +1,8 @@
 """How the read models look: rich tables for people, one JSON document for machines.
 
 Amounts are cents in the books and decimal strings here (``"49.90"``); instants are
-shown in the business time zone, where the rules read them.
+shown in the business time zone, where the rules read them. What the books hold from
+upstream (ids, memos) is printed through ``residuo.printable``.
 """
 
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from ledger.policy import Policy
 from ledger.queries import Balance, StatementLine
 from ledger.sweeps import SweepTally
 from residuo.narration import local_time
+from residuo.printable import shown
 
 __all__ = [
     "balance_document",
@@ -64,7 +66,9 @@ def balance_table(balance: Balance, policy: Policy) -> Table:
     table must fit an 80-column terminal.
     """
     table = Table(
-        title=f"{balance.customer_id}: {_amount(balance.available)} {policy.currency} available",
+        title=shown(
+            f"{balance.customer_id}: {_amount(balance.available)} {policy.currency} available"
+        ),
         caption=f"at {local_time(balance.as_of, policy)} ({policy.business_timezone})",
         title_justify="left",
         caption_justify="left",
@@ -78,13 +82,13 @@ def balance_table(balance: Balance, policy: Policy) -> Table:
     for line in balance.credits:
         origin = _ORIGINS.get(line.origin, line.origin)
         table.add_row(
-            line.credit_id,
-            f"{origin}, refundable" if line.refundable else origin,
+            shown(line.credit_id),
+            shown(f"{origin}, refundable" if line.refundable else origin),
             _amount(line.granted),
             _amount(line.remaining),
             _amount(line.held),
             local_time(line.expires_at, policy),
-            line.status,
+            shown(line.status),
         )
     return table
 
@@ -117,7 +121,7 @@ def statement_document(
 def statement_table(customer_id: str, lines: list[StatementLine], policy: Policy) -> Table:
     """``residuo statement``: one row per entry, money moving from Credit to Debit."""
     table = Table(
-        title=f"Statement of {customer_id} ({policy.currency})",
+        title=shown(f"Statement of {customer_id} ({policy.currency})"),
         caption=f"times in {policy.business_timezone}; oldest first",
         title_justify="left",
         caption_justify="left",
@@ -133,7 +137,7 @@ def statement_table(customer_id: str, lines: list[StatementLine], policy: Policy
         moved = sum(cents for _, _, cents in line.postings if cents > 0)
         table.add_row(
             local_time(line.effective_at, policy),
-            line.memo,
+            shown(line.memo),
             "\n".join(debits),
             "\n".join(credits),
             _amount(moved),

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from ledger.store import schema
 from residuo.bootstrap import Runtime
+from residuo.printable import shown
 from scheduler.runs import last_runs
 from workers.rabbitmq.admin import queue_depths
 from workers.rabbitmq.topology import NOTIFICATIONS_QUEUE
@@ -201,5 +202,5 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(_json_value(value))
+def _cell(value: Any) -> Text:
+    return shown("-" if value is None else _json_value(value))
