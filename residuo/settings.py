@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         description="'memory' for the in-process broker, or an amqp:// (amqps://) URL",
     )
     policy: Policy = Field(default_factory=Policy, description="the credit rules' numbers (R12)")
+    broker_management_url: str | None = Field(
+        None,
+        description="RabbitMQ's management API (http://user:password@host:15672/), for "
+        "`residuo status`; unset: the broker's host on port 15672, same credentials",
+    )
     log_level: LogLevel = Field(
         "WARNING", description="one-shot commands stay quiet; set INFO for long-running ones"
     )
@@ -176,7 +181,7 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """What logs must never show: the passwords in the database and broker URLs
         (as written, percent-encoded, and decoded) and the pseudonym key."""
-        urls = (self.database_url, *self.broker_url.split(";"))
+        urls = (self.database_url, *self.broker_url.split(";"), self.broker_management_url or "")
         passwords = [urlsplit(url).password or "" for url in urls]
         found = [*passwords, *map(unquote, passwords)]
         if self.log_pseudonym_key is not None:

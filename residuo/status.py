@@ -24,6 +24,7 @@ from residuo.bootstrap import Runtime
 from residuo.printable import shown
 from scheduler.runs import last_runs
 from workers.rabbitmq.admin import queue_depths
+from workers.rabbitmq.management import ManagementApi
 from workers.rabbitmq.topology import NOTIFICATIONS_QUEUE
 
 __all__ = [
@@ -64,8 +65,15 @@ SectionProvider = Callable[[Runtime], Section]
 
 
 def queues_section(runtime: Runtime) -> Section:
-    """Ready messages and consumers of every work queue and the notifications queue."""
-    columns = ("queue", "ready", "consumers")
+    """Messages ready and held unacknowledged (in flight, or a retry waiting for its
+    time in a worker: a ``.DQ``), and consumers, of every work queue, its delay queue
+    and the notifications queue.
+
+    Ready messages and consumers come over AMQP; unacknowledged ones only from the
+    management API (``workers.rabbitmq.management``): without it they are unknown
+    (``null``), and a note says why.
+    """
+    columns = ("queue", "ready", "unacked", "consumers")
     if runtime.settings.embedded_broker:
         return Section("queues", "Queues", columns, note=_EMBEDDED_NOTE)
     names = [each for queue in _work_queues(runtime) for each in (queue, dq_name(queue))]
@@ -73,8 +81,28 @@ def queues_section(runtime: Runtime) -> Section:
         depths = queue_depths(runtime.settings.broker_url, [*names, NOTIFICATIONS_QUEUE])
     except _BROKER_ERRORS as error:
         return Section("queues", "Queues", columns, problem=f"RabbitMQ unreachable: {error!r}")
-    rows = [{"queue": d.queue, "ready": d.ready, "consumers": d.consumers} for d in depths]
-    return Section("queues", "Queues", columns, rows)
+    api = ManagementApi.for_broker(
+        runtime.settings.broker_url, runtime.settings.broker_management_url
+    )
+    note = None
+    try:
+        counts = api.queue_counts()
+    except (OSError, ValueError) as error:
+        counts = {}
+        note = (
+            f"unacked unknown: the management API at {api.url} did not answer "
+            f"({error}); set RESIDUO_BROKER_MANAGEMENT_URL"
+        )
+    rows = [
+        {
+            "queue": d.queue,
+            "ready": d.ready,
+            "unacked": counts[d.queue].unacknowledged if d.queue in counts else None,
+            "consumers": d.consumers,
+        }
+        for d in depths
+    ]
+    return Section("queues", "Queues", columns, rows, note=note)
 
 
 def dead_letters_section(runtime: Runtime) -> Section:

@@ -74,9 +74,12 @@ class RabbitMQServer(ABC):
 
     `stop()`, `start()` and `restart()` keep the port and the data, so durable
     queues and persistent messages survive them, as they would in production.
+    `management_url` is the management API's base URL (credentials included), when
+    the broker has the plugin and the handle knows where.
     """
 
     url: str
+    management_url: str | None = None
 
     @abstractmethod
     def fresh_vhost_url(self) -> str:

@@ -26,7 +26,7 @@ from .base import (
 )
 
 POSTGRES_IMAGE = "postgres:15-alpine"
-RABBITMQ_IMAGE = "rabbitmq:3.10-alpine"
+RABBITMQ_IMAGE = "rabbitmq:3.10-management-alpine"
 START_TIMEOUT = 120
 STOP_TIMEOUT = 60
 PING_TIMEOUT = 3
@@ -114,12 +114,16 @@ class ContainerRabbitMQ(RabbitMQServer):
     @classmethod
     def launch(cls) -> ContainerRabbitMQ:
         """Start the container and wait until the broker accepts AMQP connections."""
-        (host_port,) = free_ports(1)
+        host_port, management_port = free_ports(2)
         container = _start(
-            RABBITMQ_IMAGE, lambda container: container.with_bind_ports(5672, host_port)
+            RABBITMQ_IMAGE,
+            lambda container: container.with_bind_ports(5672, host_port).with_bind_ports(
+                15672, management_port
+            ),
         )
         host, port = container.get_container_host_ip(), container.get_exposed_port(5672)
         server = cls(container, f"amqp://guest:guest@{host}:{port}/%2F")
+        server.management_url = f"http://guest:guest@{host}:{management_port}/"
         try:
             wait_for_rabbitmq(server.url, timeout=START_TIMEOUT)
         except BaseException:

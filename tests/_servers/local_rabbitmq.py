@@ -1,7 +1,8 @@
 """A private RabbitMQ node from the local binaries (Debian's `rabbitmq-server`).
 
 Everything the node needs lives in a temporary directory: its data (mnesia), logs,
-config, an empty plugin list and an Erlang cookie found through `HOME`. It has its
+config, its plugin list (the management plugin, on a port of its own) and an Erlang
+cookie found through `HOME`. It has its
 own node name, AMQP port, distribution port and even its own `epmd`, all on
 127.0.0.1, so it neither needs nor disturbs a system-wide broker, and nothing of it
 outlives `close()`. It runs as the current user (root included): the cookie is
@@ -63,9 +64,10 @@ class LocalRabbitMQ(RabbitMQServer):
         self._sbin = sbin
         self._epmd_binary = epmd
         self._workdir = workdir
-        amqp_port, dist_port, epmd_port = free_ports(3)
+        amqp_port, dist_port, epmd_port, self._management_port = free_ports(4)
         self.node = f"residuo-test-{amqp_port}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{amqp_port}/%2F"
+        self.management_url = f"http://guest:guest@127.0.0.1:{self._management_port}/"
         self._env = self._environment(amqp_port, dist_port, epmd_port)
         self._epmd_port = epmd_port
         self._epmd: subprocess.Popen[bytes] | None = None
@@ -164,9 +166,16 @@ class LocalRabbitMQ(RabbitMQServer):
     def _write_files(self) -> None:
         workdir = self._workdir
         (workdir / "rabbitmq-env.conf").write_text("")
-        (workdir / "rabbitmq.conf").write_text("log.console = false\n")
+        # The management API answers `residuo status`'s unacknowledged counts; its
+        # figures are refreshed every second here rather than every five.
+        (workdir / "rabbitmq.conf").write_text(
+            "log.console = false\n"
+            "collect_statistics_interval = 1000\n"
+            "management.tcp.ip = 127.0.0.1\n"
+            f"management.tcp.port = {self._management_port}\n"
+        )
         (workdir / "advanced.config").write_text("[].\n")
-        (workdir / "enabled_plugins").write_text("[].\n")
+        (workdir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         cookie = workdir / ".erlang.cookie"
         cookie.write_text(secrets.token_hex(16))
         cookie.chmod(0o400)

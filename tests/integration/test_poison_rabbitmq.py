@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -26,19 +27,9 @@ from residuo.settings import Settings
 MAX_BODY_BYTES = 65_536
 
 
-@pytest.fixture
-def pipeline(postgres_url: str, rabbitmq_url: str) -> Iterator[Pipeline]:
-    """A worker and a relay in this process, retrying every 100-500 ms: a transient
-    fault 3 times, anything else twice."""
-    settings = Settings(
-        database_url=postgres_url,
-        broker_url=rabbitmq_url,
-        relay_poll_interval_ms=50,
-        retry_min_backoff_ms=100,
-        retry_max_backoff_ms=500,
-        retry_max_retries=3,
-        max_body_bytes=MAX_BODY_BYTES,
-    )
+@contextmanager
+def running(settings: Settings) -> Iterator[Pipeline]:
+    """A worker (two threads) and a relay in this process, on ``settings``."""
     runtime = bootstrap(settings)
     upgrade(runtime.engine)
     stop = threading.Event()
@@ -49,13 +40,29 @@ def pipeline(postgres_url: str, rabbitmq_url: str) -> Iterator[Pipeline]:
     for thread in threads:
         thread.start()
     try:
-        wait_for_topology(rabbitmq_url)
-        yield Pipeline(runtime, rabbitmq_url)
+        wait_for_topology(settings.broker_url)
+        yield Pipeline(runtime, settings.broker_url)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=DEADLINE_S)
         runtime.close()
+
+
+@pytest.fixture
+def pipeline(postgres_url: str, rabbitmq_url: str) -> Iterator[Pipeline]:
+    """Retrying every 100-500 ms: a transient fault 3 times, anything else twice."""
+    settings = Settings(
+        database_url=postgres_url,
+        broker_url=rabbitmq_url,
+        relay_poll_interval_ms=50,
+        retry_min_backoff_ms=100,
+        retry_max_backoff_ms=500,
+        retry_max_retries=3,
+        max_body_bytes=MAX_BODY_BYTES,
+    )
+    with running(settings) as pipeline:
+        yield pipeline
 
 
 def payment(number: int) -> dict[str, Any]:
