@@ -114,6 +114,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
         outermost=[MessageMetrics(metrics=metrics), LogEventLifecycle()],
         retries=settings.retry_policy,
         publish_timeout_ms=settings.broker_publish_timeout_ms,
+        queue_type=settings.broker_queue_type,
     )
     dramatiq.set_broker(broker)
 

@@ -65,7 +65,8 @@ def run_relay(runtime: Runtime, *, stop: Event) -> None:
     publish measured into the runtime's registry (``workers.relay_metrics``)."""
     settings = runtime.settings
     publisher = MeasuredPublisher(
-        RabbitmqPublisher(settings.broker_url), RelayMetrics(runtime.registry)
+        RabbitmqPublisher(settings.broker_url, queue_type=settings.broker_queue_type),
+        RelayMetrics(runtime.registry),
     )
     relay = Relay(
         runtime.engine,

@@ -32,6 +32,7 @@ from messages.bounds import (
 from scheduler.settings import SchedulerSettings
 from workers.broker import MEMORY_BROKER_URL, RetryPolicy
 from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS
+from workers.rabbitmq.topology import CLASSIC, QueueType
 from workers.relay import DEFAULT_BATCH_SIZE, DEFAULT_POLL_INTERVAL_MS
 
 __all__ = ["DEFAULT_DATABASE_URL", "MEMORY_BROKER_URL", "LogFormat", "LogLevel", "Settings"]
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
         description="'memory' for the in-process broker, or an amqp:// (amqps://) URL",
     )
     policy: Policy = Field(default_factory=Policy, description="the credit rules' numbers (R12)")
+    broker_queue_type: QueueType = Field(
+        CLASSIC,
+        description="'classic', or 'quorum' (replicated: for a RabbitMQ cluster) for every "
+        "queue residuo declares; a queue keeps the type it was created with",
+    )
     broker_management_url: str | None = Field(
         None,
         description="RabbitMQ's management API (http://user:password@host:15672/), for "

@@ -1,8 +1,8 @@
 """Fixtures for real servers, and the rule that CI may not skip them.
 
-Any test that requests `postgres_server`, `postgres_url`, `rabbitmq_server` or
-`rabbitmq_url` (directly or through another fixture) is marked `integration`
-automatically. Servers are started lazily, once per session, by `servers`.
+Any test that requests `postgres_server`, `postgres_url`, `rabbitmq_server`,
+`rabbitmq_url` or `rabbitmq_cluster` (directly or through another fixture) is marked
+`integration` automatically. Servers are started lazily, once per session, by `servers`.
 
 On a laptop without servers those tests skip. With `RESIDUO_REQUIRE_INTEGRATION=1`
 (set by `.ci/run`) a missing server fails the test instead, and the session fails
@@ -18,18 +18,22 @@ from typing import TypeVar
 
 import pytest
 from servers import (
+    LocalRabbitMQCluster,
     PostgresServer,
     RabbitMQServer,
     ServerUnavailableError,
     provide_postgres,
     provide_rabbitmq,
+    provide_rabbitmq_cluster,
 )
 
 REQUIRE_VARIABLE = "RESIDUO_REQUIRE_INTEGRATION"
-SERVER_FIXTURES = frozenset({"postgres_server", "postgres_url", "rabbitmq_server", "rabbitmq_url"})
+SERVER_FIXTURES = frozenset(
+    {"postgres_server", "postgres_url", "rabbitmq_server", "rabbitmq_url", "rabbitmq_cluster"}
+)
 SUCCESS = frozenset({pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED})
 
-Server = TypeVar("Server", PostgresServer, RabbitMQServer)
+Server = TypeVar("Server", PostgresServer, RabbitMQServer, LocalRabbitMQCluster)
 
 
 def integration_required() -> bool:
@@ -138,6 +142,13 @@ def _broker_running_after_test(request: pytest.FixtureRequest) -> Iterator[None]
     server: RabbitMQServer = request.getfixturevalue("rabbitmq_server")
     yield
     server.start()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_cluster() -> Iterator[LocalRabbitMQCluster]:
+    """Three clustered RabbitMQ nodes from the local binaries, started when first asked
+    for; a test may stop a node (`nodes[i].stop()`, `.start()`)."""
+    yield from _serve(provide_rabbitmq_cluster)
 
 
 @pytest.fixture

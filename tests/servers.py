@@ -9,6 +9,9 @@ A server comes from the first of these that applies:
 3. a private server started from the local binaries (Debian's `postgresql` and
    `rabbitmq-server` packages) in a temporary directory, on free ports.
 
+A RabbitMQ cluster (three nodes, for the quorum-queue test) only ever comes from the
+local binaries.
+
 Otherwise `ServerUnavailableError` says what was tried. A mock never stands in for a
 server: what these tests prove is that residuo works against the real thing.
 """
@@ -24,13 +27,16 @@ from _servers.base import PostgresServer, RabbitMQServer, ServerUnavailableError
 from _servers.env import POSTGRES_VARIABLE, RABBITMQ_VARIABLE, EnvPostgres, EnvRabbitMQ
 from _servers.local_postgres import LocalPostgres
 from _servers.local_rabbitmq import LocalRabbitMQ
+from _servers.local_rabbitmq_cluster import LocalRabbitMQCluster
 
 __all__ = [
+    "LocalRabbitMQCluster",
     "PostgresServer",
     "RabbitMQServer",
     "ServerUnavailableError",
     "provide_postgres",
     "provide_rabbitmq",
+    "provide_rabbitmq_cluster",
 ]
 
 Server = TypeVar("Server", PostgresServer, RabbitMQServer)
@@ -56,6 +62,12 @@ def provide_rabbitmq() -> RabbitMQServer:
         in_docker=_rabbitmq_in_docker,
         local=LocalRabbitMQ.launch,
     )
+
+
+def provide_rabbitmq_cluster() -> LocalRabbitMQCluster:
+    """Three clustered RabbitMQ nodes from the local binaries (neither a URL nor a
+    container can be stopped node by node); the caller must `close()` them."""
+    return LocalRabbitMQCluster.launch()
 
 
 def _launch_first(

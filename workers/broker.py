@@ -23,6 +23,7 @@ from dramatiq.middleware import AgeLimit, Middleware, ShutdownNotifications, Tim
 
 from workers.middleware import DurableRetries
 from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS, ResiduoRabbitmqBroker
+from workers.rabbitmq.topology import CLASSIC, QueueType
 
 __all__ = ["MEMORY_BROKER_URL", "RetryPolicy", "create_broker"]
 
@@ -58,6 +59,7 @@ def create_broker(
     outermost: Sequence[Middleware] = (),
     retries: RetryPolicy | None = None,
     publish_timeout_ms: int = DEFAULT_PUBLISH_TIMEOUT_MS,
+    queue_type: QueueType = CLASSIC,
 ) -> Broker:
     """``memory`` → a ``StubBroker``; ``amqp://``/``amqps://`` → RabbitMQ with
     publisher confirms (an enqueue returns once RabbitMQ has the message).
@@ -65,8 +67,9 @@ def create_broker(
     ``outermost`` middleware comes before the plain stack, so its ``after`` hooks run
     once ``Retries`` has decided a message's fate; ``middleware`` comes after it.
     ``retries`` applies to RabbitMQ (default: ``RetryPolicy()``); the in-memory broker
-    always retries quickly. No connection is opened here: RabbitMQ is reached when a
-    message is first sent or consumed.
+    always retries quickly. ``queue_type`` is RabbitMQ's, for every queue it declares.
+    No connection is opened here: RabbitMQ is reached when a message is first sent or
+    consumed.
     """
     if url == MEMORY_BROKER_URL:
         return StubBroker(middleware=[*outermost, *_plain_stack(_MEMORY_RETRIES), *middleware])
@@ -75,6 +78,7 @@ def create_broker(
             url=url,
             middleware=[*outermost, *_plain_stack(retries or RetryPolicy()), *middleware],
             publish_timeout_ms=publish_timeout_ms,
+            queue_type=queue_type,
         )
     raise ValueError(f"unsupported broker URL {url!r}: expected {MEMORY_BROKER_URL!r} or amqp://")
 

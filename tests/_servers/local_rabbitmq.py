@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .base import (
@@ -57,14 +58,31 @@ def find_epmd() -> Path:
     return Path(found)
 
 
-class LocalRabbitMQ(RabbitMQServer):
-    """A private broker node; build it with `LocalRabbitMQ.launch()`."""
+@dataclass(frozen=True)
+class Membership:
+    """A node's place in a cluster: the `epmd` port and Erlang cookie every member
+    shares, and the running node it joins at its first boot (None: it is the first
+    member, which runs the `epmd` the others register with)."""
 
-    def __init__(self, sbin: Path, epmd: Path, workdir: Path) -> None:
+    epmd_port: int
+    cookie: str
+    joins: str | None = None
+
+
+class LocalRabbitMQ(RabbitMQServer):
+    """A private broker node; build it with `LocalRabbitMQ.launch()`, or as a member of
+    a cluster (`local_rabbitmq_cluster`)."""
+
+    def __init__(
+        self, sbin: Path, epmd: Path, workdir: Path, membership: Membership | None = None
+    ) -> None:
         self._sbin = sbin
         self._epmd_binary = epmd
         self._workdir = workdir
+        self._membership = membership
         amqp_port, dist_port, epmd_port, self._management_port = free_ports(4)
+        if membership is not None:
+            epmd_port = membership.epmd_port
         self.node = f"residuo-test-{amqp_port}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{amqp_port}/%2F"
         self.management_url = f"http://guest:guest@127.0.0.1:{self._management_port}/"
@@ -75,13 +93,14 @@ class LocalRabbitMQ(RabbitMQServer):
         self._vhosts = VhostPool(self, self._import_definitions)
 
     @classmethod
-    def launch(cls) -> LocalRabbitMQ:
+    def launch(cls, membership: Membership | None = None) -> LocalRabbitMQ:
         """Start a fresh node, or explain why that is impossible."""
         sbin, epmd = find_sbin(), find_epmd()
-        server = cls(sbin, epmd, Path(tempfile.mkdtemp(prefix="residuo-rabbitmq-")))
+        server = cls(sbin, epmd, Path(tempfile.mkdtemp(prefix="residuo-rabbitmq-")), membership)
         try:
             server._write_files()
-            server._start_epmd()
+            if membership is None or membership.joins is None:
+                server._start_epmd()
             server.start()
         except BaseException:
             server.close()
@@ -113,6 +132,12 @@ class LocalRabbitMQ(RabbitMQServer):
             # The start script turns SIGTERM into a clean broker shutdown.
             _terminate_group(broker, STOP_TIMEOUT)
 
+    def kill(self) -> None:
+        """SIGKILL the node at once, as a crash would (its data stays for `start()`)."""
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            _terminate_group(broker, 0)
+
     def close(self) -> None:
         self.stop()
         epmd, self._epmd = self._epmd, None
@@ -120,17 +145,15 @@ class LocalRabbitMQ(RabbitMQServer):
             _terminate_group(epmd, 10)
         shutil.rmtree(self._workdir, ignore_errors=True)
 
+    def rabbitmqctl(self, *arguments: str) -> str:
+        """Run ``rabbitmqctl --node <this node> …`` and return its output."""
+        argv = [str(self._sbin / "rabbitmqctl"), "--node", self.node, *arguments]
+        return run(f"rabbitmqctl {arguments[0]}", argv, cwd=self._workdir, env=self._env)
+
     def _import_definitions(self, definitions: str) -> None:
         path = self._workdir / f"definitions-{secrets.token_hex(4)}.json"
         path.write_text(definitions)
-        argv = [
-            str(self._sbin / "rabbitmqctl"),
-            "--node",
-            self.node,
-            "import_definitions",
-            str(path),
-        ]
-        run("rabbitmqctl import_definitions", argv, cwd=self._workdir, env=self._env)
+        self.rabbitmqctl("import_definitions", str(path))
 
     def _environment(self, amqp_port: int, dist_port: int, epmd_port: int) -> dict[str, str]:
         # Inherited RABBITMQ_* or ERL_* settings would point the node elsewhere.
@@ -164,20 +187,27 @@ class LocalRabbitMQ(RabbitMQServer):
         }
 
     def _write_files(self) -> None:
-        workdir = self._workdir
+        workdir, membership = self._workdir, self._membership
         (workdir / "rabbitmq-env.conf").write_text("")
         # The management API answers `residuo status`'s unacknowledged counts; its
         # figures are refreshed every second here rather than every five.
-        (workdir / "rabbitmq.conf").write_text(
+        config = (
             "log.console = false\n"
             "collect_statistics_interval = 1000\n"
             "management.tcp.ip = 127.0.0.1\n"
             f"management.tcp.port = {self._management_port}\n"
         )
+        if membership is not None and membership.joins is not None:
+            # A blank node discovers its peers at first boot and joins their cluster.
+            config += (
+                "cluster_formation.peer_discovery_backend = classic_config\n"
+                f"cluster_formation.classic_config.nodes.1 = {membership.joins}\n"
+            )
+        (workdir / "rabbitmq.conf").write_text(config)
         (workdir / "advanced.config").write_text("[].\n")
         (workdir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         cookie = workdir / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(16))
+        cookie.write_text(membership.cookie if membership is not None else secrets.token_hex(16))
         cookie.chmod(0o400)
 
     def _start_epmd(self) -> None:
@@ -212,11 +242,11 @@ class LocalRabbitMQ(RabbitMQServer):
 
 def _terminate_group(process: subprocess.Popen[bytes], timeout: float) -> None:
     """SIGTERM a process, give it `timeout` seconds to exit, then SIGKILL what is left
-    of its process group."""
-    if process.poll() is None:
+    of its process group (at once if `timeout` is 0)."""
+    if process.poll() is None and timeout > 0:
         process.terminate()
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout)
     # Even after a clean stop, helpers (erl_child_setup, inet_gethost) may linger.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)

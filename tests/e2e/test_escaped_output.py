@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from e2e.test_cli import run, write_replay_file
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
 CUSTOMER = "1234567@aruba.it"
 HOSTILE_ID = "CR-\x1b]0;pwned\x07MI0001"

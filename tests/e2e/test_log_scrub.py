@@ -25,7 +25,7 @@ from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 from residuo.log_privacy import LogScrubber
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
 PSEUDONYM_KEY = "a key shared by every residuo process of this deployment"
 CUSTOMERS = ("7654321@aruba.it", "1234567@aruba.it")

@@ -15,6 +15,7 @@ from ledger.store import schema
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.reliability
 def test_a_worker_killed_mid_batch_and_restarted_applies_every_event_once(stack: Stack) -> None:
     """SIGKILL in the middle of a batch, then a restart: every event has exactly one
     effect, every notification is published at least once, and none reports a change
@@ -47,6 +48,7 @@ def test_a_worker_killed_mid_batch_and_restarted_applies_every_event_once(stack:
     assert stack.count(schema.outbox, schema.outbox.c.published_at.is_(None)) == 0
 
 
+@pytest.mark.reliability
 def test_sigterm_lets_in_flight_messages_finish_and_loses_nothing(stack: Stack) -> None:
     """A worker stopped with SIGTERM in the middle of a batch exits cleanly after
     finishing what it was doing: a new worker applies the rest, and no event is

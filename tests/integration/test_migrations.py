@@ -173,6 +173,7 @@ def test_orders_differing_only_by_case_stop_the_upgrade(empty_engine: Engine) ->
     assert current_revision(empty_engine) == "0003"
 
 
+@pytest.mark.reliability
 def test_widening_the_identifier_columns_keeps_the_books(empty_engine: Engine) -> None:
     """A database at 0004 holding a credit, its allocation, its journal and a reminder
     is upgraded in place: every row is still there, the foreign keys still hold, and a

@@ -24,12 +24,15 @@ from residuo.bootstrap import bootstrap
 from residuo.processes import run_relay, run_worker
 from residuo.settings import Settings
 
+pytestmark = pytest.mark.reliability
+
 MAX_BODY_BYTES = 65_536
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[Pipeline]:
-    """A worker (two threads) and a relay in this process, on ``settings``."""
+def running(settings: Settings, *, probe_url: str | None = None) -> Iterator[Pipeline]:
+    """A worker (two threads) and a relay in this process, on ``settings``; ready once
+    the topology can be seen at ``probe_url`` (default: the broker URL)."""
     runtime = bootstrap(settings)
     upgrade(runtime.engine)
     stop = threading.Event()
@@ -40,8 +43,8 @@ def running(settings: Settings) -> Iterator[Pipeline]:
     for thread in threads:
         thread.start()
     try:
-        wait_for_topology(settings.broker_url)
-        yield Pipeline(runtime, settings.broker_url)
+        wait_for_topology(probe_url or settings.broker_url)
+        yield Pipeline(runtime, probe_url or settings.broker_url)
     finally:
         stop.set()
         for thread in threads:

@@ -368,6 +368,7 @@ def test_a_retry_that_cannot_be_enqueued_dead_letters_the_message(
     assert list_dead_letters(pipeline.url, ["residuo.events"], limit=10) == []
 
 
+@pytest.mark.reliability
 def test_a_broker_restart_while_a_worker_retries_loses_nothing(
     pipeline: Pipeline, rabbitmq_server: RabbitMQServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

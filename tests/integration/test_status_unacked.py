@@ -16,6 +16,8 @@ from servers import RabbitMQServer
 from residuo.settings import Settings
 from residuo.status import queues_section
 
+pytestmark = pytest.mark.reliability
+
 
 def test_a_retry_waiting_in_a_worker_is_counted_unacknowledged(
     postgres_url: str,

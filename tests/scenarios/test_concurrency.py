@@ -27,6 +27,8 @@ from ledger.service import Recorded
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 
+pytestmark = pytest.mark.reliability
+
 T = TypeVar("T")
 ROUNDS = 4
 

@@ -6,10 +6,13 @@ Before the limits had one source, a 62-character order was paid and then its
 column): the credit was lost after hours of retries.
 """
 
+import pytest
 from scenarios.kit import Books, fail, pay, rome, topup, transfer
 
 from ledger.service import Ledger, Recorded
 from messages import limits
+
+pytestmark = pytest.mark.reliability
 
 ORDER = "M" * limits.ORDER_ID_MAX_LENGTH
 NEW_ORDER = "N" * limits.ORDER_ID_MAX_LENGTH

@@ -9,6 +9,7 @@ no credit is refused with a reason."""
 
 from datetime import datetime, timedelta
 
+import pytest
 from scenarios.kit import (
     CUSTOMER,
     OTHER_CUSTOMER,
@@ -215,6 +216,7 @@ def test_a_lapsed_hold_forfeits_only_the_expired_credits(ledger: Books) -> None:
     assert ledger.available(CUSTOMER, DUE_BY) == 4000
 
 
+@pytest.mark.reliability
 def test_the_request_must_come_from_the_owner_of_the_credit(ledger: Books) -> None:
     """Naming another account's credit is refused with not_owner; nothing moves."""
     grant(ledger, "MI0001", "100.00", rome(2026, 1, 10), rome(2026, 1, 11))
@@ -228,6 +230,7 @@ def test_the_request_must_come_from_the_owner_of_the_credit(ledger: Books) -> No
     assert ledger.credit("CR-MI0001")["available"] == 10000
 
 
+@pytest.mark.reliability
 def test_credit_cannot_fund_an_order_of_another_account(ledger: Books) -> None:
     """The new order is someone else's (they paid for it): refused with not_owner."""
     grant(ledger, "MI0001", "100.00", rome(2026, 1, 10), rome(2026, 1, 11))

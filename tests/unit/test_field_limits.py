@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import pytest
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import String, Text
 
@@ -20,6 +21,8 @@ from ledger.store import schema
 from ledger.sweeps import PASSES
 from messages import NOTIFICATION_TYPES, InboundEvent, limits
 from messages.cloudevents import CloudEvent
+
+pytestmark = pytest.mark.reliability
 
 # What each identifier is bounded by, by field or column name.
 IDENTIFIERS: Final[Mapping[str, int]] = {

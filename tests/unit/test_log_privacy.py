@@ -15,6 +15,8 @@ from residuo.bootstrap import configure_logging
 from residuo.log_privacy import LogScrubber
 from residuo.settings import Settings
 
+pytestmark = pytest.mark.reliability
+
 PASSWORD = "s3cr3t-Pa55"
 CUSTOMER = "1234567@aruba.it"
 DATABASE_URL = f"postgresql://residuo:{PASSWORD}@db.example:5432/residuo"

@@ -11,6 +11,8 @@ import pytest
 
 from messages import InboundBounds, InvalidEvent, decode_body, parse_inbound
 
+pytestmark = pytest.mark.reliability
+
 PAYMENT: dict[str, Any] = {
     "specversion": "1.0",
     "id": "evt-0001",

@@ -13,6 +13,8 @@ from residuo.printable import printable
 from residuo.status import Section, status_tables
 from workers.rabbitmq.dead_letter_queue import DeadLetter
 
+pytestmark = pytest.mark.reliability
+
 
 def rendered(renderable: RenderableType) -> str:
     output = io.StringIO()

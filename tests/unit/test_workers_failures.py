@@ -16,6 +16,8 @@ from messages import InvalidEvent
 from workers.errors import InvalidSweepError, RejectionNotRecordedError
 from workers.failures import Failure, classify
 
+pytestmark = pytest.mark.reliability
+
 
 def wrapped(driver_error: Exception) -> sqlalchemy.exc.DBAPIError:
     """What SQLAlchemy raises for ``driver_error`` during a statement."""

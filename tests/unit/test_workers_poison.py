@@ -20,6 +20,8 @@ from residuo.settings import Settings
 from workers.embedded import Delivery, EmbeddedWorker
 from workers.ingress import route
 
+pytestmark = pytest.mark.reliability
+
 LIMIT = 4_096
 
 

@@ -12,6 +12,8 @@
 * Dead-letter queues (``.XQ``) keep their messages until someone replays or purges
   them: Dramatiq declares them with a 7-day ``x-message-ttl``, after which a valid
   event dead-lettered by a long outage would be silently gone.
+* Every queue is declared ``classic`` or ``quorum`` (``queue_type``), the replicated
+  type for a cluster (see ``topology``).
 * A queue may carry exchange bindings, re-created whenever Dramatiq (re-)declares
   the queue, and may accept raw bodies, turned into messages by a router of the
   application's (``accept_raw_bodies``): see ``consumer.ResiduoConsumer``.
@@ -31,7 +33,7 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 
 from workers.backoff import Deadline, delays_ms, sleep_ms
 from workers.rabbitmq.consumer import ResiduoConsumer
-from workers.rabbitmq.topology import connection_parameters
+from workers.rabbitmq.topology import CLASSIC, QueueType, connection_parameters, queue_arguments
 
 __all__ = ["DEFAULT_PUBLISH_TIMEOUT_MS", "RawRouter", "ResiduoRabbitmqBroker"]
 
@@ -60,6 +62,7 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
       url: ``amqp://`` or ``amqps://``; several, separated by ``;``, for a cluster.
       middleware: the broker's middleware, in order.
       publish_timeout_ms: how long one publish keeps retrying a broker that is away.
+      queue_type: ``classic`` or ``quorum``, for every queue this broker declares.
     """
 
     def __init__(
@@ -68,8 +71,10 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
         url: str,
         middleware: Sequence[Middleware],
         publish_timeout_ms: int = DEFAULT_PUBLISH_TIMEOUT_MS,
+        queue_type: QueueType = CLASSIC,
     ) -> None:
         super().__init__(url=url, confirm_delivery=True, middleware=list(middleware))
+        self.queue_type = queue_type
         parameters = connection_parameters(url)
         self.parameters = parameters if len(parameters) > 1 else parameters[0]
         self.publish_timeout_ms = publish_timeout_ms
@@ -108,8 +113,15 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
             self.channel.queue_bind(queue_name, exchange, routing_key)
         return declared
 
+    def _build_queue_arguments(self, queue_name: str) -> dict[str, Any]:
+        # Dramatiq builds the arguments of a work queue and of its delay queue here.
+        arguments: dict[str, Any] = super()._build_queue_arguments(queue_name)  # type: ignore[no-untyped-call]
+        return arguments | queue_arguments(self.queue_type)
+
     def _declare_xq_queue(self, queue_name: str) -> Any:
-        return self.channel.queue_declare(queue=xq_name(queue_name), durable=True)
+        return self.channel.queue_declare(
+            queue=xq_name(queue_name), durable=True, arguments=queue_arguments(self.queue_type)
+        )
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         """Dramatiq's confirmed enqueue, retried with backoff for ``publish_timeout_ms``."""

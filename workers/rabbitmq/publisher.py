@@ -16,7 +16,9 @@ import pika.exceptions
 import structlog
 
 from workers.rabbitmq.topology import (
+    CLASSIC,
     NOTIFICATIONS_EXCHANGE,
+    QueueType,
     connection_parameters,
     declare_notifications,
 )
@@ -37,10 +39,12 @@ class RabbitmqPublisher:
 
     Parameters:
       url: the broker's ``amqp://`` URL (``;``-separated for a cluster).
+      queue_type: the type the default notifications queue is declared with.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, queue_type: QueueType = CLASSIC) -> None:
         self._parameters = connection_parameters(url)
+        self._queue_type = queue_type
         self._connection: Any = None
         self._channel: Any = None
 
@@ -85,7 +89,7 @@ class RabbitmqPublisher:
             try:
                 channel = connection.channel()
                 channel.confirm_delivery()
-                declare_notifications(channel)
+                declare_notifications(channel, self._queue_type)
             except BaseException:
                 connection.close()
                 raise
