@@ -15,7 +15,9 @@ An event's life, as ``grep evt-0001`` shows it in a worker's log:
 ``parked event applied``    a payment let a parked event apply (or ``parked event
                             refused``): ``event_id`` is the parked event's,
                             ``applied_with`` the payment's
-``event retried``           failed for a transient reason, sent again later
+``event retried``           failed, sent again later (``workers.failures``)
+``event given up``          retries exhausted, or a processing error: sent once more
+                            to tell ops (``reason``, ``detail``), then dead-lettered
 ``message dead-lettered``   given up: logged where it happens, by the RabbitMQ
                             consumer (``workers.rabbitmq.consumer``)
 ==========================  ====================================================
@@ -33,7 +35,7 @@ from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 
 from ledger.service import EventRecorded, Recorded, Recording
-from workers.middleware import INBOUND_EVENT_OPTION
+from workers.middleware import DEAD_LETTER_OPTION, INBOUND_EVENT_OPTION, TELL_OPS_OPTION
 
 __all__ = ["LogEventLifecycle", "inbound_event_fields", "log_recording"]
 
@@ -123,6 +125,18 @@ class LogEventLifecycle(Middleware):
         if exception is None or message.failed:
             return
         fields = inbound_event_fields(broker, message)
+        if message.options.get(TELL_OPS_OPTION):
+            given_up = message.options[DEAD_LETTER_OPTION]
+            _logger.warning(
+                "event given up",
+                message_id=message.message_id,
+                actor=message.actor_name,
+                retries=message.options.get("retries", 0),
+                reason=given_up["reason"],
+                detail=given_up["detail"],
+                **(fields or {}),
+            )
+            return
         _logger.warning(
             "message retried" if fields is None else "event retried",
             message_id=message.message_id,

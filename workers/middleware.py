@@ -303,12 +303,6 @@ class DurableRetries(Retries):
         if not exhausted:
             self._enqueue(broker, message, exception, delay=self._backoff(retries))
             return
-        _logger.warning(
-            "giving up on the message",
-            message_id=message.message_id,
-            reason=reason,
-            error=_one_line(exception),
-        )
         if not actor.options.get(INBOUND_EVENT_OPTION):
             _dead_letter(message, reason, _one_line(exception))
             return
@@ -359,13 +353,6 @@ class DurableRetries(Retries):
                 "retry_not_enqueued",
                 f"{_one_line(exception)} (then the retry failed: {_one_line(error)})",
             )
-            return
-        _logger.info(
-            "message retried",
-            message_id=message.message_id,
-            delay_ms=delay,
-            error=_one_line(exception),
-        )
 
 
 def _dead_letter(message: MessageProxy, reason: str, detail: str) -> None:

@@ -9,44 +9,21 @@ same, and Dramatiq's own lines printed whole event bodies.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from e2e.test_processes import Stack, wait_until
+from e2e.stack import Stack, wait_until
 from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from ledger.store import schema
-from ledger.store.database import create_database_engine
-from ledger.store.migrate import upgrade
 from residuo.log_privacy import LogScrubber
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
 PSEUDONYM_KEY = "a key shared by every residuo process of this deployment"
 CUSTOMERS = ("7654321@aruba.it", "1234567@aruba.it")
-
-
-@pytest.fixture
-def stack(postgres_url: str, rabbitmq_url: str, tmp_path: Path) -> Iterator[Stack]:
-    """Migrated books, a vhost, and the environment of a worker logging at INFO."""
-    engine = create_database_engine(postgres_url)
-    upgrade(engine)
-    environment = {
-        name: value for name, value in os.environ.items() if not name.startswith("RESIDUO_")
-    }
-    environment |= {
-        "RESIDUO_DATABASE_URL": postgres_url,
-        "RESIDUO_BROKER_URL": rabbitmq_url,
-        "RESIDUO_LOG_LEVEL": "INFO",
-        "COLUMNS": "200",
-    }
-    yield Stack(engine, rabbitmq_url, environment, tmp_path)
-    engine.dispose()
 
 
 def payment(number: int, customer: str) -> bytes:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy.exc
 from sqlalchemy import select
+from structlog.testing import capture_logs
 from unit.test_workers_actors import outbox_types, payment
 
 from ledger.store import schema
@@ -147,7 +148,8 @@ def test_a_handler_that_raises_is_tried_three_times_then_dead_lettered_and_repor
     failing = Failing(runtime.ledger.record, ValueError("year 10000 is out of range"))
     monkeypatch.setattr(runtime.ledger, "record", failing)
 
-    delivery = deliver_raw(runtime, worker, json.dumps(payment()).encode())
+    with capture_logs() as logs:
+        delivery = deliver_raw(runtime, worker, json.dumps(payment()).encode())
 
     assert delivery.status == "failed"
     assert delivery.detail == "processing_error: ValueError: year 10000 is out of range"
@@ -161,6 +163,9 @@ def test_a_handler_that_raises_is_tried_three_times_then_dead_lettered_and_repor
     }
     (row,) = rejected_rows(runtime)
     assert (row.reason, row.event_id) == ("processing_error", "evt-pay")
+    lines = [each["event"] for each in logs if each.get("event_id") == "evt-pay"]
+    assert lines.count("event retried") == 2
+    assert lines.count("event given up") == 1
 
 
 def test_exhausted_transient_retries_tell_ops_too(
