@@ -1,7 +1,8 @@
 """The wire: CloudEvents envelopes, inbound events and notifications (pydantic v2).
 
 Nothing here knows the ledger: models check shape (types, amounts, offsets, the
-configured currency), never business rules.
+configured currency, identifiers bounded by ``messages.limits``), never business
+rules; ``InboundBounds`` adds the size and time window a worker applies at the edge.
 """
 
 from messages.amounts import CENT, MAX_AMOUNT, Amount, NonNegativeAmount, format_amount

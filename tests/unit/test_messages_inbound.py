@@ -471,3 +471,14 @@ def test_each_identifier_is_bounded_by_its_column_in_the_books() -> None:
     assert accepted.data.order_id == "M" * 64
     assert error.reason == "bad_schema"
     assert error.detail == "data.order_id: String should have at most 64 characters"
+
+
+def test_an_order_number_is_bounded_once_upper_cased() -> None:
+    """Order numbers are kept upper-cased, and a few letters grow when upper-cased
+    (``ß`` is ``SS``): the bound holds for what the books keep."""
+    error = refusal(payment(order_id="ß" * 40))
+
+    assert error.reason == "bad_schema"
+    assert error.detail == (
+        "data.order_id: String should have at most 64 characters once upper-cased"
+    )
