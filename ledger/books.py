@@ -114,7 +114,8 @@ def post_entry(
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One balanced movement, for ``post_entries``."""
+    """One balanced movement, for ``post_entries``; a correction's entries name it, and
+    a reversal the entry it cancels (``ledger.corrections``)."""
 
     kind: str
     customer_id: str
@@ -124,6 +125,8 @@ class Entry:
     lines: Sequence[Line]
     order_id: str | None = None
     credit_id: str | None = None
+    reverses_entry_id: int | None = None
+    correction_id: int | None = None
 
 
 def post_entries(uow: UnitOfWork, entries: Sequence[Entry], *, recorded_at: datetime) -> None:
@@ -151,6 +154,8 @@ def post_entries(uow: UnitOfWork, entries: Sequence[Entry], *, recorded_at: date
                 "effective_at": entry.effective_at,
                 "recorded_at": recorded_at,
                 "memo": entry.memo,
+                "reverses_entry_id": entry.reverses_entry_id,
+                "correction_id": entry.correction_id,
             }
             for entry_id, entry in zip(entry_ids, entries, strict=True)
         ],

@@ -1,17 +1,19 @@
-"""What every rule application needs: the transaction, the policy, the clock reading."""
+"""What every rule application needs: the transaction, the policy, the clock reading,
+and where its entries and notifications go."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ledger.books import Entry, Line, post_entries, post_entry
-from ledger.outbox import emit, outbox_row
+from ledger.outbox import outbox_row
 from ledger.policy import Policy
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 from messages.notifications import NotificationData
 
-__all__ = ["Context", "Notice"]
+__all__ = ["Context", "Notice", "Staging"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,27 +25,64 @@ class Notice:
     time: datetime
 
 
+@dataclass(slots=True)
+class Staging:
+    """Where a re-derivation's entries and notifications go instead of the journal and
+    the outbox: ``ledger.corrections`` compares them with what was booked and told."""
+
+    entries: list[Entry] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """One unit of work applying the rules under one policy.
 
     ``recorded_at`` is when residuo writes (wall clock, for audit only); every rule
-    reads business time from the event or the sweep's ``as_of`` instead.
+    reads business time from the event or the sweep's ``as_of`` instead. ``event_id``
+    names the event being applied, which the notifications it causes carry. With
+    ``staging``, entries and notifications are collected there rather than written.
+    ``booked`` keeps, per customer, the latest effective time an entry was booked at:
+    how far their books now reach (``ledger.timeline``).
     """
 
     uow: UnitOfWork
     policy: Policy
     recorded_at: datetime
+    event_id: str | None = None
+    staging: Staging | None = None
+    booked: dict[str, datetime] = field(default_factory=dict)
 
     def local(self, instant: datetime) -> datetime:
         """``instant`` in the business time zone, as notifications show it."""
         return instant.astimezone(self.policy.zone)
 
-    def notify(self, data: NotificationData, *, cause: str, time: datetime) -> bool:
-        """Queue a notification in this transaction (see ``ledger.outbox``)."""
-        return emit(
-            self.uow, data, cause=cause, time=self.local(time), recorded_at=self.recorded_at
-        )
+    def notify(
+        self, data: NotificationData, *, cause: str, time: datetime, derived: bool = True
+    ) -> None:
+        """Queue a notification in this transaction; a twin of one already queued (same
+        type and cause) is left out. ``derived``: what the rules say about the books,
+        which a correction may take back; not a reminder, a summary or a report."""
+        self.notify_all([Notice(data, cause, time)], derived=derived)
+
+    def notify_all(self, notices: Sequence[Notice], *, derived: bool = True) -> None:
+        """Queue many notifications in one batched insert; twins are left out."""
+        rows = [
+            outbox_row(
+                notice.data,
+                cause=notice.cause,
+                time=self.local(notice.time),
+                recorded_at=self.recorded_at,
+                derived=derived,
+                event_id=self.event_id if derived else None,
+            )
+            for notice in notices
+        ]
+        if self.staging is not None:
+            assert derived, "a re-derivation says only what the rules say"
+            self.staging.notifications.extend(rows)
+        elif rows:
+            self.uow.insert_many(schema.outbox, rows, ignore_conflicts=True, long_text=True)
 
     def post(
         self,
@@ -56,9 +95,14 @@ class Context:
         lines: list[Line],
         order_id: str | None = None,
         credit_id: str | None = None,
-    ) -> int:
+    ) -> None:
         """Append a balanced journal entry in this transaction."""
-        return post_entry(
+        entry = Entry(kind, customer_id, cause, effective_at, memo, lines, order_id, credit_id)
+        if self.staging is not None:
+            self._track([entry])
+            self.staging.entries.append(entry)
+            return
+        post_entry(
             self.uow,
             kind=kind,
             customer_id=customer_id,
@@ -70,23 +114,18 @@ class Context:
             order_id=order_id,
             credit_id=credit_id,
         )
+        self._track([entry])
 
     def post_entries(self, entries: Sequence[Entry]) -> None:
         """Append many balanced entries in this transaction, in three statements."""
-        post_entries(self.uow, entries, recorded_at=self.recorded_at)
+        if self.staging is not None:
+            self.staging.entries.extend(entries)
+        else:
+            post_entries(self.uow, entries, recorded_at=self.recorded_at)
+        self._track(entries)
 
-    def notify_all(self, notices: Sequence[Notice]) -> None:
-        """Queue many notifications in one batched insert; twins are left out, as by
-        ``notify``."""
-        if not notices:
-            return
-        rows = [
-            outbox_row(
-                notice.data,
-                cause=notice.cause,
-                time=self.local(notice.time),
-                recorded_at=self.recorded_at,
-            )
-            for notice in notices
-        ]
-        self.uow.insert_many(schema.outbox, rows, ignore_conflicts=True, long_text=True)
+    def _track(self, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            latest = self.booked.get(entry.customer_id)
+            if latest is None or entry.effective_at > latest:
+                self.booked[entry.customer_id] = entry.effective_at

@@ -79,6 +79,7 @@ def claim(ctx: Context, event: InboundEvent) -> Claim:
             "body_sha256": digest,
             "payload": event.model_dump(mode="json"),
             "business_time": business_time(event),
+            "position": business_time(event),
             "received_at": ctx.recorded_at,
         },
     )

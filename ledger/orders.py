@@ -215,16 +215,17 @@ def record_activation_completed(
         return APPLIED
     card = order.card
     assert card is not None
+    activated_at = _not_before_payment(activation.activated_at, card)
     ctx.uow.connection.execute(
         update(schema.orders)
         .where(schema.orders.c.order_id == card.order_id)
-        .values(status=OrderState.ACTIVE.value, activated_at=activation.activated_at)
+        .values(status=OrderState.ACTIVE.value, activated_at=activated_at)
     )
     ctx.post(
         kind="order_activated",
         customer_id=card.customer_id,
         cause=event_id,
-        effective_at=activation.activated_at,
+        effective_at=activated_at,
         memo=f"order {card.order_id} activated",
         lines=transfer(Account.ORDER_PREPAYMENTS, Account.REVENUE, card.amount_cents),
         order_id=card.order_id,
@@ -244,10 +245,11 @@ def record_activation_failed(ctx: Context, event_id: str, failure: ActivationFai
         return APPLIED
     card = order.card
     assert card is not None
+    failed_at = _not_before_payment(failure.failed_at, card)
     ctx.uow.connection.execute(
         update(schema.orders)
         .where(schema.orders.c.order_id == card.order_id)
-        .values(status=OrderState.FAILED.value, failed_at=failure.failed_at)
+        .values(status=OrderState.FAILED.value, failed_at=failed_at)
     )
     grant_credit(
         ctx,
@@ -255,11 +257,19 @@ def record_activation_failed(ctx: Context, event_id: str, failure: ActivationFai
         origin="activation_failed",
         source_order_id=card.order_id,
         amount_cents=card.amount_cents,
-        granted_at=failure.failed_at,
+        granted_at=failed_at,
         expires_at=credit_expiry(card.paid_at, ctx.policy),
         cause=event_id,
     )
     return APPLIED
+
+
+def _not_before_payment(at: datetime, card: Row[Any]) -> datetime:
+    """An outcome reported as happening before its order was paid (upstream clocks
+    disagree) is booked when the money was there: no credit, and no revenue, exists
+    before the payment it comes from (R11 at every instant)."""
+    paid_at: datetime = card.paid_at
+    return max(at, paid_at)
 
 
 def _mark_transfer(ctx: Context, funding: Row[Any], **instants: datetime) -> None:

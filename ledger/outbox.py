@@ -10,12 +10,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from ledger.store import schema
-from ledger.store.uow import UnitOfWork
 from messages.notifications import NotificationData
 from messages.outbound import notification_envelope
 
-__all__ = ["NOTIFICATION_NAMESPACE", "emit", "notification_id", "outbox_row"]
+__all__ = ["NOTIFICATION_NAMESPACE", "notification_id", "outbox_row"]
 
 NOTIFICATION_NAMESPACE = uuid.UUID("8d0c5a5e-4f3b-4d7e-9a53-7c1b2f0e6a11")
 
@@ -26,12 +24,21 @@ def notification_id(notification_type: str, cause: str) -> str:
 
 
 def outbox_row(
-    data: NotificationData, *, cause: str, time: datetime, recorded_at: datetime
+    data: NotificationData,
+    *,
+    cause: str,
+    time: datetime,
+    recorded_at: datetime,
+    derived: bool = False,
+    event_id: str | None = None,
+    identifier: str | None = None,
 ) -> dict[str, Any]:
-    """The ``outbox`` row of ``data``: what ``emit`` inserts, and what a sweep inserts
-    a thousand at a time."""
+    """The ``outbox`` row of ``data``, with the id its cause gives it (or ``identifier``).
+
+    ``derived`` marks what the rules say about the books (a correction may take it
+    back), ``event_id`` the event whose application said it."""
     notification_type: str = data.TYPE
-    identifier = notification_id(notification_type, cause)
+    identifier = identifier or notification_id(notification_type, cause)
     envelope = notification_envelope(data, id=identifier, time=time)
     return {
         "notification_id": identifier,
@@ -39,17 +46,7 @@ def outbox_row(
         "customer_id": getattr(data, "customer_id", None),
         "payload": json.dumps(envelope, separators=(",", ":")),
         "created_at": recorded_at,
+        "derived": derived,
+        "rule_key": notification_id(notification_type, cause) if derived else None,
+        "event_id": event_id,
     }
-
-
-def emit(
-    uow: UnitOfWork,
-    data: NotificationData,
-    *,
-    cause: str,
-    time: datetime,
-    recorded_at: datetime,
-) -> bool:
-    """Queue ``data`` for publication with the current transaction; False if a twin exists."""
-    row = outbox_row(data, cause=cause, time=time, recorded_at=recorded_at)
-    return uow.insert_ignoring_conflicts(schema.outbox, row) == 1

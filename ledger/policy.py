@@ -1,5 +1,6 @@
 """The credit policy (R12): every number of the rules is data, with the SPEC defaults."""
 
+from datetime import timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +32,9 @@ class Policy(BaseModel):
         }
     )
     spid_credit_anchor: Literal["paid_at", "cancelled_at"] = "paid_at"
+    allowed_lateness_days: int = Field(7, ge=0)
+    """How late (in business time, behind the watermark) an event may come and still
+    leave the books exactly as if it had come in order (``ledger.corrections``)."""
     spid_service: str = "spid"
     currency: str = Field("EUR", pattern=r"^[A-Z]{3}$")
     business_timezone: str = "Europe/Rome"
@@ -52,6 +56,11 @@ class Policy(BaseModel):
         if any(days <= 0 for days in value):
             raise ValueError("reminder offsets are positive numbers of days")
         return tuple(sorted(set(value), reverse=True))
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        """``allowed_lateness_days`` as a duration."""
+        return timedelta(days=self.allowed_lateness_days)
 
     @property
     def zone(self) -> ZoneInfo:

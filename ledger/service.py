@@ -13,19 +13,12 @@ from enum import StrEnum
 
 from sqlalchemy import Engine, select
 
-from ledger import inbox
+from ledger import corrections, dispatch, inbox, timeline
 from ledger.context import Context
 from ledger.errors import UnknownSweepError
 from ledger.money import cents_to_decimal
-from ledger.orders import (
-    record_activation_completed,
-    record_activation_failed,
-    record_order_payment,
-)
 from ledger.outcomes import Applied, Outcome
 from ledger.policy import Policy
-from ledger.requests import record_credit_request
-from ledger.rules import read_topup_reference
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 from ledger.sweep_runs import (
@@ -36,15 +29,9 @@ from ledger.sweep_runs import (
     start_run,
 )
 from ledger.sweeps import SWEEPS, SweepKind, SweepTally, Window, settle_window
-from ledger.topups import record_topup, record_unreadable_topup
-from messages.inbound import (
-    ActivationCompletedEvent,
-    ActivationFailedEvent,
-    CreditRequestedEvent,
-    InboundEvent,
-    PaymentReceivedEvent,
-)
-from messages.notifications import EventRejected, SweepCompleted
+from ledger.timeline import Timeliness
+from messages.inbound import CreditRequestedEvent, InboundEvent
+from messages.notifications import SweepCompleted
 
 __all__ = ["EventRecorded", "Ledger", "Recorded", "Recording"]
 
@@ -80,7 +67,9 @@ class EventRecorded:
 @dataclass(frozen=True, slots=True)
 class Recording:
     """What one ``Ledger.record`` call did: the event itself, then each parked event
-    its payment let apply, in the order they were applied (all in one transaction)."""
+    its payment let apply, in the order they were applied (all in one transaction).
+    An event that came late re-derives its component: what became of the others there
+    is told by the corrections' notifications, not here."""
 
     event: EventRecorded
     unparked: tuple[EventRecorded, ...] = ()
@@ -123,6 +112,14 @@ class Ledger:
         (the id is the idempotency key) but reported to ops, with both bodies' hashes
         (``event.rejected``, ``id_conflict``): ``Recorded.CONFLICT``.
         """
+        for _ in range(_OVERTAKES_TOLERATED):
+            try:
+                return self._record_once(event)
+            except _OvertakenError:
+                continue
+        return self._record_once(event)
+
+    def _record_once(self, event: InboundEvent) -> Recording:
         with UnitOfWork(self.engine) as uow:
             ctx = self._context(uow)
             seen = inbox.claim(ctx, event)
@@ -134,13 +131,15 @@ class Ledger:
                 )
             if not seen.claimed:
                 return Recording(EventRecorded(event.id, event.type, Recorded.DUPLICATE))
-            applied = _apply_and_close(ctx, event)
-            unparked: list[EventRecorded] = []
-            if applied.outcome is Outcome.APPLIED:
-                for order_id in _orders_it_may_pay(event):
-                    for parked in inbox.parked_events(ctx, order_id):
-                        unparked.append(_recorded(ctx, parked, _apply_and_close(ctx, parked)))
-            recording = Recording(_recorded(ctx, event, applied), tuple(unparked))
+            subjects = timeline.subjects_of(ctx, event)
+            uow.lock(*subjects)
+            timeline.record_subjects(ctx, event.id, subjects)
+            at = inbox.business_time(event)
+            done = _apply_in_time(ctx, event, subjects, timeline.judge(ctx, at, subjects))
+            recording = Recording(
+                _recorded(ctx, event, done.applied),
+                tuple(_recorded(ctx, parked, applied) for parked, applied in done.unparked),
+            )
             uow.commit()
             return recording
 
@@ -168,7 +167,7 @@ class Ledger:
                 },
             )
             if claimed:
-                _report_event(
+                dispatch.report_event(
                     ctx,
                     event_id or f"sha256:{digest}",
                     event_type or "unknown",
@@ -194,12 +193,17 @@ class Ledger:
         tallies: dict[str, SweepTally] = {}
         for each in kinds:
             tally = SweepTally()
+            with UnitOfWork(self.engine) as uow:
+                timeline.log_sweep(self._context(uow), each, as_of)
+                uow.commit()
             for sweep_pass in SWEEPS[each]:
                 after: str | None = None
                 while True:
                     window = Window(after=after, limit=self.sweep_chunk_size)
                     with UnitOfWork(self.engine) as uow:
-                        after = settle_window(self._context(uow), sweep_pass, as_of, window, tally)
+                        ctx = self._context(uow)
+                        after = settle_window(ctx, sweep_pass, as_of, window, tally)
+                        timeline.advance(ctx, {})
                         uow.commit()
                     if after is None:
                         break
@@ -214,6 +218,7 @@ class Ledger:
                     ),
                     cause=f"sweep|{each}|{as_of.isoformat()}",
                     time=as_of,
+                    derived=False,
                 )
                 uow.commit()
             tallies[each] = tally
@@ -229,12 +234,10 @@ class Ledger:
         """Start the scheduled run of ``kind`` for ``business_date``; the chunks to send
         (none when it already completed). See ``ledger.sweep_runs``."""
         with UnitOfWork(self.engine) as uow:
+            ctx = self._context(uow)
+            timeline.log_sweep(ctx, kind, as_of)
             pending = start_run(
-                self._context(uow),
-                _sweep_kind(kind),
-                business_date,
-                as_of,
-                chunk_size=self.sweep_chunk_size,
+                ctx, _sweep_kind(kind), business_date, as_of, chunk_size=self.sweep_chunk_size
             )
             uow.commit()
             return pending
@@ -242,7 +245,9 @@ class Ledger:
     def settle_sweep_chunk(self, kind: str, business_date: date, chunk_no: int) -> ChunkSettled:
         """Settle one chunk of a scheduled run, once, in one transaction."""
         with UnitOfWork(self.engine) as uow:
-            settled = settle_chunk(self._context(uow), _sweep_kind(kind), business_date, chunk_no)
+            ctx = self._context(uow)
+            settled = settle_chunk(ctx, _sweep_kind(kind), business_date, chunk_no)
+            timeline.advance(ctx, {})
             uow.commit()
             return settled
 
@@ -254,51 +259,55 @@ def _sweep_kind(kind: str) -> SweepKind:
     raise UnknownSweepError(f"unknown sweep {kind!r}; known: {', '.join(SWEEPS)}")
 
 
-def _apply(ctx: Context, event: InboundEvent) -> Applied:
-    if isinstance(event, PaymentReceivedEvent):
-        topup = read_topup_reference(event.data.reference)
-        if topup is None:
-            return record_order_payment(ctx, event.id, event.data)
-        if topup.order_id is None:
-            return record_unreadable_topup(ctx, event.id, event.data)
-        return record_topup(ctx, event.id, topup.order_id, event.data)
-    if isinstance(event, ActivationCompletedEvent):
-        return record_activation_completed(ctx, event.id, event.data)
-    if isinstance(event, ActivationFailedEvent):
-        return record_activation_failed(ctx, event.id, event.data)
-    assert isinstance(event, CreditRequestedEvent)
-    return record_credit_request(ctx, event.id, event.data)
+_OVERTAKES_TOLERATED = 3
+"""Attempts an event may lose to sweeps committing past it before the last one (a
+second attempt finds the event late, and late events are not overtaken)."""
 
 
-def _orders_it_may_pay(event: InboundEvent) -> list[str]:
-    """The orders an event may have paid, by card, with credit or by a top-up that
-    funded a hold: the events parked waiting for them may apply now."""
-    if isinstance(event, PaymentReceivedEvent):
-        topup = read_topup_reference(event.data.reference)
-        if topup is None:
-            return [event.data.order_id]
-        return [topup.order_id] if topup.order_id else []
-    if isinstance(event, CreditRequestedEvent) and event.data.new_order is not None:
-        return [event.data.new_order.order_id]
-    return []
+class _OvertakenError(Exception):
+    """An event judged in order found, once applied, books written past it meanwhile."""
 
 
-def _apply_and_close(ctx: Context, event: InboundEvent) -> Applied:
-    """Apply a claimed event, record its outcome, and report a refusal to ops."""
-    applied = _apply(ctx, event)
-    inbox.close(ctx, event, applied)
-    if applied.outcome is Outcome.REFUSED:
-        assert applied.reason is not None and applied.detail is not None
-        _report_event(
-            ctx,
-            event.id,
-            event.type,
-            applied.reason,
-            applied.detail,
-            cause=f"refused|{event.id}",
-            time=inbox.business_time(event),
-        )
-    return applied
+def _apply_in_time(
+    ctx: Context, event: InboundEvent, subjects: set[str], verdict: timeline.Verdict
+) -> dispatch.Dispatched:
+    """Apply a claimed event as its timeliness says (``ledger.timeline``): where nothing
+    has been written past its position, as it comes; otherwise by deriving its
+    component again. An event older than the settled horizon is placed there, and ops
+    are told what it would have changed in time."""
+    too_late = verdict.timeliness is Timeliness.TOO_LATE
+    if too_late:
+        timeline.set_position(ctx, event.id, verdict.position)
+    if verdict.frontier is None or verdict.position >= verdict.frontier:
+        done = _apply_as_it_comes(ctx, event, subjects, verdict)
+    elif verdict.rederivable and (found := corrections.rederive(ctx, event, subjects)):
+        done = dispatch.Dispatched(found.outcome)
+    else:
+        # History from before payloads were kept cannot be derived again: judged
+        # against the books as they stand, after everything already written.
+        timeline.set_position(ctx, event.id, verdict.frontier)
+        too_late = True
+        done = dispatch.apply_event(ctx, event)
+        timeline.advance(ctx, dict.fromkeys(subjects, verdict.frontier))
+    if too_late:
+        in_time = corrections.would_change(ctx, event, subjects) if verdict.rederivable else None
+        corrections.report_too_late(ctx, event, verdict, in_time)
+    return done
+
+
+def _apply_as_it_comes(
+    ctx: Context, event: InboundEvent, subjects: set[str], verdict: timeline.Verdict
+) -> dispatch.Dispatched:
+    done = dispatch.apply_event(ctx, event)
+    now = timeline.judge(ctx, verdict.position, subjects).frontier
+    if now is not None and verdict.position < now:
+        # A sweep (which takes no subject locks) committed books past this event
+        # while it was being applied: start again, knowing it is late.
+        raise _OvertakenError(event.id)
+    # A parked event has done nothing yet: it is applied, in its turn, with its order.
+    parked = done.applied.outcome is Outcome.PARKED
+    timeline.advance(ctx, {} if parked else dict.fromkeys(subjects, verdict.position))
+    return done
 
 
 def _recorded(ctx: Context, event: InboundEvent, applied: Applied) -> EventRecorded:
@@ -336,7 +345,7 @@ def _report_id_conflict(ctx: Context, event: InboundEvent, digest: str, earlier:
         },
     )
     if claimed:
-        _report_event(
+        dispatch.report_event(
             ctx,
             event.id,
             event.type,
@@ -345,20 +354,3 @@ def _report_id_conflict(ctx: Context, event: InboundEvent, digest: str, earlier:
             cause=f"id_conflict|{digest}",
             time=inbox.business_time(event),
         )
-
-
-def _report_event(
-    ctx: Context,
-    event_id: str,
-    event_type: str,
-    reason: str,
-    detail: str,
-    *,
-    cause: str,
-    time: datetime,
-) -> None:
-    ctx.notify(
-        EventRejected(event_id=event_id, event_type=event_type, reason=reason, detail=detail),
-        cause=cause,
-        time=time,
-    )

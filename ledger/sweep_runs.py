@@ -211,4 +211,5 @@ def _complete(ctx: Context, kind: SweepKind, business_date: date, as_of: datetim
         ),
         cause=run_cause(kind, business_date),
         time=as_of,
+        derived=False,
     )

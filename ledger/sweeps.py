@@ -68,11 +68,13 @@ class SweepTally:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """Due rows with ``after`` < key ≤ ``upto`` (None: unbounded), at most ``limit``."""
+    """Due rows with ``after`` < key ≤ ``upto`` (None: unbounded), at most ``limit``, of
+    the ``customers`` given (None: everyone's)."""
 
     after: str | None = None
     upto: str | None = None
     limit: int | None = None
+    customers: frozenset[str] | None = None
 
 
 Settle = Callable[[Context, datetime, Sequence[Row[Any]], SweepTally], None]
@@ -107,6 +109,8 @@ def settle_window(
         query = query.where(sweep_pass.key > window.after)
     if window.upto is not None:
         query = query.where(sweep_pass.key <= window.upto)
+    if window.customers is not None:
+        query = query.where(sweep_pass.table.c.customer_id.in_(sorted(window.customers)))
     query = query.order_by(sweep_pass.key).limit(window.limit)
     if sweep_pass.lock:
         query = query.with_for_update()
@@ -209,7 +213,7 @@ def _remind_expiring_credits(
         for credit in credits
         if credit.credit_id in due
     ]
-    ctx.notify_all(notices)
+    ctx.notify_all(notices, derived=False)
     for _ in notices:
         tally.add("credit_expiring_soon")
 
@@ -240,7 +244,7 @@ def _remind_spid_deadlines(
         for row in rows
         if row.order_id in due
     ]
-    ctx.notify_all(notices)
+    ctx.notify_all(notices, derived=False)
     for _ in notices:
         tally.add("spid_deadline_approaching")
 

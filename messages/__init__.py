@@ -7,7 +7,18 @@ rules; ``InboundBounds`` adds the size and time window a worker applies at the e
 
 from messages.amounts import CENT, MAX_AMOUNT, Amount, NonNegativeAmount, format_amount
 from messages.bounds import InboundBounds
+from messages.catalogue import NOTIFICATION_TYPES
 from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
+from messages.corrections import (
+    CorrectionReason,
+    CreditReinstated,
+    EventLate,
+    HoldReinstated,
+    LateEventEffects,
+    NotificationVoided,
+    RequestReconsidered,
+    SpidOrderReinstated,
+)
 from messages.errors import InvalidEvent, MessageError, RejectionReason
 from messages.inbound import (
     INBOUND_TYPES,
@@ -29,7 +40,6 @@ from messages.inbound import (
     parse_inbound,
 )
 from messages.notifications import (
-    NOTIFICATION_TYPES,
     TOPUP_METHODS,
     CreditApplied,
     CreditExpired,
@@ -73,25 +83,31 @@ __all__ = [
     "ActivationFailedEvent",
     "Amount",
     "CloudEvent",
+    "CorrectionReason",
     "CreditApplied",
     "CreditExpired",
     "CreditExpiringSoon",
     "CreditGranted",
     "CreditOrigin",
     "CreditPortion",
+    "CreditReinstated",
     "CreditRequested",
     "CreditRequestedEvent",
     "CreditRestored",
     "CustomerNotification",
+    "EventLate",
     "EventRejected",
+    "HoldReinstated",
     "HoldReleased",
     "InboundBounds",
     "InboundEvent",
     "InvalidEvent",
+    "LateEventEffects",
     "MessageError",
     "NewOrder",
     "NonNegativeAmount",
     "NotificationData",
+    "NotificationVoided",
     "OrderFunded",
     "PaymentMatched",
     "PaymentMethod",
@@ -103,9 +119,11 @@ __all__ = [
     "RejectionReason",
     "RequestAction",
     "RequestChannel",
+    "RequestReconsidered",
     "RequestRejected",
     "SpidDeadlineApproaching",
     "SpidOrderCancelled",
+    "SpidOrderReinstated",
     "SweepCompleted",
     "SweepKind",
     "TopupMethod",

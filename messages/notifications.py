@@ -39,7 +39,6 @@ from messages._fields import (
 from messages.amounts import Amount, NonNegativeAmount
 
 __all__ = [
-    "NOTIFICATION_TYPES",
     "TOPUP_METHODS",
     "CreditApplied",
     "CreditExpired",
@@ -288,26 +287,3 @@ class PaymentMatched(CustomerNotification):
     event_id: EventId
     request_id: RequestId
     amount: Amount
-
-
-NOTIFICATION_TYPES: Final[dict[str, type[NotificationData]]] = {
-    model.TYPE: model
-    for model in (
-        CreditGranted,
-        SpidOrderCancelled,
-        CreditApplied,
-        TopupRequired,
-        OrderFunded,
-        HoldReleased,
-        RefundRequested,
-        CreditExpired,
-        CreditExpiringSoon,
-        SpidDeadlineApproaching,
-        RequestRejected,
-        EventRejected,
-        SweepCompleted,
-        PaymentUnmatched,
-        PaymentMatched,
-        CreditRestored,
-    )
-}

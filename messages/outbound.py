@@ -15,9 +15,10 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from messages._wire import header, load_object, rejection
+from messages.catalogue import NOTIFICATION_TYPES
 from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
 from messages.errors import InvalidEvent
-from messages.notifications import NOTIFICATION_TYPES, CustomerNotification, NotificationData
+from messages.notifications import CustomerNotification, NotificationData
 
 __all__ = ["NOTIFICATION_SOURCE", "notification_envelope", "parse_notification"]
 

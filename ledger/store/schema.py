@@ -43,15 +43,19 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
     text,
+    true,
 )
 
 from messages import limits
 
 __all__ = [
     "allocations",
+    "corrections",
     "credit_requests",
     "credits",
+    "event_subjects",
     "inbox",
     "journal_entries",
     "metadata",
@@ -60,6 +64,7 @@ __all__ = [
     "postings",
     "rejected_events",
     "reminders",
+    "subject_frontiers",
     "sweep_chunks",
     "sweep_runs",
     "topups",
@@ -129,6 +134,10 @@ inbox = Table(
     Column("status", String(16), nullable=False),
     Column("order_id", OrderId),
     Column("business_time", UTCDateTime),
+    # Where the event stands in business-time order when the books are derived again
+    # (``ledger.corrections``): its business time, or, for an event later than the
+    # allowed lateness, the point its books had reached when it came.
+    Column("position", UTCDateTime),
     Column("body_sha256", String(64)),
     Column("payload", JSON),
     Column("detail", Text),
@@ -304,6 +313,26 @@ journal_entries = Table(
     Column("effective_at", UTCDateTime, nullable=False),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("memo", Text, nullable=False),
+    # A correction is a new entry, never an edit: a reversal points at the entry it
+    # cancels (same effective time, postings negated), and both it and the entries a
+    # correction books in its place name the correction.
+    Column("reverses_entry_id", Integer, ForeignKey("journal_entries.entry_id"), index=True),
+    Column("correction_id", Integer, ForeignKey("corrections.correction_id")),
+)
+
+# Late evidence and operator adjustments (``ledger.corrections``): one row per
+# correction, the entries it booked point at it. ``summary`` counts what it changed.
+corrections = Table(
+    "corrections",
+    metadata,
+    Column("correction_id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("operator", String(255)),
+    Column("reason", Text),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Column("summary", JSON, nullable=False),
+    CheckConstraint("kind IN ('late_evidence', 'adjustment')", name="kind"),
 )
 
 # The lines of an entry: signed cents, debit positive, credit negative; the lines of
@@ -333,6 +362,16 @@ outbox = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("published_at", UTCDateTime),
+    # ``derived``: said by the rules about the books (not a reminder, a sweep summary or
+    # a report on a broken event), so a correction may void it; ``rule_key`` the id its
+    # cause gives it (``notification_id`` differs when it was told anew after a void);
+    # ``event_id`` the event whose application said it; ``voided_by`` the notification
+    # that took it back.
+    Column("derived", Boolean, nullable=False, server_default=false()),
+    Column("rule_key", String(64)),
+    Column("event_id", String(255)),
+    Column("voided_by", String(64)),
+    Index(None, "customer_id", sqlite_where=text("derived"), postgresql_where=text("derived")),
     Index(
         None,
         "position",
@@ -349,6 +388,31 @@ reminders = Table(
     Column("kind", String(32), primary_key=True),
     Column("days_before", Integer, primary_key=True),
     Column("sent_at", UTCDateTime, nullable=False),
+)
+
+# What each event names: ``customer:<id>`` and ``order:<number>`` subjects. Events that
+# share a subject may change each other's outcome, so a late event re-derives the
+# component of events its subjects connect (``ledger.corrections``).
+event_subjects = Table(
+    "event_subjects",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Index(None, "event_id"),
+)
+
+# How far in business time the books of each subject have been written: the latest
+# position of an event naming it and the latest effective time of an entry booked for
+# it (``sweep:<kind>`` rows: the latest ``as_of`` of that sweep, up to which it settled
+# everything due). An event before its subjects' frontier is late; the largest frontier
+# is the watermark. ``rederivable`` is
+# false for a customer whose history predates kept payloads (migration 0005).
+subject_frontiers = Table(
+    "subject_frontiers",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("frontier", UTCDateTime, nullable=False, index=True),
+    Column("rederivable", Boolean, nullable=False, server_default=true()),
 )
 
 # Events that can never be valid (bad JSON, wrong schema): kept for ops with their

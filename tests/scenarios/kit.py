@@ -264,6 +264,15 @@ class Books:
         """The `data` of every notification of one type, oldest first."""
         return [note.data for note in self.notifications(notification_type)]
 
+    def standing(self, notification_type: str) -> list[dict[str, Any]]:
+        """The `data` of a type's notifications that still stand, oldest first: those no
+        later notification voided, as a consumer rebuilds the truth from the queue."""
+        notes = self.notifications()
+        voided = {note.data["voided_id"] for note in notes if "voided_id" in note.data}
+        return [
+            note.data for note in notes if note.type == notification_type and note.id not in voided
+        ]
+
     def only(self, notification_type: str) -> dict[str, Any]:
         """The `data` of the one notification of a type; fails unless exactly one."""
         found = self.data(notification_type)
@@ -448,3 +457,26 @@ def assert_books_balance(engine: Engine) -> None:
         }
         assert from_accounts == {name: buckets[name] for name in _BUCKETS}, customer
         assert per_customer_postings[customer] == buckets
+
+
+def assert_books_never_negative_in_business_time(engine: Engine) -> None:
+    """R11 at every business instant: the journal read by effective time (reversals and
+    corrections included, as they net out at the instants they are dated) never shows
+    an account of a customer below zero in its natural sign."""
+    entry, posting = schema.journal_entries.c, schema.postings.c
+    with engine.connect() as connection:
+        lines = connection.execute(
+            select(entry.effective_at, posting.customer_id, posting.account, posting.amount_cents)
+            .join(schema.journal_entries, entry.entry_id == posting.entry_id)
+            .order_by(entry.effective_at)
+        ).all()
+    running: dict[tuple[str, str], int] = defaultdict(int)
+    for instant, instant_lines in itertools.groupby(lines, key=lambda line: line.effective_at):
+        touched = set()
+        for line in instant_lines:
+            running[(line.customer_id, line.account)] += line.amount_cents
+            touched.add((line.customer_id, line.account))
+        for customer, account in touched:
+            raw = running[(customer, account)]
+            natural = raw if account == Account.CASH.value else -raw
+            assert natural >= 0, f"{account} of {customer} at {natural} at {instant}"

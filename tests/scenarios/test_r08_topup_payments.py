@@ -186,11 +186,31 @@ def test_anyone_quoting_the_reference_may_pay_the_difference(on_hold: Books) -> 
     assert ledger.only("payment.unmatched")["customer_id"] == OTHER_CUSTOMER
 
 
-def test_a_topup_processed_after_the_hold_was_released_is_never_lost(on_hold: Books) -> None:
-    """Paid in time but processed after the sweep released the hold: the money is booked
-    and ops are told (payment.unmatched), so it can be refunded or matched by hand."""
+def test_a_topup_paid_in_time_and_reported_after_the_sweep_funds_the_order(
+    on_hold: Books,
+) -> None:
+    """Paid in time, reported after the sweep released the hold (within the allowed
+    lateness): the hold is reinstated and the order funded, as in business-time order."""
     ledger = on_hold
     ledger.sweep("holds", rome(2026, 7, 2))
+    payment = topup("MI0100", CUSTOMER, "50.00", rome(2026, 6, 30))
+
+    ledger.record(payment)
+
+    assert ledger.only("hold.reinstated")["order_id"] == "MI0100"
+    assert ledger.standing("hold.released") == []
+    assert ledger.only("order.funded")["paid"] == "50.00"
+    assert ledger.credit("CR-MI0001")["used"] == 10000
+    assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 0
+
+
+def test_a_topup_reported_later_than_the_allowed_lateness_is_never_lost(
+    on_hold: Books,
+) -> None:
+    """Paid in time but reported weeks after the sweep released the hold: judged against
+    the books as they stand, the money is kept for ops, who hear it came too late."""
+    ledger = on_hold
+    ledger.sweep("holds", rome(2026, 7, 20))
     payment = topup("MI0100", CUSTOMER, "50.00", rome(2026, 6, 30))
 
     ledger.record(payment)
@@ -199,6 +219,10 @@ def test_a_topup_processed_after_the_hold_was_released_is_never_lost(on_hold: Bo
     assert (unmatched["event_id"], unmatched["amount"]) == (payment.id, "50.00")
     assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 5000
     assert ledger.data("order.funded") == []
+    late = ledger.only("event.late")
+    assert late["event_id"] == payment.id
+    assert late["would_have_changed"]["voided"] == ["hold.released", "payment.unmatched"]
+    assert "order.funded" in late["would_have_changed"]["told"]
 
 
 def test_a_part_paid_hold_that_lapses_returns_the_payment_to_ops(on_hold: Books) -> None:

@@ -16,18 +16,25 @@ from messages import (
     CreditExpiringSoon,
     CreditGranted,
     CreditPortion,
+    CreditReinstated,
     CreditRestored,
+    EventLate,
     EventRejected,
+    HoldReinstated,
     HoldReleased,
     InvalidEvent,
+    LateEventEffects,
     NotificationData,
+    NotificationVoided,
     OrderFunded,
     PaymentMatched,
     PaymentUnmatched,
     RefundRequested,
+    RequestReconsidered,
     RequestRejected,
     SpidDeadlineApproaching,
     SpidOrderCancelled,
+    SpidOrderReinstated,
     SweepCompleted,
     TopupRequired,
     notification_envelope,
@@ -131,6 +138,35 @@ SAMPLES: list[NotificationData] = [
         request_id="REQ-0002",
         amount=Decimal("30.00"),
     ),
+    *(
+        model(
+            customer_id=CUSTOMER,
+            voided_id="5b1d1f0e-3b7a-5c2e-9d4f-0a1b2c3d4e5f",
+            voided_type=voided,
+            reason="late_evidence",
+            detail="event evt-0042 came late",
+            correction_id=1,
+            credit_id="CR-MI0001",
+        )
+        for model, voided in (
+            (NotificationVoided, "credit.granted"),
+            (CreditReinstated, "credit.expired"),
+            (HoldReinstated, "hold.released"),
+            (SpidOrderReinstated, "spid.order_cancelled"),
+            (RequestReconsidered, "request.rejected"),
+        )
+    ),
+    EventLate(
+        event_id="evt-0042",
+        event_type="credit.requested",
+        business_time=AT,
+        watermark=LATER,
+        allowed_lateness_days=7,
+        would_have_changed=LateEventEffects(
+            entries_reversed=1, entries_booked=2, voided=["credit.expired"], told=["credit.applied"]
+        ),
+        detail="judged against the books as they stood",
+    ),
 ]
 
 SPEC_TYPES = {
@@ -151,9 +187,20 @@ SPEC_TYPES = {
 
 
 def test_the_registry_holds_the_spec_types_and_the_extensions() -> None:
-    """Every SPEC §3 type has a model, plus `payment.unmatched` and `payment.matched` for
-    ops and `credit.restored` for customers, and no others."""
-    extensions = {"payment.unmatched", "payment.matched", "credit.restored"}
+    """Every SPEC §3 type has a model, plus `payment.unmatched`, `payment.matched` and
+    `event.late` for ops, `credit.restored` for customers, the corrections, and no
+    others."""
+    extensions = {
+        "payment.unmatched",
+        "payment.matched",
+        "credit.restored",
+        "event.late",
+        "notification.voided",
+        "credit.reinstated",
+        "hold.reinstated",
+        "spid.order_reinstated",
+        "request.reconsidered",
+    }
     assert set(NOTIFICATION_TYPES) == SPEC_TYPES | extensions
     assert all(name == model.TYPE for name, model in NOTIFICATION_TYPES.items())
 

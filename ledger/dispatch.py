@@ -1,0 +1,122 @@
+"""From an inbound event to the rule that applies it, and what follows from it.
+
+One path, taken alike by an event as it comes (``ledger.service``) and by every event
+of a component derived again in business-time order (``ledger.corrections``): apply
+the rule, record the outcome in the inbox, report a refusal to ops, and apply the
+events parked waiting for an order the event may have paid.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from ledger import inbox
+from ledger.context import Context
+from ledger.orders import (
+    record_activation_completed,
+    record_activation_failed,
+    record_order_payment,
+)
+from ledger.outcomes import Applied, Outcome
+from ledger.requests import record_credit_request
+from ledger.rules import read_topup_reference
+from ledger.topups import record_topup, record_unreadable_topup
+from messages.inbound import (
+    ActivationCompletedEvent,
+    ActivationFailedEvent,
+    CreditRequestedEvent,
+    InboundEvent,
+    PaymentReceivedEvent,
+)
+from messages.notifications import EventRejected
+
+__all__ = ["Dispatched", "apply_event", "report_event"]
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatched:
+    """What applying an event did: its outcome, then each parked event it let apply
+    (with that one's outcome), in the order they were applied."""
+
+    applied: Applied
+    unparked: tuple[tuple[InboundEvent, Applied], ...] = ()
+
+
+def apply_event(ctx: Context, event: InboundEvent) -> Dispatched:
+    """Apply a claimed event, then the events parked waiting for what it paid."""
+    applied = _apply_and_close(ctx, event)
+    unparked: list[tuple[InboundEvent, Applied]] = []
+    if applied.outcome is Outcome.APPLIED:
+        for order_id in _orders_it_may_pay(event):
+            for parked in inbox.parked_events(ctx, order_id):
+                unparked.append((parked, _apply_and_close(ctx, parked)))
+    return Dispatched(applied, tuple(unparked))
+
+
+def report_event(
+    ctx: Context,
+    event_id: str,
+    event_type: str,
+    reason: str,
+    detail: str,
+    *,
+    cause: str,
+    time: datetime,
+    derived: bool = False,
+) -> None:
+    """Tell ops about an event (``event.rejected``): ``derived`` when a rule refused it,
+    which a correction may take back."""
+    ctx.notify(
+        EventRejected(event_id=event_id, event_type=event_type, reason=reason, detail=detail),
+        cause=cause,
+        time=time,
+        derived=derived,
+    )
+
+
+def _apply_and_close(ctx: Context, event: InboundEvent) -> Applied:
+    """Apply one event, record its outcome, and report a refusal to ops."""
+    applying = replace(ctx, event_id=event.id)
+    applied = _apply(applying, event)
+    inbox.close(applying, event, applied)
+    if applied.outcome is Outcome.REFUSED:
+        assert applied.reason is not None and applied.detail is not None
+        report_event(
+            applying,
+            event.id,
+            event.type,
+            applied.reason,
+            applied.detail,
+            cause=f"refused|{event.id}",
+            time=inbox.business_time(event),
+            derived=True,
+        )
+    return applied
+
+
+def _apply(ctx: Context, event: InboundEvent) -> Applied:
+    if isinstance(event, PaymentReceivedEvent):
+        topup = read_topup_reference(event.data.reference)
+        if topup is None:
+            return record_order_payment(ctx, event.id, event.data)
+        if topup.order_id is None:
+            return record_unreadable_topup(ctx, event.id, event.data)
+        return record_topup(ctx, event.id, topup.order_id, event.data)
+    if isinstance(event, ActivationCompletedEvent):
+        return record_activation_completed(ctx, event.id, event.data)
+    if isinstance(event, ActivationFailedEvent):
+        return record_activation_failed(ctx, event.id, event.data)
+    assert isinstance(event, CreditRequestedEvent)
+    return record_credit_request(ctx, event.id, event.data)
+
+
+def _orders_it_may_pay(event: InboundEvent) -> list[str]:
+    """The orders an event may have paid, by card, with credit or by a top-up that
+    funded a hold: the events parked waiting for them may apply now."""
+    if isinstance(event, PaymentReceivedEvent):
+        topup = read_topup_reference(event.data.reference)
+        if topup is None:
+            return [event.data.order_id]
+        return [topup.order_id] if topup.order_id else []
+    if isinstance(event, CreditRequestedEvent) and event.data.new_order is not None:
+        return [event.data.new_order.order_id]
+    return []

@@ -1,0 +1,147 @@
+"""Late evidence: what a re-derivation of the books needs, and corrections as entries.
+
+* ``inbox.position``: where an event stands in business-time order (its business time,
+  or the point its books had reached if it came later than the allowed lateness);
+  backfilled with the business time;
+* ``event_subjects``: the customers and orders each event names;
+* ``subject_frontiers``: how far in business time each subject's books reach (the
+  largest is the watermark), and each sweep kind's latest ``as_of`` (from
+  ``sweep_runs``). Every customer and order already in the books gets a row
+  marked not ``rederivable``: their events' payloads were not all kept before 0004, so
+  a late event touching them is judged against the books as they stand, and reported;
+* ``corrections``, and on ``journal_entries`` ``reverses_entry_id`` (a reversal points
+  at the entry it cancels) and ``correction_id``;
+* on ``outbox``: ``derived`` (false for rows already there), ``rule_key``, ``event_id``,
+  ``voided_by``.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "corrections",
+        sa.Column("correction_id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("event_id", sa.String(length=255), nullable=False),
+        sa.Column("operator", sa.String(length=255), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("summary", sa.JSON(), nullable=False),
+        sa.CheckConstraint(
+            "kind IN ('late_evidence', 'adjustment')", name=op.f("ck_corrections_kind")
+        ),
+        sa.PrimaryKeyConstraint("correction_id", name=op.f("pk_corrections")),
+    )
+    op.create_table(
+        "event_subjects",
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("event_id", sa.String(length=255), nullable=False),
+        sa.PrimaryKeyConstraint("subject", "event_id", name=op.f("pk_event_subjects")),
+    )
+    op.create_index(op.f("ix_event_subjects_event_id"), "event_subjects", ["event_id"])
+    op.create_table(
+        "subject_frontiers",
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("frontier", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rederivable", sa.Boolean(), server_default=sa.true(), nullable=False),
+        sa.PrimaryKeyConstraint("subject", name=op.f("pk_subject_frontiers")),
+    )
+    op.create_index(op.f("ix_subject_frontiers_frontier"), "subject_frontiers", ["frontier"])
+    with op.batch_alter_table("inbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("position", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("journal_entries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("reverses_entry_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("correction_id", sa.Integer(), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_journal_entries_reverses_entry_id"), ["reverses_entry_id"]
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_journal_entries_reverses_entry_id_journal_entries"),
+            "journal_entries",
+            ["reverses_entry_id"],
+            ["entry_id"],
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_journal_entries_correction_id_corrections"),
+            "corrections",
+            ["correction_id"],
+            ["correction_id"],
+        )
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("derived", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.add_column(sa.Column("rule_key", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("event_id", sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column("voided_by", sa.String(length=64), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_outbox_customer_id"),
+            ["customer_id"],
+            sqlite_where=sa.text("derived"),
+            postgresql_where=sa.text("derived"),
+        )
+    op.execute("UPDATE inbox SET position = business_time")
+    _backfill()
+
+
+def _backfill() -> None:
+    """What the books already hold reaches as far as it reaches, and is not re-derived."""
+    op.execute(
+        "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
+        "SELECT 'customer:' || customer_id, max(effective_at), false FROM journal_entries "
+        "GROUP BY customer_id"
+    )
+    op.execute(
+        "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
+        "SELECT 'order:' || order_id, max(paid_at), false FROM orders GROUP BY order_id"
+    )
+    op.execute(
+        "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
+        "SELECT 'order:' || t.order_id, max(t.requested_at), false FROM transfers t "
+        "WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = t.order_id) "
+        "GROUP BY t.order_id"
+    )
+    op.execute(
+        "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
+        "SELECT 'sweep:' || kind, max(as_of), true FROM sweep_runs GROUP BY kind"
+    )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_customer_id"))
+        batch_op.drop_column("voided_by")
+        batch_op.drop_column("event_id")
+        batch_op.drop_column("rule_key")
+        batch_op.drop_column("derived")
+    with op.batch_alter_table("journal_entries", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_journal_entries_correction_id_corrections"), type_="foreignkey"
+        )
+        batch_op.drop_constraint(
+            batch_op.f("fk_journal_entries_reverses_entry_id_journal_entries"),
+            type_="foreignkey",
+        )
+        batch_op.drop_index(batch_op.f("ix_journal_entries_reverses_entry_id"))
+        batch_op.drop_column("correction_id")
+        batch_op.drop_column("reverses_entry_id")
+    with op.batch_alter_table("inbox", schema=None) as batch_op:
+        batch_op.drop_column("position")
+    op.drop_index(op.f("ix_subject_frontiers_frontier"), table_name="subject_frontiers")
+    op.drop_table("subject_frontiers")
+    op.drop_index(op.f("ix_event_subjects_event_id"), table_name="event_subjects")
+    op.drop_table("event_subjects")
+    op.drop_table("corrections")

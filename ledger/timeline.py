@@ -1,0 +1,280 @@
+"""Business time as the books have seen it: subjects, frontiers, the watermark, lateness.
+
+Every event names *subjects*: the customers and the order numbers it is about
+(``customer:<id>``, ``order:<number>``), and the customers who own the orders it names.
+Two events that share a subject may change each other's outcome; so may an event and
+an entry booked for a customer it names. How far in business time the books of a
+subject reach is its *frontier*: the latest position of an event naming it and the
+latest effective time of an entry booked for it. The largest frontier, sweeps' ``as_of``
+included, is the *watermark*: the latest business time residuo has seen.
+
+An event is judged against the frontiers of its subjects (``judge``):
+
+* **in order**: not behind any of them. It is applied as it comes; nothing it could
+  have changed has been written yet.
+* **late**: behind a frontier, but no more than the allowed lateness (a policy setting)
+  behind the watermark. The books of every event its subjects connect are derived
+  again in business-time order and corrected (``ledger.corrections``).
+* **too late**: further behind the watermark than that. The books up to the *settled
+  horizon* (the watermark less the allowed lateness) are final: the event is placed
+  at the horizon, judged against what was settled by then, its component derived again
+  from there on as for a late event, and ops are told (``event.late``).
+
+The watermark is read from the books, never from the wall clock, so a replay of a
+year of history behaves as production did.
+"""
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ledger.context import Context
+from ledger.rules import read_topup_reference
+from ledger.store import schema
+from messages.inbound import (
+    ActivationCompletedEvent,
+    ActivationFailedEvent,
+    CreditRequestedEvent,
+    InboundEvent,
+    PaymentReceivedEvent,
+)
+
+__all__ = [
+    "Component",
+    "Timeliness",
+    "Verdict",
+    "advance",
+    "component",
+    "customer_subject",
+    "customers_of",
+    "judge",
+    "latest_sweeps",
+    "log_sweep",
+    "order_subject",
+    "record_subjects",
+    "set_position",
+    "subjects_of",
+    "watermark",
+]
+
+_CUSTOMER = "customer:"
+_ORDER = "order:"
+_SWEEP = "sweep:"
+_CREDIT_PREFIX = "CR-"
+
+
+def customer_subject(customer_id: str) -> str:
+    """The subject of a customer; also the lock key of their requests."""
+    return f"{_CUSTOMER}{customer_id}"
+
+
+def order_subject(order_id: str) -> str:
+    """The subject of an order number; also its lock key (``ledger.orders``)."""
+    return f"{_ORDER}{order_id}"
+
+
+def customers_of(subjects: Iterable[str]) -> set[str]:
+    """The customer ids among ``subjects``."""
+    return {each.removeprefix(_CUSTOMER) for each in subjects if each.startswith(_CUSTOMER)}
+
+
+def _named(event: InboundEvent) -> tuple[set[str], set[str]]:
+    """The customers and the order numbers an event names."""
+    if isinstance(event, PaymentReceivedEvent):
+        topup = read_topup_reference(event.data.reference)
+        if topup is None:
+            orders = {event.data.order_id}
+        else:
+            orders = {topup.order_id} if topup.order_id else set()
+        return {event.data.customer_id}, orders
+    if isinstance(event, ActivationCompletedEvent | ActivationFailedEvent):
+        return set(), {event.data.order_id}
+    assert isinstance(event, CreditRequestedEvent)
+    request = event.data
+    orders = {request.new_order.order_id} if request.new_order is not None else set()
+    # A credit is named by its id, CR-<the order that produced it>.
+    orders |= {
+        credit_id.removeprefix(_CREDIT_PREFIX)
+        for credit_id in request.credit_ids or ()
+        if credit_id.startswith(_CREDIT_PREFIX)
+    }
+    return {request.customer_id}, orders
+
+
+def subjects_of(ctx: Context, event: InboundEvent) -> set[str]:
+    """What ``event`` is about: the customers and orders it names, and the customers
+    who paid the orders it names (read from the books)."""
+    customers, orders = _named(event)
+    if orders:
+        for table in (schema.orders, schema.transfers):
+            customers |= set(
+                ctx.uow.connection.execute(
+                    select(table.c.customer_id).where(table.c.order_id.in_(sorted(orders)))
+                ).scalars()
+            )
+    return {customer_subject(each) for each in customers} | {order_subject(o) for o in orders}
+
+
+def record_subjects(ctx: Context, event_id: str, subjects: Collection[str]) -> None:
+    """File ``event_id`` under each of its subjects."""
+    if subjects:
+        ctx.uow.insert_many(
+            schema.event_subjects,
+            [{"subject": subject, "event_id": event_id} for subject in sorted(subjects)],
+            ignore_conflicts=True,
+        )
+
+
+class Timeliness(StrEnum):
+    """How an event stands against the books already written (see the module doc)."""
+
+    IN_ORDER = "in_order"
+    LATE = "late"
+    TOO_LATE = "too_late"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An event's timeliness and its ``position``: its business time, or the settled
+    horizon (watermark less the allowed lateness) for an event older than that. With
+    the instants it was judged by: its subjects' latest frontier (None if nothing was
+    written about them) and the watermark."""
+
+    timeliness: Timeliness
+    position: datetime
+    frontier: datetime | None
+    watermark: datetime | None
+    rederivable: bool
+
+
+def judge(ctx: Context, at: datetime, subjects: Collection[str]) -> Verdict:
+    """How an event at business time ``at`` about ``subjects`` stands (module doc)."""
+    column = schema.subject_frontiers.c
+    frontier, legacy = ctx.uow.connection.execute(
+        select(
+            func.max(column.frontier),
+            func.count().filter(column.rederivable.is_(False)),
+        ).where(column.subject.in_(sorted(subjects)))
+    ).one()
+    if frontier is None or at >= frontier:
+        return Verdict(Timeliness.IN_ORDER, at, frontier, None, rederivable=not legacy)
+    latest = watermark(ctx)
+    assert latest is not None  # a frontier exists, so the watermark does
+    horizon = latest - ctx.policy.allowed_lateness
+    if at >= horizon:
+        return Verdict(Timeliness.LATE, at, frontier, latest, rederivable=not legacy)
+    return Verdict(Timeliness.TOO_LATE, horizon, frontier, latest, rederivable=not legacy)
+
+
+def watermark(ctx: Context) -> datetime | None:
+    """The latest business time the books have seen: events and sweeps."""
+    latest: datetime | None = ctx.uow.connection.execute(
+        select(func.max(schema.subject_frontiers.c.frontier))
+    ).scalar()
+    return latest
+
+
+def advance(ctx: Context, frontiers: Mapping[str, datetime]) -> None:
+    """Move each subject's frontier forward to the instant given (never back), and every
+    customer's to the latest entry booked for them in this unit of work."""
+    wanted = dict(frontiers)
+    for customer_id, effective_at in ctx.booked.items():
+        subject = customer_subject(customer_id)
+        if subject not in wanted or wanted[subject] < effective_at:
+            wanted[subject] = effective_at
+    if not wanted:
+        return
+    table = schema.subject_frontiers
+    statement: Any
+    if ctx.uow.dialect == "postgresql":
+        pg_insert = postgresql.insert(table)
+        statement = pg_insert.on_conflict_do_update(
+            index_elements=[table.c.subject],
+            set_={"frontier": func.greatest(table.c.frontier, pg_insert.excluded.frontier)},
+        )
+    else:
+        # SQLite's two-argument max() is the scalar greatest; its UTC texts sort in time.
+        lite_insert = sqlite.insert(table)
+        statement = lite_insert.on_conflict_do_update(
+            index_elements=[table.c.subject],
+            set_={"frontier": func.max(table.c.frontier, lite_insert.excluded.frontier)},
+        )
+    ctx.uow.connection.execute(
+        statement,
+        [{"subject": subject, "frontier": instant} for subject, instant in sorted(wanted.items())],
+    )
+
+
+def set_position(ctx: Context, event_id: str, position: datetime) -> None:
+    """Where ``event_id`` stands when the books are derived again."""
+    ctx.uow.connection.execute(
+        update(schema.inbox).where(schema.inbox.c.event_id == event_id).values(position=position)
+    )
+
+
+def log_sweep(ctx: Context, kind: str, as_of: datetime) -> None:
+    """Remember that sweep ``kind`` settled everything due by ``as_of``: a derivation
+    settles as far, and the watermark moves to it."""
+    advance(ctx, {f"{_SWEEP}{kind}": as_of})
+
+
+def latest_sweeps(ctx: Context) -> dict[str, datetime]:
+    """Each sweep kind's latest ``as_of``: everything due by then has been settled."""
+    column = schema.subject_frontiers.c
+    return {
+        subject.removeprefix(_SWEEP): frontier
+        for subject, frontier in ctx.uow.connection.execute(
+            select(column.subject, column.frontier).where(column.subject.startswith(_SWEEP))
+        )
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """Events whose subjects connect, directly or through one another, and those
+    subjects: what a late event may have changed. ``rederivable`` is false when one
+    of the subjects has history from before payloads were kept (migration 0005)."""
+
+    subjects: frozenset[str]
+    event_ids: frozenset[str]
+    rederivable: bool
+
+    @property
+    def customers(self) -> set[str]:
+        return customers_of(self.subjects)
+
+
+def component(ctx: Context, seeds: Collection[str]) -> Component:
+    """The component of the events connected to ``seeds`` by shared subjects."""
+    column = schema.event_subjects.c
+    subjects, events = set(seeds), set[str]()
+    reached = set(seeds)
+    while reached:
+        found = set(
+            ctx.uow.connection.execute(
+                select(column.event_id).where(column.subject.in_(sorted(reached)))
+            ).scalars()
+        )
+        new_events = found - events
+        events |= new_events
+        if not new_events:
+            break
+        named = set(
+            ctx.uow.connection.execute(
+                select(column.subject).where(column.event_id.in_(sorted(new_events)))
+            ).scalars()
+        )
+        reached = named - subjects
+        subjects |= reached
+    frontier = schema.subject_frontiers.c
+    legacy = ctx.uow.connection.execute(
+        select(func.count())
+        .select_from(schema.subject_frontiers)
+        .where(frontier.subject.in_(sorted(subjects)), frontier.rederivable.is_(False))
+    ).scalar_one()
+    return Component(frozenset(subjects), frozenset(events), rederivable=legacy == 0)
