@@ -74,7 +74,7 @@ def test_an_id_used_before_the_upgrade_and_reused_for_another_payment_is_reporte
         parse_inbound(_payment("evt-1", "MI0002", "70.00", "2025-03-02T10:00:00+01:00"))
     )
 
-    assert outcome is Recorded.CONFLICT
+    assert outcome.outcome is Recorded.CONFLICT
     with empty_engine.connect() as connection:
         reasons = connection.execute(text("SELECT payload FROM outbox")).scalars().all()
     assert any('"id_conflict"' in payload for payload in reasons)
