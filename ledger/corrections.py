@@ -246,23 +246,26 @@ def _clear_projections(ctx: Context, customers: frozenset[str]) -> None:
 
 
 def _events_in_order(ctx: Context, event_ids: Iterable[str]) -> list[tuple[datetime, InboundEvent]]:
-    """The component's events by position (arrival breaking ties), each made neutral in
-    the inbox so that none is found parked before its turn comes."""
+    """The component's events by position (``dispatch.same_instant_rank``, then the id,
+    breaking ties), each made neutral in the inbox so that none is found parked before
+    its turn comes."""
     column = schema.inbox.c
     ids = sorted(event_ids)
     rows = ctx.uow.connection.execute(
-        select(column.position, column.payload)
-        .where(column.event_id.in_(ids))
-        .order_by(column.position, column.received_at, column.event_id)
+        select(column.position, column.payload).where(column.event_id.in_(ids))
     ).all()
     ctx.uow.connection.execute(
         update(schema.inbox)
         .where(column.event_id.in_(ids))
         .values(status=Outcome.APPLIED.value, order_id=None, detail=None)
     )
-    return [
+    events = [
         (row.position, parse_inbound(row.payload, currency=ctx.policy.currency)) for row in rows
     ]
+    return sorted(
+        events,
+        key=lambda each: (each[0], dispatch.same_instant_rank(each[1]), each[1].id),
+    )
 
 
 def _settle(

@@ -29,7 +29,7 @@ from messages.inbound import (
 )
 from messages.notifications import EventRejected
 
-__all__ = ["Dispatched", "apply_event", "report_event"]
+__all__ = ["Dispatched", "apply_event", "report_event", "same_instant_rank"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +42,27 @@ class Dispatched:
 
 
 def apply_event(ctx: Context, event: InboundEvent) -> Dispatched:
-    """Apply a claimed event, then the events parked waiting for what it paid."""
+    """Apply a claimed event, then the events parked waiting for an order it paid, or
+    whose fate it decided (a failure leaves nothing for a parked activation to wait for:
+    it is refused and reported, never left waiting in silence)."""
     applied = _apply_and_close(ctx, event)
     unparked: list[tuple[InboundEvent, Applied]] = []
     if applied.outcome is Outcome.APPLIED:
-        for order_id in _orders_it_may_pay(event):
+        for order_id in _orders_it_names(event):
             for parked in inbox.parked_events(ctx, order_id):
                 unparked.append((parked, _apply_and_close(ctx, parked)))
     return Dispatched(applied, tuple(unparked))
+
+
+def same_instant_rank(event: InboundEvent) -> int:
+    """Which of two events at the same business instant comes first: the price paid,
+    then the activation outcome (a credit exists from its grant), then a request
+    spending credit, then a top-up paying what the request left due."""
+    if isinstance(event, PaymentReceivedEvent):
+        return 3 if read_topup_reference(event.data.reference) is not None else 0
+    if isinstance(event, CreditRequestedEvent):
+        return 2
+    return 1
 
 
 def report_event(
@@ -109,14 +122,14 @@ def _apply(ctx: Context, event: InboundEvent) -> Applied:
     return record_credit_request(ctx, event.id, event.data)
 
 
-def _orders_it_may_pay(event: InboundEvent) -> list[str]:
-    """The orders an event may have paid, by card, with credit or by a top-up that
-    funded a hold: the events parked waiting for them may apply now."""
+def _orders_it_names(event: InboundEvent) -> list[str]:
+    """The orders an event may have paid (by card, with credit, by a top-up that funded
+    a hold) or settled (activated, failed): the events parked for them may apply now."""
     if isinstance(event, PaymentReceivedEvent):
         topup = read_topup_reference(event.data.reference)
         if topup is None:
             return [event.data.order_id]
         return [topup.order_id] if topup.order_id else []
-    if isinstance(event, CreditRequestedEvent) and event.data.new_order is not None:
-        return [event.data.new_order.order_id]
-    return []
+    if isinstance(event, CreditRequestedEvent):
+        return [event.data.new_order.order_id] if event.data.new_order is not None else []
+    return [event.data.order_id]

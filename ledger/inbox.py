@@ -10,7 +10,8 @@ and so that events waiting for their order (parked) can be applied when it arriv
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -40,11 +41,25 @@ def body_digest(event: InboundEvent) -> str:
 
     The envelope's ``time`` and ``source`` are left out: a publisher re-sending the same
     fact may stamp it anew. Order numbers are compared in their canonical form, so
-    ``mi0001`` and ``MI0001`` say the same thing.
+    ``mi0001`` and ``MI0001`` say the same thing, and so are instants and amounts.
     """
-    said = {"type": event.type, "data": event.data.model_dump(mode="json")}
+    said = {"type": event.type, "data": _canonical(event.data.model_dump())}
     canonical = json.dumps(said, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """One spelling per value: an instant in UTC (10:00+01:00 is 09:00Z), an amount to
+    the cent."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return str(value.quantize(Decimal("0.01")))
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    return value
 
 
 def business_time(event: InboundEvent) -> datetime:
@@ -55,6 +70,9 @@ def business_time(event: InboundEvent) -> datetime:
             instant: datetime = getattr(data, name)
             return instant
     return event.time
+
+
+_UNKNOWN = "unknown (recorded before bodies were hashed)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +103,17 @@ def claim(ctx: Context, event: InboundEvent) -> Claim:
     )
     if inserted:
         return Claim(claimed=True, digest=digest)
+    column = schema.inbox.c
     earlier = ctx.uow.connection.execute(
-        select(schema.inbox.c.body_sha256).where(schema.inbox.c.event_id == event.id)
-    ).scalar_one()
-    # Events recorded before bodies were hashed (NULL) are taken for redeliveries.
-    conflicting = earlier if earlier not in (None, digest) else None
+        select(column.body_sha256, column.event_type, column.business_time).where(
+            column.event_id == event.id
+        )
+    ).one()
+    if earlier.body_sha256 is None:
+        # Recorded before bodies were hashed: what is known of it must still match.
+        same = earlier.event_type == event.type and earlier.business_time == business_time(event)
+        return Claim(claimed=False, digest=digest, conflicting_digest=None if same else _UNKNOWN)
+    conflicting = earlier.body_sha256 if earlier.body_sha256 != digest else None
     return Claim(claimed=False, digest=digest, conflicting_digest=conflicting)
 
 

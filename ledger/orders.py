@@ -17,6 +17,7 @@ from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import credit_id_for_order, grant_credit
 from ledger.funded_orders import find_funding, record_funded_failure
+from ledger.holds import release_hold
 from ledger.lifecycle import (
     Arrival,
     Funding,
@@ -169,9 +170,10 @@ def _keep_for_ops(
 
 
 def _as_of(ctx: Context, order: OrderView, at: datetime, cause: str) -> OrderView:
-    """The order as R5 has it at business time ``at``: a SPID order past its deadline
-    was cancelled then, whether or not the sweep has run yet."""
-    card = order.card
+    """The order as the rules have it at business time ``at``, whether or not the
+    sweep has run yet: a SPID order past its deadline was cancelled then (R5); a hold
+    past its window was released then (R6), so the order is new again."""
+    card, funding = order.card, order.funding
     if (
         card is not None
         and order.state is OrderState.AWAITING_ACTIVATION
@@ -179,6 +181,9 @@ def _as_of(ctx: Context, order: OrderView, at: datetime, cause: str) -> OrderVie
         and at >= card.activation_deadline
     ):
         cancel_spid_order(ctx, card, cause=cause)
+        return load_order_view(ctx, order.order_id)
+    if funding is not None and order.state is OrderState.AWAITING_TOPUP and at >= funding.due_by:
+        release_hold(ctx, funding, cause=f"holds|{funding.request_id}")
         return load_order_view(ctx, order.order_id)
     return order
 

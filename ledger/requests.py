@@ -142,6 +142,8 @@ def _owned_credits(ctx: Context, request: CreditRequested) -> list[CreditState] 
     account's, is refused."""
     if request.credit_ids is None:
         return load_credits(ctx, customer_id=request.customer_id)
+    if any(not credit_id.strip() for credit_id in request.credit_ids):
+        return Refusal("unknown_credit", "A credit named in the request has no id.")
     named = load_credits(ctx, credit_ids=request.credit_ids)
     unknown = sorted(set(request.credit_ids) - {credit.credit_id for credit in named})
     if unknown:

@@ -5,9 +5,10 @@ the current state, and gets back a decision. The store applies the decision.
 """
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from ledger.calendar import add_calendar_days, add_calendar_months, business_date
 from ledger.policy import Origin, Policy, Purpose
@@ -120,38 +121,62 @@ def spendable_credits(
 
     Each filter that empties the list explains the refusal, checked in the order a
     customer would ask "why not?": nothing left, expired, same order, wrong purpose.
+    But if credit that could pay is held for another order awaiting its top-up, that
+    is the answer (``credit_held``): the customer has it, just not free now.
     """
-    remaining = _left_or_lost(credits, as_of)
-    if isinstance(remaining, Refusal):
-        return remaining
-    remaining = [credit for credit in remaining if credit.is_usable(as_of)]
-    if not remaining:
-        return Refusal("credit_expired", "The credit on this account has expired.")
-    remaining = [credit for credit in remaining if credit.source_order_id != new_order_id]
-    if not remaining:
-        return Refusal(
-            "same_order",
-            f"Credit cannot pay order {new_order_id}, the very order that produced it.",
-        )
-    remaining = [credit for credit in remaining if policy.may_pay(credit.origin, purpose)]
-    if not remaining:
-        return Refusal("purpose_not_allowed", f"The credit on this account cannot pay a {purpose}.")
-    return sorted(remaining, key=lambda credit: credit.spending_rank)
 
+    def could_pay(credit: CreditState) -> bool:
+        return credit.source_order_id != new_order_id and policy.may_pay(credit.origin, purpose)
 
-def _left_or_lost(credits: Iterable[CreditState], as_of: datetime) -> list[CreditState] | Refusal:
-    """The credits with something left at ``as_of`` (or lost to expiry), or why none has:
-    all of it held for an order awaiting its top-up, or nothing at all."""
     existing = [credit for credit in credits if credit.exists_at(as_of)]
-    remaining = [credit for credit in existing if credit.is_left_or_lost_at(as_of)]
-    if remaining:
-        return remaining
-    if any(credit.held for credit in existing):
-        return Refusal(
-            "credit_held",
-            "The credit on this account is held for an order awaiting its top-up payment.",
-        )
-    return Refusal("no_credit", "There is no credit left on this account.")
+    filters: list[tuple[Callable[[CreditState], bool], Refusal]] = [
+        (lambda credit: credit.is_left_or_lost_at(as_of), _NO_CREDIT),
+        (lambda credit: credit.is_usable(as_of), _EXPIRED),
+        (
+            lambda credit: credit.source_order_id != new_order_id,
+            Refusal(
+                "same_order",
+                f"Credit cannot pay order {new_order_id}, the very order that produced it.",
+            ),
+        ),
+        (
+            lambda credit: policy.may_pay(credit.origin, purpose),
+            Refusal("purpose_not_allowed", f"The credit on this account cannot pay a {purpose}."),
+        ),
+    ]
+    chosen = _first_refusal(existing, filters, held_could_serve=could_pay)
+    if isinstance(chosen, Refusal):
+        return chosen
+    return sorted(chosen, key=lambda credit: credit.spending_rank)
+
+
+_NO_CREDIT: Final = Refusal("no_credit", "There is no credit left on this account.")
+_EXPIRED: Final = Refusal("credit_expired", "The credit on this account has expired.")
+_HELD: Final = Refusal(
+    "credit_held",
+    "The credit on this account is held for an order awaiting its top-up payment.",
+)
+
+
+def _first_refusal(
+    credits: list[CreditState],
+    filters: Sequence[tuple[Callable[[CreditState], bool], Refusal]],
+    *,
+    held_could_serve: Callable[[CreditState], bool],
+) -> list[CreditState] | Refusal:
+    """``credits`` through ``filters`` in order; the refusal of the first that leaves
+    nothing, unless credit is held for an order awaiting its top-up: when nothing at
+    all is left but held credit, or when a held credit could have served. A held credit
+    does not expire while held, so only ``held_could_serve`` judges it."""
+    remaining = credits
+    for stage, (keep, refusal) in enumerate(filters):
+        remaining = [credit for credit in remaining if keep(credit)]
+        if not remaining:
+            held = [credit for credit in credits if credit.held]
+            if held and (stage == 0 or any(held_could_serve(credit) for credit in held)):
+                return _HELD
+            return refusal
+    return remaining
 
 
 def allocate(credits: Sequence[CreditState], amount: int) -> list[Portion]:
@@ -170,22 +195,29 @@ def allocate(credits: Sequence[CreditState], amount: int) -> list[Portion]:
 def refundable_credits(
     credits: Iterable[CreditState], *, as_of: datetime
 ) -> list[CreditState] | Refusal:
-    """R9: the credits whose remainder may be refunded, or why none may."""
-    remaining = _left_or_lost(credits, as_of)
-    if isinstance(remaining, Refusal):
-        return remaining
-    # The flag stored at grant time, as `credit.granted` told the customer: a later
-    # change of `refundable_origins` does not take back what was promised.
-    refundable = [credit for credit in remaining if credit.refundable]
-    if not refundable:
-        return Refusal(
-            "not_refundable",
-            "This credit can be used for other services but cannot be refunded.",
-        )
-    usable = [credit for credit in refundable if credit.is_usable(as_of)]
-    if not usable:
-        return Refusal("credit_expired", "The refundable credit has expired.")
-    return sorted(usable, key=lambda credit: credit.spending_rank)
+    """R9: the credits whose remainder may be refunded, or why none may (held, when
+    refundable credit is held for an order awaiting its top-up)."""
+    existing = [credit for credit in credits if credit.exists_at(as_of)]
+    filters: list[tuple[Callable[[CreditState], bool], Refusal]] = [
+        (lambda credit: credit.is_left_or_lost_at(as_of), _NO_CREDIT),
+        # The flag stored at grant time, as `credit.granted` told the customer: a later
+        # change of `refundable_origins` does not take back what was promised.
+        (
+            lambda credit: credit.refundable,
+            Refusal(
+                "not_refundable",
+                "This credit can be used for other services but cannot be refunded.",
+            ),
+        ),
+        (
+            lambda credit: credit.is_usable(as_of),
+            Refusal("credit_expired", "The refundable credit has expired."),
+        ),
+    ]
+    chosen = _first_refusal(existing, filters, held_could_serve=lambda credit: credit.refundable)
+    if isinstance(chosen, Refusal):
+        return chosen
+    return sorted(chosen, key=lambda credit: credit.spending_rank)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,55 +247,91 @@ class TopupReference:
     order_id: str | None
 
 
-_TOPUP_WORD = re.compile(r"(?<![^\W_])integrazione", re.IGNORECASE)
-# R8's own form: the two words with only case, spacing and punctuation between and around.
-_STRICT = re.compile(r"^[\W_]*integrazione[\W_]*(?P<order>[0-9A-Za-z][\w\-/]*?)\W*$", re.I)
-# Words people put between the two ("integrazione n. K4", "integrazione ordine K4").
-_FILLER = frozenset({"n", "nr", "num", "numero", "no", "n°", "nº", "ordine", "ord", "order", "per"})
-_TOKEN = re.compile(r"[0-9A-Za-z°º][\w\-/°º]*")
+# "integrazione" and the ways bank and postal slips shorten or inflect it ("integraz.",
+# "Integr.", "integrazioni"), as a word of its own (the whole word may run into the
+# order number: "integrazioneK7"); not "integrale" (paid in full).
+_TOPUP_WORD = re.compile(
+    r"(?<![^\W_])(?:integrazion[ei]|integr(?:az|ativ[oa])?(?![^\W_])\.?)", re.IGNORECASE
+)
+# Words people put between "integrazione" and the order number.
+_FILLER = frozenset(
+    {"n", "nr", "num", "numero", "no", "n°", "nº", "ordine", "ord", "order", "per", "del"}
+    | {"dell", "della", "l", "rif", "riferimento"}
+)
+# A token: letters and digits, possibly joined by "-" or "/" (MI-2026/0002).
+_TOKEN = re.compile(r"[^\W_]+(?:[-/][^\W_]+)*")
 
 
 def read_topup_reference(reference: str | None) -> TopupReference | None:
     """R8: what a payment reference says about a top-up; None if it is not one.
 
-    The form of R8, ``integrazione <order>``, tolerates case, spacing and punctuation
-    between and around the two words (``Integrazione: MI0002``, ``INTEGRAZIONE-mi0002``,
-    ``integrazione K6.``). Where the intent is as plain, it is read too: filler words
-    between the two (``integrazione n. K4``, ``integrazione ordine K4``) and free
-    text around them (``Pagamento integrazione K5 Mario Rossi``), provided the order
-    number holds a digit and nothing after it looks like another order number. Any
-    other reference that says "integrazione" names no order for sure
+    A reference is a top-up's when it says "integrazione" (or a usual shortening:
+    ``integraz.``, ``Integr.``, ``integrazioni``), once. The order number is the first
+    token after it, past punctuation and filler words (``integrazione n. K4``,
+    ``INTEGRAZ. ORDINE K4``, ``integrazione-ordine-K4``), in its canonical upper case.
+    Free text around the two is tolerated (``Pagamento integrazione K5 Mario Rossi``,
+    ``integrazione MI0002 del 12/03/2025``) when the order number holds a digit and
+    nothing after it looks like another order number of the same kind (``K4 K5``,
+    ``K4/K5``). Anything else that says "integrazione" names no order for sure
     (``TopupReference(None)``).
     """
-    if not reference or not _TOPUP_WORD.search(reference):
+    if not reference:
         return None
-    strict = _STRICT.match(reference.strip())
-    if strict is not None:
-        order = strict.group("order")
-        return _naming(None if order.lower() in _FILLER else order.upper())
     mentions = list(_TOPUP_WORD.finditer(reference))
-    if len(mentions) != 1:
+    if not mentions:
+        return None
+    if len(mentions) > 1:
         return TopupReference(None)
-    after = [token.rstrip("./-") for token in _TOKEN.findall(reference[mentions[0].end() :])]
-    while after and after[0].lower() in _FILLER:
-        after.pop(0)
-    if not after or not _names_an_order(after[0]):
+    tokens = _without_fillers(_TOKEN.findall(reference[mentions[0].end() :]))
+    if not tokens:
         return TopupReference(None)
-    if any(_names_an_order(token) for token in after[1:]):
+    order, rest = tokens[0], tokens[1:]
+    if not rest and "/" not in order:
+        return _naming(order.upper())
+    if not _has_digit(order) or _looks_like_two(order, rest):
         return TopupReference(None)
-    return _naming(after[0].upper())
+    return _naming(order.upper())
 
 
-def _naming(order_id: str | None) -> TopupReference:
+def _naming(order_id: str) -> TopupReference:
     # An order number longer than any order's names no order the books can hold: the
     # payment is kept for ops like any other whose reference names no order for sure.
-    if order_id is not None and len(order_id) > ORDER_ID_MAX_LENGTH:
+    if len(order_id) > ORDER_ID_MAX_LENGTH:
         return TopupReference(None)
     return TopupReference(order_id)
 
 
-def _names_an_order(token: str) -> bool:
+def _without_fillers(tokens: list[str]) -> list[str]:
+    """``tokens`` without the filler words ahead of the order number, also where they
+    are joined to it (``ordine-K4``)."""
+    while tokens:
+        parts = tokens[0].split("-")
+        while len(parts) > 1 and parts[0].lower() in _FILLER:
+            parts.pop(0)
+        if parts[0].lower() in _FILLER and len(parts) == 1:
+            tokens = tokens[1:]
+            continue
+        return ["-".join(parts), *tokens[1:]]
+    return tokens
+
+
+def _has_digit(token: str) -> bool:
     return any(character.isdigit() for character in token)
+
+
+def _shape(token: str) -> str:
+    """The letters an order number starts with: ``K`` for K4, ``MI`` for MI0002."""
+    letters = re.match(r"[^\W\d_]*", token)
+    return letters.group(0).upper() if letters else ""
+
+
+def _looks_like_two(order: str, rest: list[str]) -> bool:
+    """Whether another order number of the same kind follows, after or within it."""
+    kind = _shape(order)
+    within = order.split("/")
+    if len(within) > 1 and all(_has_digit(part) and _shape(part) == kind for part in within):
+        return True
+    return any(_has_digit(token) and _shape(token) == kind for token in rest)
 
 
 def reminder_to_send(

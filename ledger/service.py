@@ -278,7 +278,7 @@ def _apply_in_time(
     too_late = verdict.timeliness is Timeliness.TOO_LATE
     if too_late:
         timeline.set_position(ctx, event.id, verdict.position)
-    if verdict.frontier is None or verdict.position >= verdict.frontier:
+    if verdict.frontier is None or verdict.position > verdict.frontier:
         done = _apply_as_it_comes(ctx, event, subjects, verdict)
     elif verdict.rederivable and (found := corrections.rederive(ctx, event, subjects)):
         done = dispatch.Dispatched(found.outcome)

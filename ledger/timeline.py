@@ -161,7 +161,9 @@ def judge(ctx: Context, at: datetime, subjects: Collection[str]) -> Verdict:
             func.count().filter(column.rederivable.is_(False)),
         ).where(column.subject.in_(sorted(subjects)))
     ).one()
-    if frontier is None or at >= frontier:
+    # At the very instant of something already written, which of the two comes first
+    # is for ``dispatch.same_instant_rank`` to say, not for arrival: derive again.
+    if frontier is None or at > frontier:
         return Verdict(Timeliness.IN_ORDER, at, frontier, None, rederivable=not legacy)
     latest = watermark(ctx)
     assert latest is not None  # a frontier exists, so the watermark does

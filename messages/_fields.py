@@ -9,6 +9,7 @@ data; frozen because a parsed event is a fact, not a working copy.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Final
 
@@ -50,10 +51,12 @@ def _identifier(value: str) -> str:
 def _case_blind_key(max_length: int) -> Callable[[str], str]:
     # Order numbers match without regard to case (R8 tolerates `integrazione mi0001`
     # for MI0001), so they are carried in one canonical form from the boundary on:
-    # upper case, as billing prints them. Every comparison, index, lock key and
-    # derived id (`CR-<order>`) downstream is then a plain equality.
+    # compatibility-normalised (full-width digits are digits), without the spaces a
+    # form lets a customer type around it, in upper case as billing prints them.
+    # Every comparison, index, lock key and derived id (`CR-<order>`) downstream is
+    # then a plain equality.
     def canonical(value: str) -> str:
-        upper = value.upper()
+        upper = unicodedata.normalize("NFKC", value).strip().upper()
         # A few letters grow when upper-cased (ß is SS): the bound holds for what is kept.
         if len(upper) > max_length:
             raise PydanticCustomError(
@@ -64,6 +67,14 @@ def _case_blind_key(max_length: int) -> Callable[[str], str]:
         return _identifier(upper)
 
     return canonical
+
+
+def _named_credit(value: str) -> str:
+    # A blank credit id is the customer's mistake, refused by the ledger with a reason
+    # the customer is told, not a broken event.
+    if not value.strip():
+        return value
+    return _case_blind_key(limits.CREDIT_ID_MAX_LENGTH)(value)
 
 
 def _configured_currency(value: str, info: ValidationInfo) -> str:
@@ -108,9 +119,10 @@ on the way in (``mi0001`` is ``MI0001``)."""
 CreditId = Annotated[
     str,
     StringConstraints(max_length=limits.CREDIT_ID_MAX_LENGTH),
-    AfterValidator(_case_blind_key(limits.CREDIT_ID_MAX_LENGTH)),
+    AfterValidator(_named_credit),
 ]
-"""A credit id, ``CR-<order number>``: canonical like the order number it names."""
+"""A credit id, ``CR-<order number>``, as a request names it: canonical like the order
+number it names; a blank one is left for the ledger to refuse."""
 
 Currency = Annotated[str, AfterValidator(_configured_currency)]
 """An ISO 4217 code that must equal the configured currency (validation context)."""

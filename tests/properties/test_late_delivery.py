@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from scenarios.kit import (
     Books,
@@ -80,13 +80,15 @@ def _instants(draw: st.DrawFn) -> datetime:
     return START + timedelta(minutes=minute)
 
 
+SWEEPS: list[tuple[datetime, Line]] = [
+    (START + timedelta(days=day), Sweep(START + timedelta(days=day))) for day in range(1, DAYS + 1)
+]
+
+
 @st.composite
 def streams(draw: st.DrawFn) -> list[tuple[datetime, Line]]:
-    """Events and sweeps, each at its business time, in no particular order."""
-    lines: list[tuple[datetime, Line]] = [
-        (START + timedelta(days=day), Sweep(START + timedelta(days=day)))
-        for day in range(1, DAYS + 1)
-    ]
+    """Events, each at its business time, in no particular order."""
+    lines: list[tuple[datetime, Line]] = []
     serial = iter(range(1, 10_000))
 
     def fresh(prefix: str) -> str:
@@ -170,23 +172,37 @@ def _sqlite_pair(template: Path) -> Iterator[tuple[Engine, Engine]]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _describe(line: Line) -> str:
+    if isinstance(line, Sweep):
+        return f"sweep {line.as_of:%m-%d %H:%M}"
+    data = line.data.model_dump(mode="json", exclude_none=True)
+    return f"{line.id} {line.type} {data}"
+
+
 def _check(
-    in_order: Engine, late: Engine, stream: list[tuple[datetime, Line]], delays: list[int]
+    in_order: Engine, late: Engine, events: list[tuple[datetime, Line]], delays: list[int]
 ) -> None:
+    stream = [*events, *SWEEPS]
     ordered = [line for _, line in sorted(stream, key=lambda pair: pair[0])]
+    waits = [*delays, *[0] * len(SWEEPS)]
     arrivals = sorted(
-        (
-            (at + (timedelta() if isinstance(line, Sweep) else timedelta(minutes=delay)), index)
-            for index, ((at, line), delay) in enumerate(zip(stream, delays, strict=True))
-        )
+        (at + timedelta(minutes=wait), index)
+        for index, ((at, _), wait) in enumerate(zip(stream, waits, strict=True))
     )
     delayed = [stream[index][1] for _, index in arrivals]
+    for arrival, index in arrivals:
+        if index < len(events):
+            note(f"arrives {arrival:%m-%d %H:%M}: {_describe(stream[index][1])}")
     _deliver(Books(in_order, POLICY), ordered)
     _deliver(Books(late, POLICY), delayed)
     for engine in (in_order, late):
         assert_books_balance(engine)
         assert_books_never_negative_in_business_time(engine)
-    assert _state(late) == _state(in_order)
+    expected, found = _state(in_order), _state(late)
+    for name, rows in expected.items():
+        missing = [row for row in rows if row not in found[name]]
+        extra = [row for row in found[name] if row not in rows]
+        assert (name, missing, extra) == (name, [], [])
 
 
 def _delays(count: int) -> st.SearchStrategy[list[int]]:

@@ -38,7 +38,7 @@ def on_hold(ledger: Books) -> Books:
     "reference",
     [
         "integrazione MI 0100",
-        "integrazione MI0100 del 02/02/2026",
+        "integrazione MI0100 MI0101",
         "integrazione",
         "Integrazione n.",
     ],
@@ -60,7 +60,13 @@ def test_an_unreadable_topup_reference_is_kept_for_ops(on_hold: Books, reference
 
 @pytest.mark.parametrize(
     "reference",
-    ["integrazione n. MI0100", "Pagamento integrazione mi0100 Mario Rossi", "integrazione MI0100."],
+    [
+        "integrazione n. MI0100",
+        "Pagamento integrazione mi0100 Mario Rossi",
+        "integrazione MI0100.",
+        "INTEGRAZ. ORDINE MI0100",
+        "integrazione MI0100 del 02/02/2026",
+    ],
 )
 def test_a_topup_reference_with_plain_intent_funds_its_order(
     on_hold: Books, reference: str

@@ -182,9 +182,33 @@ def test_a_fully_held_credit_is_refused_as_held_not_as_missing() -> None:
         "credit_held",
         "The credit on this account is held for an order awaiting its top-up payment.",
     )
-    refusal = refundable_credits([held], as_of=rome(2026, 3, 1))
+    held_spid = credit("CR-S", 0, held=100, origin="spid_timeout")
+    refusal = refundable_credits([held_spid], as_of=rome(2026, 3, 1))
     assert isinstance(refusal, Refusal)
     assert refusal.reason == "credit_held"
+
+
+def test_held_credit_that_could_serve_is_the_answer_whatever_else_is_available() -> None:
+    """The only credit that may pay a modification (or be refunded) is held; another,
+    which may not, is available: the customer is told theirs is held, not "not allowed"."""
+    held = credit("CR-AF", 0, held=100)
+    spid = credit("CR-SP", 100, origin="spid_timeout")
+    refusal = spendable([held, spid], purpose="modification")
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == "credit_held"
+    held_spid = credit("CR-SP2", 0, held=100, origin="spid_timeout")
+    refusal = refundable_credits([held_spid, credit("CR-AF2", 100)], as_of=rome(2026, 3, 1))
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == "credit_held"
+
+
+def test_held_credit_that_could_not_serve_changes_no_answer() -> None:
+    """A held credit that could not pay a modification anyway: purpose_not_allowed."""
+    held_spid = credit("CR-SP", 0, held=100, origin="spid_timeout")
+    spid = credit("CR-SP2", 100, origin="spid_timeout")
+    refusal = spendable([held_spid, spid], purpose="modification")
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason == "purpose_not_allowed"
 
 
 def test_spid_credit_pays_purchases_and_renewals_but_not_modifications() -> None:
@@ -375,6 +399,13 @@ def test_topup_reference_tolerates_case_spacing_and_punctuation(reference: str) 
         "integrazione ordine MI0002",
         "Pagamento integrazione MI0002 Mario Rossi",
         "bonifico per integrazione mi0002 - grazie",
+        "integrazione MI0002 del 12/03/2025",
+        "integrazione MI0002 cliente 1234567@aruba.it",
+        "INTEGRAZ. ORDINE MI0002",
+        "Integr. MI0002",
+        "integrazioni MI0002",
+        "integrazione-ordine-MI0002",
+        "integrazione dell'ordine MI0002",
     ],
 )
 def test_topup_reference_reads_plain_intent(reference: str) -> None:
@@ -387,8 +418,8 @@ def test_topup_reference_reads_plain_intent(reference: str) -> None:
     [
         "integrazione",
         "integrazione MI 0002",
-        "integrazione MI0002 del 12/03/2025",
         "integrazione MI0002 MI0003",
+        "integrazione K4/K5",
         "integrazione ordine",
         "integrazione MI0002, integrazione MI0003",
         "Integrazione n.",
@@ -401,7 +432,16 @@ def test_topup_reference_naming_no_order_for_sure_is_unparsed(reference: str) ->
 
 @pytest.mark.parametrize(
     "reference",
-    [None, "", "   ", "bonifico MI0002", "MI0002", "saldo ordine MI0002", "reintegrazione X1"],
+    [
+        None,
+        "",
+        "   ",
+        "bonifico MI0002",
+        "MI0002",
+        "saldo ordine MI0002",
+        "reintegrazione X1",
+        "pagamento integrale MI0002",
+    ],
 )
 def test_other_references_are_not_topups(reference: str | None) -> None:
     """A reference that never says "integrazione" is an ordinary payment's."""
