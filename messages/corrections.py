@@ -24,7 +24,16 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, NonNegativeInt
 
-from messages._fields import Identifier, Text, WireModel
+from messages._fields import (
+    CreditId,
+    CustomerId,
+    EventId,
+    EventType,
+    OrderId,
+    RequestId,
+    Text,
+    WireModel,
+)
 from messages.notifications import NotificationData
 
 __all__ = [
@@ -48,15 +57,15 @@ class NotificationVoided(NotificationData):
     notification's, where it had them."""
 
     TYPE: ClassVar[str] = "notification.voided"
-    customer_id: Identifier | None
-    voided_id: Identifier
-    voided_type: Identifier
+    customer_id: CustomerId | None
+    voided_id: EventId
+    voided_type: EventType
     reason: CorrectionReason
     detail: Text
     correction_id: NonNegativeInt
-    credit_id: Identifier | None = None
-    order_id: Identifier | None = None
-    request_id: Identifier | None = None
+    credit_id: CreditId | None = None
+    order_id: OrderId | None = None
+    request_id: RequestId | None = None
 
 
 class CreditReinstated(NotificationVoided):
@@ -90,8 +99,8 @@ class LateEventEffects(WireModel):
 
     entries_reversed: NonNegativeInt
     entries_booked: NonNegativeInt
-    voided: list[Identifier]
-    told: list[Identifier]
+    voided: list[EventType]
+    told: list[EventType]
 
 
 class EventLate(NotificationData):
@@ -101,8 +110,8 @@ class EventLate(NotificationData):
     by hand (``residuo adjust``)."""
 
     TYPE: ClassVar[str] = "event.late"
-    event_id: Identifier
-    event_type: Identifier
+    event_id: EventId
+    event_type: EventType
     business_time: AwareDatetime
     watermark: AwareDatetime
     allowed_lateness_days: NonNegativeInt

@@ -121,6 +121,10 @@ ReminderSubject = String(max(limits.CREDIT_ID_MAX_LENGTH, limits.ORDER_ID_MAX_LE
 SweepKey = String(
     max(limits.ORDER_ID_MAX_LENGTH, limits.REQUEST_ID_MAX_LENGTH, limits.CREDIT_ID_MAX_LENGTH)
 )
+# A subject of the timeline is ``customer:<id>``, ``order:<number>`` or ``sweep:<kind>``.
+Subject = String(len("customer:") + limits.CUSTOMER_ID_MAX_LENGTH)
+# A notification's id is a UUID (36 characters).
+NotificationId = String(64)
 
 # Every inbound event ever applied, by CloudEvent id: the idempotency key, with its
 # payload and the hash of what it says (type and data), which tells a redelivery
@@ -327,9 +331,9 @@ corrections = Table(
     metadata,
     Column("correction_id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(16), nullable=False),
-    Column("event_id", String(255), nullable=False),
-    Column("operator", String(255)),
-    Column("reason", Text),
+    Column("event_id", EventId, nullable=False),
+    Column("operator", Text),
+    Column("note", Text),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("summary", JSON, nullable=False),
     CheckConstraint("kind IN ('late_evidence', 'adjustment')", name="kind"),
@@ -368,9 +372,9 @@ outbox = Table(
     # ``event_id`` the event whose application said it; ``voided_by`` the notification
     # that took it back.
     Column("derived", Boolean, nullable=False, server_default=false()),
-    Column("rule_key", String(64)),
-    Column("event_id", String(255)),
-    Column("voided_by", String(64)),
+    Column("rule_key", NotificationId),
+    Column("event_id", EventId),
+    Column("voided_by", NotificationId),
     Index(None, "customer_id", sqlite_where=text("derived"), postgresql_where=text("derived")),
     Index(
         None,
@@ -396,8 +400,8 @@ reminders = Table(
 event_subjects = Table(
     "event_subjects",
     metadata,
-    Column("subject", String(300), primary_key=True),
-    Column("event_id", String(255), primary_key=True),
+    Column("subject", Subject, primary_key=True),
+    Column("event_id", EventId, primary_key=True),
     Index(None, "event_id"),
 )
 
@@ -410,7 +414,7 @@ event_subjects = Table(
 subject_frontiers = Table(
     "subject_frontiers",
     metadata,
-    Column("subject", String(300), primary_key=True),
+    Column("subject", Subject, primary_key=True),
     Column("frontier", UTCDateTime, nullable=False, index=True),
     Column("rederivable", Boolean, nullable=False, server_default=true()),
 )

@@ -75,9 +75,7 @@ def test_two_transfers_at_once_never_overspend(books: Books) -> None:
         applied = [
             each for each in books.standing("credit.applied") if each["customer_id"] == customer
         ]
-        due = [
-            each for each in books.standing("topup.required") if each["customer_id"] == customer
-        ]
+        due = [each for each in books.standing("topup.required") if each["customer_id"] == customer]
         assert (len(applied), len(due)) == (1, 1)
         held = due[0]
         assert (held["held"], held["amount_due"]) == ("20.00", "60.00")

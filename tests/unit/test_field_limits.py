@@ -38,6 +38,12 @@ IDENTIFIERS: Final[Mapping[str, int]] = {
     "credit_ids": limits.CREDIT_ID_MAX_LENGTH,
     "service": limits.SERVICE_MAX_LENGTH,
     "reason": limits.CODE_MAX_LENGTH,
+    # A correction names the notification it voids (by id and type) and the types of
+    # the notifications a late event would have voided and told.
+    "voided_id": limits.EVENT_ID_MAX_LENGTH,
+    "voided_type": limits.EVENT_TYPE_MAX_LENGTH,
+    "voided": limits.EVENT_TYPE_MAX_LENGTH,
+    "told": limits.EVENT_TYPE_MAX_LENGTH,
 }
 
 # Fields that are free text: stored, if at all, in unbounded columns.
@@ -72,6 +78,11 @@ DERIVED: Final[Mapping[tuple[str, str], int]] = {
         ("sweep_chunks", bound): max(_length(each.key.type) for each in PASSES.values())
         for bound in ("after_key", "upto_key")
     },
+    # ``customer:<id>``, ``order:<number>``, ``sweep:<kind>``: the longest is a customer's.
+    **{
+        (table, "subject"): len("customer:") + limits.CUSTOMER_ID_MAX_LENGTH
+        for table in ("event_subjects", "subject_frontiers")
+    },
 }
 
 # Columns of the ledger's own codes and keys, never copied from an event's text.
@@ -87,6 +98,8 @@ INTERNAL: Final = frozenset(
         "account",
         "pass_name",
         "notification_id",
+        "rule_key",
+        "voided_by",
         "body_sha256",
     }
 )
@@ -194,6 +207,8 @@ def test_every_column_is_sized_from_the_constant_of_what_it_holds() -> None:
             "memo",
             "payload",
             "body",
+            "operator",
+            "note",
         }:
             expected = None
         elif column in INTERNAL:

@@ -15,7 +15,7 @@
   ``voided_by``.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0004_poison
 Create Date: 2026-11-30
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0004_poison"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -36,8 +36,8 @@ def upgrade() -> None:
         sa.Column("correction_id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("event_id", sa.String(length=255), nullable=False),
-        sa.Column("operator", sa.String(length=255), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("operator", sa.Text(), nullable=True),
+        sa.Column("note", sa.Text(), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("summary", sa.JSON(), nullable=False),
         sa.CheckConstraint(
@@ -47,14 +47,14 @@ def upgrade() -> None:
     )
     op.create_table(
         "event_subjects",
-        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("subject", sa.String(length=264), nullable=False),
         sa.Column("event_id", sa.String(length=255), nullable=False),
         sa.PrimaryKeyConstraint("subject", "event_id", name=op.f("pk_event_subjects")),
     )
     op.create_index(op.f("ix_event_subjects_event_id"), "event_subjects", ["event_id"])
     op.create_table(
         "subject_frontiers",
-        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("subject", sa.String(length=264), nullable=False),
         sa.Column("frontier", sa.DateTime(timezone=True), nullable=False),
         sa.Column("rederivable", sa.Boolean(), server_default=sa.true(), nullable=False),
         sa.PrimaryKeyConstraint("subject", name=op.f("pk_subject_frontiers")),
