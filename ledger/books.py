@@ -20,6 +20,9 @@ forfeited at expiry               credit_available        breakage
 refund requested                  credit_available        refunds_payable
 top-up paid for a new order       cash                    topups_received
 top-up that matched nothing       cash                    unmatched_payments
+forfeited credit reinstated       breakage                credit_available
+credit voided by an operator      credit_available        breakage
+goodwill credit granted           goodwill                credit_available
 ================================  ======================  ======================
 """
 
@@ -48,6 +51,7 @@ class Account(StrEnum):
     REFUNDS_PAYABLE = "refunds_payable"
     TOPUPS_RECEIVED = "topups_received"
     UNMATCHED_PAYMENTS = "unmatched_payments"
+    GOODWILL = "goodwill"
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,8 +91,11 @@ def grant_credit(
     granted_at: datetime,
     expires_at: datetime,
     cause: str,
+    funded_by: Account = Account.ORDER_PREPAYMENTS,
 ) -> str | None:
-    """R1/R5: turn an order's payment into credit, once; None if it already was."""
+    """R1/R5: turn an order's payment into credit, once; None if it already was. A
+    goodwill credit (``ledger.adjustments``) is funded by the provider instead
+    (``funded_by``), its source an adjustment rather than an order."""
     credit_id = credit_id_for_order(source_order_id)
     refundable = ctx.policy.is_refundable(origin)
     inserted = ctx.uow.insert_ignoring_conflicts(
@@ -117,10 +120,8 @@ def grant_credit(
         cause=cause,
         effective_at=granted_at,
         memo=f"credit from order {source_order_id} ({origin})",
-        lines=transfer(
-            Account.ORDER_PREPAYMENTS, Account.CREDIT_AVAILABLE, amount_cents, credit_id
-        ),
-        order_id=source_order_id,
+        lines=transfer(funded_by, Account.CREDIT_AVAILABLE, amount_cents, credit_id),
+        order_id=source_order_id if funded_by is Account.ORDER_PREPAYMENTS else None,
         credit_id=credit_id,
     )
     ctx.notify(

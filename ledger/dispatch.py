@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ledger import inbox
+from ledger.adjustments import apply_adjustment
 from ledger.context import Context
 from ledger.orders import (
     record_activation_completed,
@@ -20,11 +21,11 @@ from ledger.outcomes import Applied, Outcome
 from ledger.requests import record_credit_request
 from ledger.rules import read_topup_reference
 from ledger.topups import record_topup, record_unreadable_topup
+from messages.adjustments import Adjustment, BookedEvent
 from messages.inbound import (
     ActivationCompletedEvent,
     ActivationFailedEvent,
     CreditRequestedEvent,
-    InboundEvent,
     PaymentReceivedEvent,
 )
 from messages.notifications import EventRejected
@@ -38,15 +39,15 @@ class Dispatched:
     (with that one's outcome), in the order they were applied."""
 
     applied: Applied
-    unparked: tuple[tuple[InboundEvent, Applied], ...] = ()
+    unparked: tuple[tuple[BookedEvent, Applied], ...] = ()
 
 
-def apply_event(ctx: Context, event: InboundEvent) -> Dispatched:
+def apply_event(ctx: Context, event: BookedEvent) -> Dispatched:
     """Apply a claimed event, then the events parked waiting for an order it paid, or
     whose fate it decided (a failure leaves nothing for a parked activation to wait for:
     it is refused and reported, never left waiting in silence)."""
     applied = _apply_and_close(ctx, event)
-    unparked: list[tuple[InboundEvent, Applied]] = []
+    unparked: list[tuple[BookedEvent, Applied]] = []
     if applied.outcome is Outcome.APPLIED:
         for order_id in _orders_it_names(event):
             for parked in inbox.parked_events(ctx, order_id):
@@ -54,14 +55,17 @@ def apply_event(ctx: Context, event: InboundEvent) -> Dispatched:
     return Dispatched(applied, tuple(unparked))
 
 
-def same_instant_rank(event: InboundEvent) -> int:
+def same_instant_rank(event: BookedEvent) -> int:
     """Which of two events at the same business instant comes first: the price paid,
     then the activation outcome (a credit exists from its grant), then a request
-    spending credit, then a top-up paying what the request left due."""
+    spending credit, then a top-up paying what the request left due, then an operator's
+    adjustment, which corrects what all of these did."""
     if isinstance(event, PaymentReceivedEvent):
         return 3 if read_topup_reference(event.data.reference) is not None else 0
     if isinstance(event, CreditRequestedEvent):
         return 2
+    if isinstance(event, Adjustment):
+        return 4
     return 1
 
 
@@ -86,7 +90,7 @@ def report_event(
     )
 
 
-def _apply_and_close(ctx: Context, event: InboundEvent) -> Applied:
+def _apply_and_close(ctx: Context, event: BookedEvent) -> Applied:
     """Apply one event, record its outcome, and report a refusal to ops."""
     applying = replace(ctx, event_id=event.id)
     applied = _apply(applying, event)
@@ -106,7 +110,7 @@ def _apply_and_close(ctx: Context, event: InboundEvent) -> Applied:
     return applied
 
 
-def _apply(ctx: Context, event: InboundEvent) -> Applied:
+def _apply(ctx: Context, event: BookedEvent) -> Applied:
     if isinstance(event, PaymentReceivedEvent):
         topup = read_topup_reference(event.data.reference)
         if topup is None:
@@ -118,11 +122,12 @@ def _apply(ctx: Context, event: InboundEvent) -> Applied:
         return record_activation_completed(ctx, event.id, event.data)
     if isinstance(event, ActivationFailedEvent):
         return record_activation_failed(ctx, event.id, event.data)
-    assert isinstance(event, CreditRequestedEvent)
+    if isinstance(event, Adjustment):
+        return apply_adjustment(ctx, event)
     return record_credit_request(ctx, event.id, event.data)
 
 
-def _orders_it_names(event: InboundEvent) -> list[str]:
+def _orders_it_names(event: BookedEvent) -> list[str]:
     """The orders an event may have paid (by card, with credit, by a top-up that funded
     a hold) or settled (activated, failed): the events parked for them may apply now."""
     if isinstance(event, PaymentReceivedEvent):
@@ -132,4 +137,6 @@ def _orders_it_names(event: InboundEvent) -> list[str]:
         return [topup.order_id] if topup.order_id else []
     if isinstance(event, CreditRequestedEvent):
         return [event.data.new_order.order_id] if event.data.new_order is not None else []
+    if isinstance(event, Adjustment):
+        return []
     return [event.data.order_id]

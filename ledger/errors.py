@@ -4,7 +4,7 @@ Business refusals (no credit, not the owner, …) are not exceptions: they are
 outcomes, booked and notified. Exceptions here mean the caller or the data is wrong.
 """
 
-__all__ = ["LedgerError", "UnbalancedEntryError", "UnknownSweepError"]
+__all__ = ["AdjustmentRefusedError", "LedgerError", "UnbalancedEntryError", "UnknownSweepError"]
 
 
 class LedgerError(Exception):
@@ -17,3 +17,8 @@ class UnbalancedEntryError(LedgerError):
 
 class UnknownSweepError(LedgerError):
     """A sweep kind that does not exist."""
+
+
+class AdjustmentRefusedError(LedgerError):
+    """An operator's adjustment that would take from a credit more than it holds, or
+    names a credit the customer lacks: nothing is booked; the message says why."""

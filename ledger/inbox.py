@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from ledger.context import Context
 from ledger.outcomes import Applied, Outcome
 from ledger.store import schema
+from messages.adjustments import BookedEvent
 from messages.inbound import (
     ActivationCompletedEvent,
     ActivationFailedEvent,
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-def body_digest(event: InboundEvent) -> str:
+def body_digest(event: BookedEvent) -> str:
     """SHA-256 of what an event says: its type and data, as canonical JSON.
 
     The envelope's ``time`` and ``source`` are left out: a publisher re-sending the same
@@ -62,7 +63,7 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def business_time(event: InboundEvent) -> datetime:
+def business_time(event: BookedEvent) -> datetime:
     """When the event says its fact happened (``paid_at``, ``activated_at``, …)."""
     data: Any = event.data
     for name in ("paid_at", "activated_at", "failed_at", "requested_at"):
@@ -85,7 +86,7 @@ class Claim:
     conflicting_digest: str | None = None
 
 
-def claim(ctx: Context, event: InboundEvent) -> Claim:
+def claim(ctx: Context, event: BookedEvent) -> Claim:
     """Record ``event`` as seen, once by its id; what was already there otherwise."""
     digest = body_digest(event)
     inserted = ctx.uow.insert_ignoring_conflicts(
@@ -117,7 +118,7 @@ def claim(ctx: Context, event: InboundEvent) -> Claim:
     return Claim(claimed=False, digest=digest, conflicting_digest=conflicting)
 
 
-def close(ctx: Context, event: InboundEvent, applied: Applied) -> None:
+def close(ctx: Context, event: BookedEvent, applied: Applied) -> None:
     """Record what became of a claimed event; a parked one is filed under its order."""
     values: dict[str, Any] = {"status": applied.outcome.value, "detail": applied.detail}
     if applied.outcome is Outcome.PARKED:

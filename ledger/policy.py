@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["Origin", "Policy", "Purpose"]
 
-Origin = Literal["activation_failed", "spid_timeout"]
+Origin = Literal["activation_failed", "spid_timeout", "goodwill"]
 Purpose = Literal["purchase", "renewal", "modification"]
 
 
@@ -29,6 +29,8 @@ class Policy(BaseModel):
             # The help page: SPID credit "può essere utilizzato … per l'acquisto o il
             # rinnovo di un altro servizio": modification is not listed.
             "spid_timeout": frozenset({"purchase", "renewal"}),
+            # Granted by an operator (``residuo adjust goodwill``): pays like any.
+            "goodwill": frozenset({"purchase", "renewal", "modification"}),
         }
     )
     spid_credit_anchor: Literal["paid_at", "cancelled_at"] = "paid_at"

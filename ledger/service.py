@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from ledger import corrections, dispatch, inbox, timeline
 from ledger.context import Context
-from ledger.errors import UnknownSweepError
+from ledger.errors import AdjustmentRefusedError, UnknownSweepError
 from ledger.money import cents_to_decimal
 from ledger.outcomes import Applied, Outcome
 from ledger.policy import Policy
@@ -30,7 +30,8 @@ from ledger.sweep_runs import (
 )
 from ledger.sweeps import SWEEPS, SweepKind, SweepTally, Window, settle_window
 from ledger.timeline import Timeliness
-from messages.inbound import CreditRequestedEvent, InboundEvent
+from messages.adjustments import Adjustment, BookedEvent
+from messages.inbound import CreditRequestedEvent
 from messages.notifications import SweepCompleted
 
 __all__ = ["EventRecorded", "Ledger", "Recorded", "Recording"]
@@ -104,7 +105,7 @@ class Ledger:
     def _context(self, uow: UnitOfWork) -> Context:
         return Context(uow=uow, policy=self.policy, recorded_at=self._clock())
 
-    def record(self, event: InboundEvent) -> Recording:
+    def record(self, event: BookedEvent) -> Recording:
         """Apply one valid inbound event, exactly once by its ``id``; what became of it
         and of the parked events it let apply, known once committed.
 
@@ -119,7 +120,27 @@ class Ledger:
                 continue
         return self._record_once(event)
 
-    def _record_once(self, event: InboundEvent) -> Recording:
+    def adjust(self, adjustment: Adjustment) -> Recording:
+        """Book an operator's adjustment (``ledger.adjustments``) at its business time,
+        like an event: derived again with its customer's books whenever they are.
+
+        Raises ``AdjustmentRefusedError``, keeping nothing, when the adjustment would
+        take from a credit more than it holds or names a credit the customer lacks.
+        """
+        for _ in range(_OVERTAKES_TOLERATED):
+            try:
+                return self._record_once(adjustment, refusal_keeps_nothing=True)
+            except _OvertakenError:
+                continue
+        return self._record_once(adjustment, refusal_keeps_nothing=True)
+
+    def watermark(self) -> datetime | None:
+        """The latest business time the books have seen (``ledger.timeline``): when an
+        adjustment given no time of its own is booked."""
+        with UnitOfWork(self.engine) as uow:
+            return timeline.watermark(self._context(uow))
+
+    def _record_once(self, event: BookedEvent, *, refusal_keeps_nothing: bool = False) -> Recording:
         with UnitOfWork(self.engine) as uow:
             ctx = self._context(uow)
             seen = inbox.claim(ctx, event)
@@ -140,6 +161,8 @@ class Ledger:
                 _recorded(ctx, event, done.applied),
                 tuple(_recorded(ctx, parked, applied) for parked, applied in done.unparked),
             )
+            if refusal_keeps_nothing and recording.outcome is Recorded.REFUSED:
+                raise AdjustmentRefusedError(done.applied.detail or "refused")
             uow.commit()
             return recording
 
@@ -269,7 +292,7 @@ class _OvertakenError(Exception):
 
 
 def _apply_in_time(
-    ctx: Context, event: InboundEvent, subjects: set[str], verdict: timeline.Verdict
+    ctx: Context, event: BookedEvent, subjects: set[str], verdict: timeline.Verdict
 ) -> dispatch.Dispatched:
     """Apply a claimed event as its timeliness says (``ledger.timeline``): where nothing
     has been written past its position, as it comes; otherwise by deriving its
@@ -296,7 +319,7 @@ def _apply_in_time(
 
 
 def _apply_as_it_comes(
-    ctx: Context, event: InboundEvent, subjects: set[str], verdict: timeline.Verdict
+    ctx: Context, event: BookedEvent, subjects: set[str], verdict: timeline.Verdict
 ) -> dispatch.Dispatched:
     done = dispatch.apply_event(ctx, event)
     now = timeline.judge(ctx, verdict.position, subjects).frontier
@@ -310,7 +333,7 @@ def _apply_as_it_comes(
     return done
 
 
-def _recorded(ctx: Context, event: InboundEvent, applied: Applied) -> EventRecorded:
+def _recorded(ctx: Context, event: BookedEvent, applied: Applied) -> EventRecorded:
     """``applied`` as the caller reads it: a credit request turned down is refused,
     with the reason ``ledger.requests`` kept in ``credit_requests``."""
     if applied.outcome is Outcome.APPLIED and isinstance(event, CreditRequestedEvent):
@@ -326,7 +349,7 @@ def _recorded(ctx: Context, event: InboundEvent, applied: Applied) -> EventRecor
     return EventRecorded(event.id, event.type, outcome, applied.reason, applied.detail)
 
 
-def _report_id_conflict(ctx: Context, event: InboundEvent, digest: str, earlier: str) -> None:
+def _report_id_conflict(ctx: Context, event: BookedEvent, digest: str, earlier: str) -> None:
     """An id reused for another body: kept (by the body's hash) and told to ops, once."""
     detail = (
         f"event id {event.id} was first used for a body with sha256 {earlier}; this "

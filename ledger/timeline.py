@@ -36,11 +36,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ledger.context import Context
 from ledger.rules import read_topup_reference
 from ledger.store import schema
+from messages.adjustments import Adjustment, BookedEvent
 from messages.inbound import (
     ActivationCompletedEvent,
     ActivationFailedEvent,
     CreditRequestedEvent,
-    InboundEvent,
     PaymentReceivedEvent,
 )
 
@@ -83,7 +83,7 @@ def customers_of(subjects: Iterable[str]) -> set[str]:
     return {each.removeprefix(_CUSTOMER) for each in subjects if each.startswith(_CUSTOMER)}
 
 
-def _named(event: InboundEvent) -> tuple[set[str], set[str]]:
+def _named(event: BookedEvent) -> tuple[set[str], set[str]]:
     """The customers and the order numbers an event names."""
     if isinstance(event, PaymentReceivedEvent):
         topup = read_topup_reference(event.data.reference)
@@ -94,6 +94,10 @@ def _named(event: InboundEvent) -> tuple[set[str], set[str]]:
         return {event.data.customer_id}, orders
     if isinstance(event, ActivationCompletedEvent | ActivationFailedEvent):
         return set(), {event.data.order_id}
+    if isinstance(event, Adjustment):
+        credit = event.data.credit_id
+        orders = {credit.removeprefix(_CREDIT_PREFIX)} if credit else set()
+        return {event.data.customer_id}, orders
     assert isinstance(event, CreditRequestedEvent)
     request = event.data
     orders = {request.new_order.order_id} if request.new_order is not None else set()
@@ -106,7 +110,7 @@ def _named(event: InboundEvent) -> tuple[set[str], set[str]]:
     return {request.customer_id}, orders
 
 
-def subjects_of(ctx: Context, event: InboundEvent) -> set[str]:
+def subjects_of(ctx: Context, event: BookedEvent) -> set[str]:
     """What ``event`` is about: the customers and orders it names, and the customers
     who paid the orders it names (read from the books)."""
     customers, orders = _named(event)

@@ -4,6 +4,7 @@ and residuo's extensions (``messages.notifications``, ``messages.corrections``).
 from typing import Final
 
 from messages.corrections import (
+    CreditAdjusted,
     CreditReinstated,
     EventLate,
     HoldReinstated,
@@ -58,5 +59,6 @@ NOTIFICATION_TYPES: Final[dict[str, type[NotificationData]]] = {
         SpidOrderReinstated,
         RequestReconsidered,
         EventLate,
+        CreditAdjusted,
     )
 }

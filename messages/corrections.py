@@ -16,6 +16,7 @@ The voiding notification's type says what the customer experiences:
 
 ``event.late`` tells ops about an event later than the allowed lateness: judged
 against the books as they stand, with what it would have changed had it come in time.
+``credit.adjusted`` tells the customer what an operator corrected by hand.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from messages._fields import (
     Text,
     WireModel,
 )
-from messages.notifications import NotificationData
+from messages.amounts import Amount
+from messages.notifications import CustomerNotification, NotificationData
 
 __all__ = [
+    "AdjustmentAction",
     "CorrectionReason",
+    "CreditAdjusted",
     "CreditReinstated",
     "EventLate",
     "HoldReinstated",
@@ -48,6 +52,7 @@ __all__ = [
 ]
 
 CorrectionReason = Literal["late_evidence", "adjustment"]
+AdjustmentAction = Literal["reinstated", "extended", "voided", "goodwill"]
 
 
 class NotificationVoided(NotificationData):
@@ -117,3 +122,19 @@ class EventLate(NotificationData):
     allowed_lateness_days: NonNegativeInt
     would_have_changed: LateEventEffects
     detail: Text
+
+
+class CreditAdjusted(CustomerNotification):
+    """An operator corrected a credit by hand (``residuo adjust``): forfeited credit
+    `reinstated`, its expiry `extended`, usable credit `voided`, or a `goodwill` credit
+    granted. `amount` is what moved (null for an extension), `expires_at` the credit's
+    expiry now; `adjustment_id` names the adjustment, kept with the books."""
+
+    TYPE: ClassVar[str] = "credit.adjusted"
+    credit_id: CreditId
+    action: AdjustmentAction
+    amount: Amount | None
+    expires_at: AwareDatetime
+    adjustment_id: EventId
+    operator: Text
+    reason: Text

@@ -66,7 +66,7 @@ __all__ = [
     "topup_reference",
 ]
 
-CreditOrigin = Literal["activation_failed", "spid_timeout"]
+CreditOrigin = Literal["activation_failed", "spid_timeout", "goodwill"]
 TopupMethod = Literal["bollettino", "bonifico"]
 SweepKind = Literal["expiry", "spid_timeout", "reminders", "holds", "all"]
 UnmatchedReason = Literal[

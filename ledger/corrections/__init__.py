@@ -41,15 +41,15 @@ from ledger.corrections.comparison import (
 )
 from ledger.corrections.derivation import derive, frontiers, lock_component, outcome_of
 from ledger.inbox import business_time
+from messages.adjustments import BookedEvent
 from messages.corrections import CorrectionReason
-from messages.inbound import InboundEvent
 
 __all__ = ["Correction", "rederive", "report_too_late", "would_change"]
 
 
 def rederive(
     ctx: Context,
-    event: InboundEvent,
+    event: BookedEvent,
     subjects: Iterable[str],
     *,
     reason: CorrectionReason = "late_evidence",
@@ -83,7 +83,7 @@ def rederive(
     return correction
 
 
-def would_change(ctx: Context, event: InboundEvent, subjects: Iterable[str]) -> Correction | None:
+def would_change(ctx: Context, event: BookedEvent, subjects: Iterable[str]) -> Correction | None:
     """What ``rederive`` would correct if ``event`` were at its business time, with
     nothing kept (a savepoint is rolled back)."""
     savepoint = ctx.uow.connection.begin_nested()

@@ -18,6 +18,7 @@ from ledger.corrections.comparison import Changes, Correction
 from ledger.inbox import business_time
 from ledger.outbox import NOTIFICATION_NAMESPACE, notification_id
 from ledger.store import schema
+from messages.adjustments import BookedEvent
 from messages.corrections import (
     CorrectionReason,
     CreditReinstated,
@@ -28,7 +29,6 @@ from messages.corrections import (
     RequestReconsidered,
     SpidOrderReinstated,
 )
-from messages.inbound import InboundEvent
 
 __all__ = ["book", "report_too_late"]
 
@@ -48,7 +48,7 @@ for any other)."""
 
 def book(
     ctx: Context,
-    event: InboundEvent,
+    event: BookedEvent,
     reason: CorrectionReason,
     correction: Correction,
     changes: Changes,
@@ -165,7 +165,7 @@ def _tell_anew(ctx: Context, rows: Sequence[Mapping[str, Any]], correction_id: i
 
 
 def report_too_late(
-    ctx: Context, event: InboundEvent, verdict: timeline.Verdict, would: Correction | None
+    ctx: Context, event: BookedEvent, verdict: timeline.Verdict, would: Correction | None
 ) -> None:
     """Tell ops (``event.late``) that ``event`` was judged against the books as they
     stood, and what it would have changed in time (``would``; None: history from before

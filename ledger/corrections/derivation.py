@@ -2,10 +2,11 @@
 cleared projections, with what the sweeps settled, through ``ledger.dispatch``.
 """
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import delete, select, update
 
@@ -14,7 +15,8 @@ from ledger.context import Context, Staging
 from ledger.outcomes import Applied, Outcome
 from ledger.store import schema
 from ledger.sweeps import PASSES, SweepTally, Window, settle_window
-from messages.inbound import InboundEvent, parse_inbound
+from messages.adjustments import ADJUSTMENT_TYPES, Adjustment, BookedEvent
+from messages.inbound import parse_inbound
 
 __all__ = ["derive", "frontiers", "lock_component", "outcome_of"]
 
@@ -75,27 +77,31 @@ def _clear_projections(ctx: Context, customers: frozenset[str]) -> None:
         connection.execute(delete(table).where(table.c.customer_id.in_(owned)))
 
 
-def _events_in_order(ctx: Context, event_ids: Iterable[str]) -> list[tuple[datetime, InboundEvent]]:
+def _events_in_order(ctx: Context, event_ids: Iterable[str]) -> list[tuple[datetime, BookedEvent]]:
     """The component's events by position (``dispatch.same_instant_rank``, then the id,
     breaking ties), each made neutral in the inbox so that none is found parked before
     its turn comes."""
     column = schema.inbox.c
     ids = sorted(event_ids)
     rows = ctx.uow.connection.execute(
-        select(column.position, column.payload).where(column.event_id.in_(ids))
+        select(column.position, column.event_type, column.payload).where(column.event_id.in_(ids))
     ).all()
     ctx.uow.connection.execute(
         update(schema.inbox)
         .where(column.event_id.in_(ids))
         .values(status=Outcome.APPLIED.value, order_id=None, detail=None)
     )
-    events = [
-        (row.position, parse_inbound(row.payload, currency=ctx.policy.currency)) for row in rows
-    ]
+    events = [(row.position, _booked(ctx, row.event_type, row.payload)) for row in rows]
     return sorted(
         events,
         key=lambda each: (each[0], dispatch.same_instant_rank(each[1]), each[1].id),
     )
+
+
+def _booked(ctx: Context, event_type: str, payload: Any) -> BookedEvent:
+    if event_type in ADJUSTMENT_TYPES:
+        return Adjustment.model_validate_json(json.dumps(payload))
+    return parse_inbound(payload, currency=ctx.policy.currency)
 
 
 def _settle(

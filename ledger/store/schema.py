@@ -200,7 +200,7 @@ credits = Table(
     Column("used_cents", BigInteger, nullable=False, server_default="0"),
     Column("refunded_cents", BigInteger, nullable=False, server_default="0"),
     Column("forfeited_cents", BigInteger, nullable=False, server_default="0"),
-    CheckConstraint("origin IN ('activation_failed', 'spid_timeout')", name="origin"),
+    CheckConstraint("origin IN ('activation_failed', 'spid_timeout', 'goodwill')", name="origin"),
     CheckConstraint("granted_cents > 0", name="granted_positive"),
     CheckConstraint(
         "available_cents >= 0 AND held_cents >= 0 AND used_cents >= 0"

@@ -224,3 +224,42 @@ def test_widening_the_identifier_columns_keeps_the_books(empty_engine: Engine) -
     if empty_engine.dialect.name == "sqlite":
         with empty_engine.connect() as connection:
             assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+
+
+def test_late_evidence_upgrades_books_with_entries_and_allocations(
+    empty_engine: Engine,
+) -> None:
+    """0005 re-creates the journal and the credits on SQLite: postings and allocations
+    referring to them survive, and the customer's history is marked as not derivable
+    again (its events' payloads were not all kept)."""
+    upgrade(empty_engine, "0004_poison")
+    _book_lowercase_history(empty_engine)
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO journal_entries (entry_id, kind, customer_id, cause, effective_at,"
+                " recorded_at, memo) VALUES (1, 'order_paid', 'c1', 'e1', :at, :at, 'paid')"
+            ),
+            {"at": "2026-01-10 10:00:00"},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO postings (entry_id, account, customer_id, amount_cents) VALUES"
+                " (1, 'cash', 'c1', 3000), (1, 'order_prepayments', 'c1', -3000)"
+            )
+        )
+
+    upgrade(empty_engine)
+
+    with empty_engine.connect() as connection:
+        postings = connection.execute(text("SELECT count(*) FROM postings")).scalar_one()
+        allocations = connection.execute(text("SELECT count(*) FROM allocations")).scalar_one()
+        frontiers = connection.execute(
+            text("SELECT subject, rederivable FROM subject_frontiers ORDER BY subject")
+        ).all()
+    assert (postings, allocations) == (2, 1)
+    assert [(subject, bool(flag)) for subject, flag in frontiers] == [
+        ("customer:c1", False),
+        ("order:ab2", False),
+        ("order:mi0001", False),
+    ]

@@ -29,6 +29,7 @@ from ledger.queries import Balance, balance
 from ledger.service import Ledger, Recorded
 from ledger.store import schema
 from messages import InboundEvent, parse_inbound, parse_notification
+from messages.adjustments import Adjustment
 
 ROME = ZoneInfo("Europe/Rome")
 CASES = Path(__file__).with_name("cases")
@@ -39,6 +40,10 @@ OTHER_CUSTOMER = "7654321@aruba.it"
 _event_ids = itertools.count(1)
 
 Posting = tuple[str, str | None, int]  # account, credit id, signed cents
+
+DEBIT_NORMAL = frozenset({Account.CASH.value, Account.GOODWILL.value})
+"""Accounts whose balance is natural when positive (money held, goodwill spent); every
+other account is credit-normal (what is owed, or earned)."""
 JournalLine = tuple[str, str, datetime, tuple[Posting, ...]]
 
 
@@ -216,6 +221,37 @@ class Books:
     def record_one(self, event: InboundEvent) -> Recorded:
         return self.ledger.record(event).outcome
 
+    def adjust(
+        self,
+        kind: str,
+        customer: str,
+        at: datetime,
+        *,
+        credit_id: str | None = None,
+        amount: str | None = None,
+        until: datetime | None = None,
+        id: str | None = None,
+    ) -> Recorded:
+        """``residuo adjust KIND``: an operator's correction at business time ``at``."""
+        adjustment = Adjustment.model_validate_json(
+            json.dumps(
+                {
+                    "id": id or f"adj-{next(_event_ids):05d}",
+                    "type": f"adjustment.{kind}",
+                    "time": at.isoformat(),
+                    "data": {
+                        "customer_id": customer,
+                        "credit_id": credit_id,
+                        "amount": amount,
+                        "until": until.isoformat() if until else None,
+                        "operator": "ops@example.it",
+                        "reason": "ticket 42",
+                    },
+                }
+            )
+        )
+        return self.ledger.adjust(adjustment).outcome
+
     def replay_case(self, name: str) -> list[Recorded | None]:
         """Feed ``cases/<name>.jsonl`` line by line, as ``residuo replay`` would: events
         recorded, sweep lines swept. What became of each event (None for a sweep)."""
@@ -312,7 +348,7 @@ class Books:
         """An account's balance in its natural sign (credit-normal accounts positive)."""
         totals = account_totals(self.engine)[customer]
         raw = totals.get(account.value, 0)
-        return raw if account is Account.CASH else -raw
+        return raw if account.value in DEBIT_NORMAL else -raw
 
 
 def journal_of(engine: Engine) -> list[JournalLine]:
@@ -373,8 +409,9 @@ def _credit_ledger_from_postings(
     for line in lines:
         if line.credit_id is None:
             continue
-        if line.account == Account.ORDER_PREPAYMENTS.value:
-            # Granting is the only movement from prepayments into a credit (books.py).
+        if line.account in (Account.ORDER_PREPAYMENTS.value, Account.GOODWILL.value):
+            # Granting is the only movement into a credit from prepayments (or, for an
+            # operator's goodwill credit, from the goodwill account) (books.py).
             per_credit[line.credit_id]["granted"] += line.amount_cents
         elif line.account in account_bucket:
             per_credit[line.credit_id][account_bucket[line.account]] -= line.amount_cents
@@ -388,8 +425,7 @@ def assert_books_balance(engine: Engine) -> None:
 
     * every entry has postings and they sum to zero;
     * replayed in the order they were written, no account of any customer ever goes
-      below zero in its natural sign (cash is debit-normal, every other account
-      credit-normal);
+      below zero in its natural sign (``DEBIT_NORMAL``);
     * per credit and per customer, ``granted = used + held + refunded + forfeited +
       available`` holds both in the ``credits`` buckets and in the account balances of
       the postings, and the two agree, bucket by bucket.
@@ -423,7 +459,7 @@ def assert_books_balance(engine: Engine) -> None:
             touched.append((line.customer_id, line.account))
         for customer, account in touched:
             raw = running[(customer, account)]
-            natural = raw if account == Account.CASH.value else -raw
+            natural = raw if account in DEBIT_NORMAL else -raw
             assert natural >= 0, f"{account} of {customer} at {natural} after entry {entry_id}"
 
     # A credit whose grant a correction reversed (an order activated in time after all)
@@ -484,5 +520,5 @@ def assert_books_never_negative_in_business_time(engine: Engine) -> None:
             touched.add((line.customer_id, line.account))
         for customer, account in touched:
             raw = running[(customer, account)]
-            natural = raw if account == Account.CASH.value else -raw
+            natural = raw if account in DEBIT_NORMAL else -raw
             assert natural >= 0, f"{account} of {customer} at {natural} at {instant}"

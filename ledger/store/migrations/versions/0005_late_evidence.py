@@ -12,7 +12,8 @@
 * ``corrections``, and on ``journal_entries`` ``reverses_entry_id`` (a reversal points
   at the entry it cancels) and ``correction_id``;
 * on ``outbox``: ``derived`` (false for rows already there), ``rule_key``, ``event_id``,
-  ``voided_by``.
+  ``voided_by``;
+* credits of a new origin, ``goodwill`` (granted by an operator, ``residuo adjust``).
 
 Revision ID: 0005
 Revises: 0004_poison
@@ -28,6 +29,12 @@ revision: str = "0005"
 down_revision: str | None = "0004_poison"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+_JOURNAL_REFERENCES = {
+    "reverses_entry_id": "journal_entries.entry_id",
+    "correction_id": "corrections.correction_id",
+}
 
 
 def upgrade() -> None:
@@ -62,24 +69,25 @@ def upgrade() -> None:
     op.create_index(op.f("ix_subject_frontiers_frontier"), "subject_frontiers", ["frontier"])
     with op.batch_alter_table("inbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("position", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("journal_entries", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("reverses_entry_id", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("correction_id", sa.Integer(), nullable=True))
-        batch_op.create_index(
-            batch_op.f("ix_journal_entries_reverses_entry_id"), ["reverses_entry_id"]
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_journal_entries_reverses_entry_id_journal_entries"),
-            "journal_entries",
-            ["reverses_entry_id"],
-            ["entry_id"],
-        )
-        batch_op.create_foreign_key(
-            batch_op.f("fk_journal_entries_correction_id_corrections"),
-            "corrections",
-            ["correction_id"],
-            ["correction_id"],
-        )
+    # Added in place, references and all: the journal, the largest table, is never
+    # copied (SQLite can add a nullable column with a named reference, but not add a
+    # constraint to an existing one, hence its own statement).
+    for column, target in _JOURNAL_REFERENCES.items():
+        name = f"fk_journal_entries_{column}_{target.split('.')[0]}"
+        if op.get_bind().dialect.name == "sqlite":
+            table, key = target.split(".")
+            op.execute(
+                f"ALTER TABLE journal_entries ADD COLUMN {column} INTEGER "
+                f"CONSTRAINT {name} REFERENCES {table} ({key})"
+            )
+        else:
+            op.add_column("journal_entries", sa.Column(column, sa.Integer(), nullable=True))
+            op.create_foreign_key(
+                name, "journal_entries", target.split(".")[0], [column], [target.split(".")[1]]
+            )
+    op.create_index(
+        op.f("ix_journal_entries_reverses_entry_id"), "journal_entries", ["reverses_entry_id"]
+    )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("derived", sa.Boolean(), server_default=sa.false(), nullable=False)
@@ -93,8 +101,35 @@ def upgrade() -> None:
             sqlite_where=sa.text("derived"),
             postgresql_where=sa.text("derived"),
         )
+    _set_allocations_aside()
+    with op.batch_alter_table("credits", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("ck_credits_origin"), type_="check")
+        batch_op.create_check_constraint(
+            "origin", "origin IN ('activation_failed', 'spid_timeout', 'goodwill')"
+        )
+    _put_allocations_back()
     op.execute("UPDATE inbox SET position = business_time")
     _backfill()
+
+
+# Re-creating ``credits`` on SQLite (``batch_alter_table``, to change its check) drops
+# the table ``allocations`` refers to, which fails on any allocation with foreign keys
+# enforced: its rows wait in a temporary table until ``credits`` is back (as in 0004).
+
+
+def _set_allocations_aside() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("CREATE TEMPORARY TABLE allocations_aside AS SELECT * FROM allocations")
+        op.execute("DELETE FROM allocations")
+
+
+def _put_allocations_back() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "INSERT INTO allocations (request_id, credit_id, amount_cents)"
+            " SELECT request_id, credit_id, amount_cents FROM allocations_aside"
+        )
+        op.execute("DROP TABLE allocations_aside")
 
 
 def _backfill() -> None:
@@ -121,12 +156,20 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    _set_allocations_aside()
+    with op.batch_alter_table("credits", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("ck_credits_origin"), type_="check")
+        batch_op.create_check_constraint(
+            "origin", "origin IN ('activation_failed', 'spid_timeout')"
+        )
+    _put_allocations_back()
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_customer_id"))
         batch_op.drop_column("voided_by")
         batch_op.drop_column("event_id")
         batch_op.drop_column("rule_key")
         batch_op.drop_column("derived")
+    op.drop_index(op.f("ix_journal_entries_reverses_entry_id"), table_name="journal_entries")
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_journal_entries_correction_id_corrections"), type_="foreignkey"
@@ -135,7 +178,6 @@ def downgrade() -> None:
             batch_op.f("fk_journal_entries_reverses_entry_id_journal_entries"),
             type_="foreignkey",
         )
-        batch_op.drop_index(batch_op.f("ix_journal_entries_reverses_entry_id"))
         batch_op.drop_column("correction_id")
         batch_op.drop_column("reverses_entry_id")
     with op.batch_alter_table("inbox", schema=None) as batch_op:
