@@ -129,6 +129,7 @@ def _goodwill(ctx: Context, adjustment: Adjustment) -> Applied:
         expires_at=data.until,
         cause=adjustment.id,
         funded_by=Account.GOODWILL,
+        memo=f"goodwill credit by {data.operator}: {data.reason}",
     )
     assert credit_id is not None  # the adjustment's id is claimed once, so is its credit
     _tell(ctx, adjustment, "goodwill", cents, data.until, credit_id=credit_id)

@@ -92,6 +92,7 @@ def grant_credit(
     expires_at: datetime,
     cause: str,
     funded_by: Account = Account.ORDER_PREPAYMENTS,
+    memo: str | None = None,
 ) -> str | None:
     """R1/R5: turn an order's payment into credit, once; None if it already was. A
     goodwill credit (``ledger.adjustments``) is funded by the provider instead
@@ -119,7 +120,7 @@ def grant_credit(
         customer_id=customer_id,
         cause=cause,
         effective_at=granted_at,
-        memo=f"credit from order {source_order_id} ({origin})",
+        memo=memo or f"credit from order {source_order_id} ({origin})",
         lines=transfer(funded_by, Account.CREDIT_AVAILABLE, amount_cents, credit_id),
         order_id=source_order_id if funded_by is Account.ORDER_PREPAYMENTS else None,
         credit_id=credit_id,

@@ -43,15 +43,20 @@ class Balance:
 
 @dataclass(frozen=True, slots=True)
 class StatementLine:
-    """One journal entry of a customer, with its postings."""
+    """One journal entry of a customer, with its postings: ``effective_at`` when it
+    happened (business time), ``recorded_at`` when the books learnt it; a correction's
+    entries name it (``correction_id``), a reversal the entry it cancels."""
 
     entry_id: int
     kind: str
     effective_at: datetime
+    recorded_at: datetime
     memo: str
     order_id: str | None
     credit_id: str | None
     postings: list[tuple[str, str | None, int]]
+    reverses_entry_id: int | None = None
+    correction_id: int | None = None
 
 
 def _status(buckets: dict[str, int], expires_at: datetime, as_of: datetime) -> str:
@@ -87,14 +92,18 @@ these accounts is credit-normal, so a bucket is minus the sum of its postings.""
 _BUCKETS = tuple(_BUCKET_OF_ACCOUNT.values())
 
 
-def balance(engine: Engine, customer_id: str, as_of: datetime) -> Balance:
+def balance(
+    engine: Engine, customer_id: str, as_of: datetime, *, known_at: datetime | None = None
+) -> Balance:
     """The customer's credits as the journal stood at ``as_of`` (business time).
 
     Buckets are summed from the postings effective by ``as_of``, so an earlier instant
     shows the books before later grants, transfers, refunds and forfeitures; the
     ``credits`` buckets are what the same sum gives today (R11, checked by the tests).
-    R2 at read time too: a remainder past ``expires_at`` is not available, even before
-    the expiry sweep has forfeited it."""
+    With ``known_at`` (a recorded time), only the entries written by then count: what
+    the books said before later corrections (``ledger.corrections``), of the credits
+    that still exist. R2 at read time too: a remainder past ``expires_at`` is not
+    available, even before the expiry sweep has forfeited it."""
     credit, entry, posting = schema.credits.c, schema.journal_entries.c, schema.postings.c
     with engine.connect() as connection:
         rows = connection.execute(
@@ -116,6 +125,7 @@ def balance(engine: Engine, customer_id: str, as_of: datetime) -> Balance:
                 posting.credit_id.is_not(None),
                 posting.account.in_(list(_BUCKET_OF_ACCOUNT)),
                 entry.effective_at <= as_of,
+                *([entry.recorded_at <= known_at] if known_at is not None else []),
             )
             .group_by(posting.credit_id, posting.account)
         ).all()
@@ -144,13 +154,19 @@ def _credit_line(row: Any, buckets: dict[str, int], as_of: datetime) -> CreditLi
     )
 
 
-def statement(engine: Engine, customer_id: str) -> list[StatementLine]:
-    """Every journal entry of ``customer_id``, oldest first (business time, then id)."""
+def statement(
+    engine: Engine, customer_id: str, *, known_at: datetime | None = None
+) -> list[StatementLine]:
+    """Every journal entry of ``customer_id``, oldest first (business time, then id);
+    with ``known_at``, only those recorded by then."""
     entry, posting = schema.journal_entries.c, schema.postings.c
     with engine.connect() as connection:
         entries = connection.execute(
             select(schema.journal_entries)
-            .where(entry.customer_id == customer_id)
+            .where(
+                entry.customer_id == customer_id,
+                *([entry.recorded_at <= known_at] if known_at is not None else []),
+            )
             .order_by(entry.effective_at, entry.entry_id)
         ).all()
         lines = connection.execute(
@@ -168,10 +184,13 @@ def statement(engine: Engine, customer_id: str) -> list[StatementLine]:
             entry_id=row.entry_id,
             kind=row.kind,
             effective_at=row.effective_at,
+            recorded_at=row.recorded_at,
             memo=row.memo,
             order_id=row.order_id,
             credit_id=row.credit_id,
             postings=by_entry.get(row.entry_id, []),
+            reverses_entry_id=row.reverses_entry_id,
+            correction_id=row.correction_id,
         )
         for row in entries
     ]

@@ -20,17 +20,19 @@ from sqlalchemy.exc import OperationalError
 from ledger import queries
 from ledger.store.migrate import current_revision, upgrade
 from ledger.sweeps import SWEEPS
-from residuo import cli_ops
+from residuo import cli_adjust, cli_ops
 from residuo.bootstrap import bootstrap, wall_clock
 from residuo.cli_support import (
     AsJson,
     AsOf,
     Customer,
+    KnownAt,
     fail,
     first_line,
     load_settings,
     open_runtime,
     parse_as_of,
+    parse_known_at,
 )
 from residuo.demo import run_demo
 from residuo.printable import printable
@@ -128,12 +130,14 @@ def replay(
 
 
 @app.command()
-def balance(customer: Customer, as_of: AsOf = None, as_json: AsJson = False) -> None:
+def balance(
+    customer: Customer, as_of: AsOf = None, known_at: KnownAt = None, as_json: AsJson = False
+) -> None:
     """Available credit of CUSTOMER, and each of their credits."""
-    instant = parse_as_of(as_of)
+    instant, recorded = parse_as_of(as_of), parse_known_at(known_at)
     settings = load_settings()
     with open_runtime(settings) as runtime:
-        result = queries.balance(runtime.engine, customer, instant)
+        result = queries.balance(runtime.engine, customer, instant, known_at=recorded)
     if as_json:
         typer.echo(json.dumps(balance_document(result, settings.policy), indent=2))
     elif not result.credits:
@@ -143,11 +147,13 @@ def balance(customer: Customer, as_of: AsOf = None, as_json: AsJson = False) -> 
 
 
 @app.command()
-def statement(customer: Customer, as_json: AsJson = False) -> None:
-    """The ledger entries of CUSTOMER, oldest first."""
+def statement(customer: Customer, known_at: KnownAt = None, as_json: AsJson = False) -> None:
+    """The ledger entries of CUSTOMER, oldest first: when each happened, when it was
+    booked, and the corrections that reversed or replaced it."""
+    recorded = parse_known_at(known_at)
     settings = load_settings()
     with open_runtime(settings) as runtime:
-        lines = queries.statement(runtime.engine, customer)
+        lines = queries.statement(runtime.engine, customer, known_at=recorded)
     if as_json:
         typer.echo(json.dumps(statement_document(customer, lines, settings.policy), indent=2))
     elif not lines:
@@ -233,3 +239,4 @@ app.command()(cli_ops.scheduler)
 app.command()(cli_ops.status)
 app.command()(cli_ops.metrics)
 app.add_typer(cli_ops.dead_letters_app, name="dead-letters")
+app.add_typer(cli_adjust.adjust_app, name="adjust")

@@ -18,11 +18,13 @@ __all__ = [
     "AsJson",
     "AsOf",
     "Customer",
+    "KnownAt",
     "fail",
     "first_line",
     "load_settings",
     "open_runtime",
     "parse_as_of",
+    "parse_known_at",
 ]
 
 AsOf = Annotated[
@@ -30,6 +32,15 @@ AsOf = Annotated[
     typer.Option(
         "--as-of",
         help="Business time, ISO 8601 with an offset (2026-03-01T00:00:00+01:00). Default: now.",
+        show_default=False,
+    ),
+]
+KnownAt = Annotated[
+    str | None,
+    typer.Option(
+        "--known-at",
+        help="Recorded time, ISO 8601 with an offset: the books as they were written by "
+        "then, before later corrections. Default: as they stand.",
         show_default=False,
     ),
 ]
@@ -57,13 +68,17 @@ def load_settings() -> Settings:
         fail(f"invalid settings: {problems}")
 
 
-def parse_as_of(text: str | None) -> datetime:
+def parse_as_of(text: str | None, *, option: str = "--as-of") -> datetime:
     if text is None:
         return wall_clock()
     instant = aware_instant(text)
     if instant is None:
-        fail(f"--as-of {text!r} must be ISO 8601 with an offset, e.g. 2026-03-01T00:00:00+01:00")
+        fail(f"{option} {text!r} must be ISO 8601 with an offset, e.g. 2026-03-01T00:00:00+01:00")
     return instant
+
+
+def parse_known_at(text: str | None) -> datetime | None:
+    return None if text is None else parse_as_of(text, option="--known-at")
 
 
 @contextmanager

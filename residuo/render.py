@@ -105,6 +105,9 @@ def statement_document(
                 "entry_id": line.entry_id,
                 "kind": line.kind,
                 "effective_at": line.effective_at.astimezone(policy.zone).isoformat(),
+                "recorded_at": line.recorded_at.astimezone(policy.zone).isoformat(),
+                "reverses_entry_id": line.reverses_entry_id,
+                "correction_id": line.correction_id,
                 "memo": line.memo,
                 "order_id": line.order_id,
                 "credit_id": line.credit_id,
@@ -119,14 +122,18 @@ def statement_document(
 
 
 def statement_table(customer_id: str, lines: list[StatementLine], policy: Policy) -> Table:
-    """``residuo statement``: one row per entry, money moving from Credit to Debit."""
+    """``residuo statement``: one row per entry, money moving from Credit to Debit; when
+    it happened, when the books learnt it, and which correction changed it."""
     table = Table(
         title=shown(f"Statement of {customer_id} ({policy.currency})"),
-        caption=f"times in {policy.business_timezone}; oldest first",
+        caption=f"times in {policy.business_timezone}; oldest first; #n: entry n, "
+        "Cn: booked by correction n",
         title_justify="left",
         caption_justify="left",
     )
+    table.add_column("#", justify="right", no_wrap=True)
     table.add_column("When", no_wrap=True)
+    table.add_column("Booked", no_wrap=True)
     table.add_column("What")
     table.add_column("Debit")
     table.add_column("Credit")
@@ -136,7 +143,9 @@ def statement_table(customer_id: str, lines: list[StatementLine], policy: Policy
         credits = [account for account, _, cents in line.postings if cents < 0]
         moved = sum(cents for _, _, cents in line.postings if cents > 0)
         table.add_row(
+            str(line.entry_id) + (f" C{line.correction_id}" if line.correction_id else ""),
             local_time(line.effective_at, policy),
+            local_time(line.recorded_at, policy),
             shown(line.memo),
             "\n".join(debits),
             "\n".join(credits),

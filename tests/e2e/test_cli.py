@@ -179,6 +179,50 @@ def test_statement_as_json_lists_entries_oldest_first(tmp_path: Path) -> None:
         assert sum(Decimal(posting["amount"]) for posting in entry["postings"]) == 0
 
 
+def test_adjust_reinstates_what_expired_and_the_statement_says_who_and_when(
+    tmp_path: Path,
+) -> None:
+    """An operator reinstates the forfeited credit with a new expiry: it is usable again,
+    the statement shows the entry booked, and a refund of more than is there is refused
+    with nothing booked."""
+    run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    booked = run(
+        tmp_path,
+        *("adjust", "reinstate", "CR-MI0001", "--customer", "1234567@aruba.it"),
+        *("--amount", "49.90", "--until", "2027-06-01T00:00:00+02:00"),
+        *("--operator", "anna", "--reason", "ticket 4711", "--json"),
+    )
+    refused = run(
+        tmp_path,
+        *("adjust", "void", "CR-MI0001", "--customer", "1234567@aruba.it"),
+        *("--amount", "60.00", "--operator", "anna", "--reason", "typo"),
+    )
+
+    assert booked.returncode == 0, booked.stderr
+    assert json.loads(booked.stdout)["type"] == "adjustment.reinstate"
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("residuo: error: refused, nothing booked:")
+    balance = json.loads(run(tmp_path, "balance", "1234567@aruba.it", "--json").stdout)
+    assert balance["credits"][0]["remaining"] == "49.90"
+    entries = json.loads(run(tmp_path, "statement", "1234567@aruba.it", "--json").stdout)["entries"]
+    assert entries[-1]["kind"] == "credit_reinstated"
+    assert "anna: ticket 4711" in entries[-1]["memo"]
+    assert all(entry["recorded_at"] for entry in entries)
+
+
+def test_statement_known_at_shows_what_the_books_said_then(tmp_path: Path) -> None:
+    """``--known-at`` before anything was booked lists nothing; now, everything."""
+    run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    before = run(
+        tmp_path, "statement", "1234567@aruba.it", "--known-at", "2000-01-01T00:00:00+00:00"
+    )
+
+    assert before.returncode == 0, before.stderr
+    assert "no ledger entries" in before.stdout
+
+
 def test_sweep_with_a_naive_as_of_fails_clearly(tmp_path: Path) -> None:
     """A time without an offset is ambiguous: refused in one line, exit status 2."""
     result = run(tmp_path, "sweep", "expiry", "--as-of", "2026-03-01T00:00:00")
