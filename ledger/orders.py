@@ -40,6 +40,7 @@ __all__ = [
     "cancel_spid_order",
     "load_order_view",
     "lock_order",
+    "order_at",
     "order_lock_key",
     "record_activation_completed",
     "record_activation_failed",
@@ -108,7 +109,7 @@ def record_order_payment(ctx: Context, event_id: str, payment: PaymentReceived) 
     An order is paid once: a payment for an order already paid, by card or with
     credit, is kept for ops (``order_already_paid``, ``order_funded_with_credit``)."""
     lock_order(ctx, payment.order_id)
-    order = load_order_view(ctx, payment.order_id)
+    order = order_at(ctx, payment.order_id, payment.paid_at)
     step = order.next(Arrival.PAYMENT)
     if step.step is Step.KEEP_FOR_OPS:
         by_credit = order.funded_by is Funding.CREDIT
@@ -169,10 +170,12 @@ def _keep_for_ops(
     )
 
 
-def _as_of(ctx: Context, order: OrderView, at: datetime, cause: str) -> OrderView:
-    """The order as the rules have it at business time ``at``, whether or not the
-    sweep has run yet: a SPID order past its deadline was cancelled then (R5); a hold
-    past its window was released then (R6), so the order is new again."""
+def order_at(ctx: Context, order_id: str, at: datetime) -> OrderView:
+    """The order ``order_id`` as the rules have it at business time ``at``, whether or
+    not the sweep has run yet: a SPID order past its deadline was cancelled then (R5); a
+    hold past its window was released then (R6), so the order is new again. Both are
+    settled here as the sweep settles them (same dates, same causes)."""
+    order = load_order_view(ctx, order_id)
     card, funding = order.card, order.funding
     if (
         card is not None
@@ -180,7 +183,7 @@ def _as_of(ctx: Context, order: OrderView, at: datetime, cause: str) -> OrderVie
         and card.activation_deadline is not None
         and at >= card.activation_deadline
     ):
-        cancel_spid_order(ctx, card, cause=cause)
+        cancel_spid_order(ctx, card, cause=f"spid_timeout|{card.order_id}")
         return load_order_view(ctx, order.order_id)
     if funding is not None and order.state is OrderState.AWAITING_TOPUP and at >= funding.due_by:
         release_hold(ctx, funding, cause=f"holds|{funding.request_id}")
@@ -208,9 +211,7 @@ def record_activation_completed(
 ) -> Applied:
     """The order went live; a cancelled SPID order cannot be activated (R5)."""
     lock_order(ctx, activation.order_id)
-    order = _as_of(
-        ctx, load_order_view(ctx, activation.order_id), activation.activated_at, event_id
-    )
+    order = order_at(ctx, activation.order_id, activation.activated_at)
     step = order.next(Arrival.ACTIVATION_COMPLETED)
     if (outcome := _not_applied(ctx, order, step)) is not None:
         return outcome
@@ -241,7 +242,7 @@ def record_activation_completed(
 def record_activation_failed(ctx: Context, event_id: str, failure: ActivationFailed) -> Applied:
     """R1: a failed activation gives back what paid the order, once."""
     lock_order(ctx, failure.order_id)
-    order = _as_of(ctx, load_order_view(ctx, failure.order_id), failure.failed_at, event_id)
+    order = order_at(ctx, failure.order_id, failure.failed_at)
     step = order.next(Arrival.ACTIVATION_FAILED)
     if (outcome := _not_applied(ctx, order, step)) is not None:
         return outcome

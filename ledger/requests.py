@@ -11,7 +11,7 @@ from ledger.credit_book import load_credits, move_buckets
 from ledger.holds import release_hold
 from ledger.lifecycle import Arrival, Step, refusal_message
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import cancel_spid_order, load_order_view, order_lock_key
+from ledger.orders import cancel_spid_order, order_at, order_lock_key
 from ledger.outcomes import APPLIED, Applied
 from ledger.rules import (
     CreditState,
@@ -91,7 +91,7 @@ def _check_request(ctx: Context, request: CreditRequested) -> Refusal | None:
     new_order = request.new_order
     if new_order is None:
         return None
-    order = load_order_view(ctx, new_order.order_id)
+    order = order_at(ctx, new_order.order_id, request.requested_at)
     if order.customer_id not in (None, request.customer_id):
         return Refusal("not_owner", f"Order {new_order.order_id} belongs to another account.")
     step = order.next(Arrival.TRANSFER)

@@ -216,18 +216,21 @@ class Ledger:
         tallies: dict[str, SweepTally] = {}
         for each in kinds:
             tally = SweepTally()
-            with UnitOfWork(self.engine) as uow:
-                timeline.log_sweep(self._context(uow), each, as_of)
-                uow.commit()
+            logged = False
             for sweep_pass in SWEEPS[each]:
                 after: str | None = None
                 while True:
                     window = Window(after=after, limit=self.sweep_chunk_size)
                     with UnitOfWork(self.engine) as uow:
                         ctx = self._context(uow)
+                        if not logged:
+                            # With the first window: a late event derived again meanwhile
+                            # settles as far as this sweep, never undoing a window of it.
+                            timeline.log_sweep(ctx, each, as_of)
                         after = settle_window(ctx, sweep_pass, as_of, window, tally)
                         timeline.advance(ctx, {})
                         uow.commit()
+                    logged = True
                     if after is None:
                         break
             with UnitOfWork(self.engine) as uow:

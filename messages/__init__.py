@@ -10,7 +10,9 @@ from messages.bounds import InboundBounds
 from messages.catalogue import NOTIFICATION_TYPES
 from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
 from messages.corrections import (
+    AdjustmentAction,
     CorrectionReason,
+    CreditAdjusted,
     CreditReinstated,
     EventLate,
     HoldReinstated,
@@ -81,9 +83,11 @@ __all__ = [
     "ActivationCompletedEvent",
     "ActivationFailed",
     "ActivationFailedEvent",
+    "AdjustmentAction",
     "Amount",
     "CloudEvent",
     "CorrectionReason",
+    "CreditAdjusted",
     "CreditApplied",
     "CreditExpired",
     "CreditExpiringSoon",

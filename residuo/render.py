@@ -124,16 +124,23 @@ def statement_document(
 def statement_table(customer_id: str, lines: list[StatementLine], policy: Policy) -> Table:
     """``residuo statement``: one row per entry, money moving from Credit to Debit; when
     it happened, when the books learnt it, and which correction changed it."""
+    # A history corrected later shows which entry is which and when each was booked;
+    # one never corrected reads as before.
+    corrected = any(line.correction_id is not None for line in lines)
+    caption = f"times in {policy.business_timezone}; oldest first"
+    if corrected:
+        caption += "; #n: entry n, Cn: booked by correction n"
     table = Table(
         title=shown(f"Statement of {customer_id} ({policy.currency})"),
-        caption=f"times in {policy.business_timezone}; oldest first; #n: entry n, "
-        "Cn: booked by correction n",
+        caption=caption,
         title_justify="left",
         caption_justify="left",
     )
-    table.add_column("#", justify="right", no_wrap=True)
+    if corrected:
+        table.add_column("#", justify="right", no_wrap=True)
     table.add_column("When", no_wrap=True)
-    table.add_column("Booked", no_wrap=True)
+    if corrected:
+        table.add_column("Booked", no_wrap=True)
     table.add_column("What")
     table.add_column("Debit")
     table.add_column("Credit")
@@ -142,10 +149,11 @@ def statement_table(customer_id: str, lines: list[StatementLine], policy: Policy
         debits = [account for account, _, cents in line.postings if cents > 0]
         credits = [account for account, _, cents in line.postings if cents < 0]
         moved = sum(cents for _, _, cents in line.postings if cents > 0)
+        which = str(line.entry_id) + (f" C{line.correction_id}" if line.correction_id else "")
+        booked = local_time(line.recorded_at, policy)
+        when = local_time(line.effective_at, policy)
         table.add_row(
-            str(line.entry_id) + (f" C{line.correction_id}" if line.correction_id else ""),
-            local_time(line.effective_at, policy),
-            local_time(line.recorded_at, policy),
+            *([which, when, booked] if corrected else [when]),
             shown(line.memo),
             "\n".join(debits),
             "\n".join(credits),

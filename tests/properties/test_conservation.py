@@ -143,7 +143,18 @@ class Model:
         if order.status == "awaiting_activation" and order.deadline and at >= order.deadline:
             self.cancel(order_id)
 
+    def lapse(self, order_id: str, at: datetime) -> None:
+        """A hold on ``order_id`` past its window by ``at`` was released then, whoever
+        holds it: the order is new again (whether or not the sweep has run). A SPID
+        order past its deadline is likewise cancelled (``cancel_if_overdue``)."""
+        for hold in self.open_holds():
+            if hold.order == order_id and hold.due_by <= at:
+                self.release(hold)
+
     def pay(self, order_id: str, customer: str, amount: int, at: datetime, spid: bool) -> None:
+        self.lapse(order_id, at)
+        if order_id in self.orders:
+            self.cancel_if_overdue(order_id, at)
         if order_id in self.orders or self.funding(order_id):
             return  # already paid, by card or with credit: the money is kept for ops
         self.orders[order_id] = Order(customer, amount, at, spid)
@@ -151,6 +162,7 @@ class Model:
             self.activation(order_id, when, kind, event_id)
 
     def activation(self, order_id: str, at: datetime, kind: str, event_id: str = "") -> None:
+        self.lapse(order_id, at)
         if order_id not in self.orders:
             funding = self.funding(order_id)
             if funding is None:
@@ -246,6 +258,10 @@ class Model:
             return
         self.requests.add(request)
         self.settle_due(customer, at)
+        # The order named is judged at the request's time too, whoever paid it.
+        self.lapse(order_id, at)
+        if order_id in self.orders:
+            self.cancel_if_overdue(order_id, at)
         if self.funding(order_id) is not None:
             return  # not_owner, already_funded, or order_failed: paid with credit before
         if order_id in self.orders:
@@ -373,6 +389,7 @@ class ConservationMachine(RuleBasedStateMachine):
         self.sent: list[InboundEvent] = []
         self.counter = 0
         self.reserved: list[tuple[str, str, int, bool]] = []  # failed before paid
+        self.last_event: datetime | None = None
 
     def teardown(self) -> None:
         self.books.engine.dispose()
@@ -385,6 +402,16 @@ class ConservationMachine(RuleBasedStateMachine):
     def send(self, event: InboundEvent) -> None:
         self.books.record_one(event)
         self.sent.append(event)
+
+    def now(self) -> datetime:
+        """The business time of the next event: the clock, a second past the last event's
+        when time has not moved since. At one instant the ledger orders events by kind,
+        not by arrival (``dispatch.same_instant_rank``), which this plain model does not
+        follow; tests/properties/test_late_delivery.py covers that."""
+        if self.last_event is not None and self.clock <= self.last_event:
+            self.clock = self.last_event + timedelta(seconds=1)
+        self.last_event = self.clock
+        return self.clock
 
     # Time ---------------------------------------------------------------------------
     @initialize()
@@ -431,11 +458,11 @@ class ConservationMachine(RuleBasedStateMachine):
         """A paid order, and (most often) its activation outcome a few hours later."""
         order = self.fresh("SP" if spid else "MI")
         service = "spid" if spid else "hosting"
-        self.send(pay(spelled(order), customer, money(amount), self.clock, service=service))
+        self.send(pay(spelled(order), customer, money(amount), self.now(), service=service))
         self.model.pay(order, customer, amount, self.clock, spid)
         if outcome is not None and not spid:  # SPID orders are left to time out
             self.clock += timedelta(hours=hours)
-            event = (fail if outcome == "failed" else activate)(spelled(order), self.clock)
+            event = (fail if outcome == "failed" else activate)(spelled(order), self.now())
             self.send(event)
             self.model.activation(order, self.clock, outcome, event.id)
 
@@ -450,7 +477,7 @@ class ConservationMachine(RuleBasedStateMachine):
         self, customer: str, amount: int, spid: bool, kind: str, spelled: Spelling
     ) -> None:
         order = self.fresh("SP" if spid else "MI")
-        event = (fail if kind == "failed" else activate)(spelled(order), self.clock)
+        event = (fail if kind == "failed" else activate)(spelled(order), self.now())
         self.send(event)
         self.model.activation(order, self.clock, kind, event.id)
         self.reserved.append((order, customer, amount, spid))
@@ -462,7 +489,7 @@ class ConservationMachine(RuleBasedStateMachine):
             data.draw(st.integers(0, len(self.reserved) - 1))
         )
         service = "spid" if spid else "hosting"
-        self.send(pay(spelled(order), customer, money(amount), self.clock, service=service))
+        self.send(pay(spelled(order), customer, money(amount), self.now(), service=service))
         self.model.pay(order, customer, amount, self.clock, spid)
 
     @precondition(lambda self: self.model.orders or self.model.transfers)
@@ -473,7 +500,7 @@ class ConservationMachine(RuleBasedStateMachine):
         """An order paid by card, or with credit, goes live or fails."""
         paid_with_credit = {hold.order for hold in self.model.transfers.values()}
         order = data.draw(st.sampled_from(sorted({*self.model.orders, *paid_with_credit})))
-        event = (fail if kind == "failed" else activate)(spelled(order), self.clock)
+        event = (fail if kind == "failed" else activate)(spelled(order), self.now())
         self.send(event)
         self.model.activation(order, self.clock, kind, event.id)
 
@@ -496,7 +523,7 @@ class ConservationMachine(RuleBasedStateMachine):
         }.get(towards, [])
         order = data.draw(st.sampled_from(candidates)) if candidates else self.fresh("NO")
         request = self.fresh("RQ")
-        self.send(transfer(request, customer, spelled(order), money(amount), self.clock))
+        self.send(transfer(request, customer, spelled(order), money(amount), self.now()))
         self.model.transfer(request, customer, order, amount, self.clock)
 
     @precondition(lambda self: self.has_credit())
@@ -504,7 +531,7 @@ class ConservationMachine(RuleBasedStateMachine):
     def refund_request(self, data: st.DataObject) -> None:
         customer = self.asking_customer(data)
         request = self.fresh("RQ")
-        self.send(refund(request, customer, self.clock))
+        self.send(refund(request, customer, self.now()))
         self.model.refund(request, customer, self.clock)
 
     @precondition(lambda self: self.model.open_holds() or self.model.transfers)
@@ -526,7 +553,7 @@ class ConservationMachine(RuleBasedStateMachine):
             due = hold.order_amount - hold.credit - hold.paid
             amount = {"exact": due, "part": max(due // 2, 1), "over": due + 500}[share]
             order, customer = hold.order, hold.customer
-        event = topup(spelled(order), customer, money(amount), self.clock)
+        event = topup(spelled(order), customer, money(amount), self.now())
         self.send(event)
         self.model.topup(event.id, order, amount, self.clock)
 
@@ -539,12 +566,16 @@ class ConservationMachine(RuleBasedStateMachine):
         if again == "new id" and self.model.orders:
             order_id = data.draw(st.sampled_from(sorted(self.model.orders)))
             order = self.model.orders[order_id]
+            # Judged at its business time: a SPID deadline passed by now has cancelled
+            # the order, whether or not the sweep ran (the money itself is kept for ops).
+            at = self.now()
+            self.model.cancel_if_overdue(order_id, at)
             self.books.record_one(
                 pay(
                     order_id,
                     order.customer,
                     money(order.amount),
-                    self.clock,
+                    at,
                     service="spid" if order.spid else "hosting",
                 )
             )
@@ -557,7 +588,7 @@ class ConservationMachine(RuleBasedStateMachine):
         """Upstream reuses an earlier event's id for another payment: not applied, the
         model does not move, and the ledger says it is a conflict."""
         earlier = data.draw(st.sampled_from(self.sent))
-        other = pay(self.fresh("RU"), CUSTOMERS[0], money(amount), self.clock, id=earlier.id)
+        other = pay(self.fresh("RU"), CUSTOMERS[0], money(amount), self.now(), id=earlier.id)
         assert self.books.record_one(other) is Recorded.CONFLICT
 
     def has_credit(self) -> bool:

@@ -41,6 +41,7 @@ IDENTIFIERS: Final[Mapping[str, int]] = {
     # A correction names the notification it voids (by id and type) and the types of
     # the notifications a late event would have voided and told.
     "voided_id": limits.EVENT_ID_MAX_LENGTH,
+    "adjustment_id": limits.EVENT_ID_MAX_LENGTH,
     "voided_type": limits.EVENT_TYPE_MAX_LENGTH,
     "voided": limits.EVENT_TYPE_MAX_LENGTH,
     "told": limits.EVENT_TYPE_MAX_LENGTH,
@@ -58,6 +59,9 @@ FREE_TEXT: Final = frozenset(
         "detail",
         "payment_reference",
         "ActivationFailed.reason",
+        # An operator's adjustment: who, and why, in their words.
+        "operator",
+        "CreditAdjusted.reason",
     }
 )
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from messages import (
     NOTIFICATION_TYPES,
+    CreditAdjusted,
     CreditApplied,
     CreditExpired,
     CreditExpiringSoon,
@@ -156,6 +157,16 @@ SAMPLES: list[NotificationData] = [
             (RequestReconsidered, "request.rejected"),
         )
     ),
+    CreditAdjusted(
+        customer_id=CUSTOMER,
+        credit_id="CR-MI0001",
+        action="reinstated",
+        amount=Decimal("30.00"),
+        expires_at=LATER,
+        adjustment_id="adj-0001",
+        operator="anna",
+        reason="ticket 4711",
+    ),
     EventLate(
         event_id="evt-0042",
         event_type="credit.requested",
@@ -200,6 +211,7 @@ def test_the_registry_holds_the_spec_types_and_the_extensions() -> None:
         "hold.reinstated",
         "spid.order_reinstated",
         "request.reconsidered",
+        "credit.adjusted",
     }
     assert set(NOTIFICATION_TYPES) == SPEC_TYPES | extensions
     assert all(name == model.TYPE for name, model in NOTIFICATION_TYPES.items())
