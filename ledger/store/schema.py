@@ -38,6 +38,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -52,6 +53,7 @@ __all__ = [
     "allocations",
     "credit_requests",
     "credits",
+    "dead_letter_dispositions",
     "inbox",
     "journal_entries",
     "metadata",
@@ -363,6 +365,33 @@ rejected_events = Table(
     Column("detail", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+)
+
+# What ops decided about each dead letter they took out of a ``.XQ`` queue: ``dropped``
+# (only what identifies it is kept), ``archived`` (its body too) or ``replayed`` to its
+# queue; who, when and why, for audit. ``dead_letter_id`` is the id ``dead-letters
+# list`` shows (``sha256:<hex>`` of an event body, or a Dramatiq message id). A row is
+# written before the dead letter is removed, so a crash between the two leaves an audit
+# row twice rather than a removal without one.
+dead_letter_dispositions = Table(
+    "dead_letter_dispositions",
+    metadata,
+    Column("disposition_id", Integer, primary_key=True, autoincrement=True),
+    Column("dead_letter_id", String(80), nullable=False, index=True),
+    Column("queue", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("event_id", String(255)),
+    Column("event_type", String(64)),
+    Column("dead_letter_reason", String(64), nullable=False),
+    Column("dead_letter_detail", Text),
+    Column("dead_lettered_at", UTCDateTime),
+    Column("operator", String(255), nullable=False),
+    Column("reason", Text),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("body", LargeBinary),
+    CheckConstraint("action IN ('dropped', 'archived', 'replayed')", name="action"),
+    CheckConstraint("action = 'replayed' OR reason IS NOT NULL", name="reason_given"),
+    CheckConstraint("(action = 'archived') = (body IS NOT NULL)", name="body_iff_archived"),
 )
 
 # The scheduler's run keys: one row per sweep kind and business date, inserted by the
