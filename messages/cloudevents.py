@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
@@ -91,6 +92,10 @@ ExtensionValue = Annotated[
 """An extension attribute's value in the JSON format: Boolean, Integer, or a string
 (String, URI, URI-reference, Timestamp, and Binary as base64); null means unset."""
 
+JsonMediaType = Annotated[str, StringConstraints(pattern=r"^application/json\s*(;.*)?$")]
+"""``application/json``, with parameters if any (``application/json; charset=utf-8``):
+`data` is always a JSON object."""
+
 DataT = TypeVar("DataT")
 
 
@@ -129,7 +134,7 @@ class CloudEvent(WireModel, Generic[DataT]):
     source: Text
     type: EventType
     time: AwareDatetime
-    datacontenttype: Literal["application/json"] | None = None
+    datacontenttype: JsonMediaType | None = None
     subject: Text | None = None
     dataschema: Text | None = None
     data: DataT

@@ -268,6 +268,28 @@ def test_an_unknown_data_field_is_refused_as_bad_schema() -> None:
     assert error.detail == "data.refrence: unknown field"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "accepted"),
+    [
+        ("application/json; charset=utf-8", True),
+        ("text/plain", False),
+        ("application/jsonx", False),
+    ],
+)
+def test_datacontenttype_is_json_with_or_without_parameters(
+    content_type: str, accepted: bool
+) -> None:
+    """`data` is always a JSON object; the media type may carry parameters, as AMQP
+    senders in binary mode often write it."""
+    body = payment()
+    body["datacontenttype"] = content_type
+
+    if accepted:
+        assert parse_inbound(body).datacontenttype == content_type
+    else:
+        assert refusal(body).detail.startswith("datacontenttype:")
+
+
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 

@@ -66,7 +66,7 @@ class ResiduoConsumer(_RabbitmqConsumer):
 
     def __next__(self) -> Delivery | None:
         try:
-            method, _properties, body = next(self.iterator)
+            method, properties, body = next(self.iterator)
         except (
             AssertionError,
             pika.exceptions.AMQPConnectionError,
@@ -77,7 +77,7 @@ class ResiduoConsumer(_RabbitmqConsumer):
             raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
         if method is None:
             return None
-        message = self.broker.decode(self.queue_name, body)
+        message = self.broker.decode(self.queue_name, body, properties)
         if message is None:
             detail = f"{self.queue_name} takes Dramatiq messages only"
             self._dead_letter_body(method.delivery_tag, body, "not_a_message", detail)
