@@ -8,7 +8,7 @@ rules; ``InboundBounds`` adds the size and time window a worker applies at the e
 from messages.amounts import CENT, MAX_AMOUNT, Amount, NonNegativeAmount, format_amount
 from messages.bounds import InboundBounds
 from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
-from messages.errors import InvalidEvent, MessageError, RejectionReason
+from messages.errors import InvalidEvent, MessageError, RejectionReason, body_id
 from messages.inbound import (
     INBOUND_TYPES,
     ActivationCompleted,
@@ -111,6 +111,7 @@ __all__ = [
     "TopupMethod",
     "TopupRequired",
     "UnmatchedReason",
+    "body_id",
     "decode_body",
     "format_amount",
     "notification_envelope",

@@ -235,14 +235,22 @@ class RequestRejected(CustomerNotification):
 
 
 class EventRejected(NotificationData):
-    """For ops: an inbound event that was refused. `event_id` and `event_type` are null
-    when they could not be read from the body."""
+    """For ops: an inbound event that was refused.
+
+    `event_id` is the event's id; for a body whose id could not be read it is the
+    body's id (``sha256:…``, see `dead_letter_id`). `event_type` is the event's type,
+    or ``unknown``. Extension: `dead_letter_id` is set when the event could never be
+    valid and was dead-lettered: the id ``residuo dead-letters`` lists it under and
+    takes to replay, drop or archive it. A valid event refused by a rule (an
+    activation of a cancelled order) is not dead-lettered, and has none.
+    """
 
     TYPE: ClassVar[str] = "event.rejected"
     event_id: EventId | None
     event_type: EventType | None
     reason: Code
     detail: Text
+    dead_letter_id: str | None = None
 
 
 class SweepCompleted(NotificationData):

@@ -15,6 +15,7 @@ from dramatiq.errors import ConnectionClosed
 from ledger.policy import Policy
 from ledger.service import Ledger
 from ledger.store.database import create_database_engine
+from messages import body_id
 from workers.actors import EVENTS_QUEUE, SWEEPS_QUEUE, Actors, declare_actors
 from workers.broker import create_broker
 from workers.ingress import open_raw_ingress
@@ -139,6 +140,7 @@ def test_a_rejected_event_is_dead_lettered_as_the_event_with_its_reason(
     assert headers["x-residuo-event-id"] == "evt-1"
     assert headers["x-residuo-queue"] == EVENTS_QUEUE
     assert headers["x-residuo-actor"] == "payment_received"
+    assert headers["x-residuo-dead-letter-id"] == body_id(body)
 
 
 def test_a_dead_letter_header_escapes_what_is_not_unicode(

@@ -140,7 +140,7 @@ class ResiduoConsumer(_RabbitmqConsumer):
             exchange="",
             routing_key=xq_name(self.queue_name),
             body=body,
-            properties=unusable_body(self.queue_name, reason, detail),
+            properties=unusable_body(self.queue_name, body, reason, detail),
             queue_name=q_name(self.queue_name),
         )
         _logger.warning("unusable body dead-lettered", queue=self.queue_name, reason=reason)
