@@ -22,6 +22,7 @@ from ledger.store.migrate import current_revision, upgrade
 from ledger.sweeps import SWEEPS
 from residuo import cli_ops
 from residuo.bootstrap import bootstrap, wall_clock
+from residuo.cli_reports import report_app
 from residuo.cli_support import (
     AsJson,
     AsOf,
@@ -233,3 +234,4 @@ app.command()(cli_ops.scheduler)
 app.command()(cli_ops.status)
 app.command()(cli_ops.metrics)
 app.add_typer(cli_ops.dead_letters_app, name="dead-letters")
+app.add_typer(report_app, name="report")
