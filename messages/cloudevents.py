@@ -126,7 +126,11 @@ class CloudEvent(WireModel, Generic[DataT]):
     Extension attributes are in `model_extra` (see the module for the rules).
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        # What JSON Schema can say of the naming rule (the misspelling rule it cannot).
+        json_schema_extra={"propertyNames": {"pattern": EXTENSION_NAME.pattern.join("^$")}},
+    )
     __pydantic_extra__: dict[str, ExtensionValue] = Field(init=False)
 
     specversion: Literal["1.0"]
