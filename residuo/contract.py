@@ -50,7 +50,7 @@ def event_models() -> dict[str, type[BaseModel]]:
     """Each inbound envelope model by its CloudEvents ``type``, in ``INBOUND_TYPES`` order."""
     (union, _discriminator) = get_args(InboundEvent)
     by_type = {
-        model.model_fields["type"].annotation.__args__[0]: model for model in get_args(union)
+        get_args(model.model_fields["type"].annotation)[0]: model for model in get_args(union)
     }
     return {event_type: by_type[event_type] for event_type in INBOUND_TYPES}
 
