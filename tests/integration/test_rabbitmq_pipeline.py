@@ -366,7 +366,7 @@ def test_a_structured_event_with_a_traceparent_and_a_binary_mode_event_are_appli
         payloads = connection.execute(select(schema.inbox.c.payload)).scalars().all()
     assert inbox == {"evt-pay-1": "applied", "evt-fail-1": "applied"}
     assert [each["traceparent"] for each in payloads] == [TRACEPARENT, TRACEPARENT]
-    recorded = [entry for entry in logs if entry["event"] == "event recorded"]
+    recorded = [entry for entry in logs if entry["event"] == "event applied"]
     assert {entry["event_id"] for entry in recorded} == {"evt-pay-1", "evt-fail-1"}
     assert {entry.get("traceparent") for entry in recorded} == {TRACEPARENT}
 

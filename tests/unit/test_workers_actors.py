@@ -198,7 +198,7 @@ def test_an_event_with_extensions_is_applied_keeps_them_and_logs_its_traceparent
         delivery = deliver(runtime, worker, event)
 
     assert delivery.status == "processed"
-    recorded = next(entry for entry in logs if entry["event"] == "event recorded")
+    recorded = next(entry for entry in logs if entry["event"] == "event applied")
     assert recorded["traceparent"] == TRACEPARENT
     assert recorded["outcome"] == "applied"
     with runtime.engine.connect() as connection:
@@ -214,7 +214,7 @@ def test_a_traceparent_not_of_the_w3c_shape_stays_out_of_the_log_context(
         delivery = deliver(runtime, worker, payment() | {"traceparent": "not-a-trace"})
 
     assert delivery.status == "processed"
-    recorded = next(entry for entry in logs if entry["event"] == "event recorded")
+    recorded = next(entry for entry in logs if entry["event"] == "event applied")
     assert "traceparent" not in recorded
 
 
