@@ -32,6 +32,7 @@ __all__ = [
     "DurableRetries",
     "RejectInvalidEvents",
     "body_bytes",
+    "traceparent_of",
 ]
 
 INBOUND_EVENT_OPTION: Final = "inbound_event"
@@ -56,6 +57,14 @@ TRACEPARENT: Final = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]
 """A W3C Trace Context ``traceparent``: version, trace id, parent id, flags."""
 
 _logger = structlog.get_logger(__name__)
+
+
+def traceparent_of(event: Mapping[str, Any]) -> str | None:
+    """The event's ``traceparent`` extension if it has the W3C shape (`TRACEPARENT`)."""
+    traceparent = event.get("traceparent")
+    if isinstance(traceparent, str) and TRACEPARENT.fullmatch(traceparent):
+        return traceparent
+    return None
 
 
 def body_bytes(body: Mapping[str, Any] | str) -> bytes:
@@ -100,8 +109,8 @@ class BindLogContext(Middleware):
             data = first.get("data")
             if isinstance(data, Mapping) and isinstance(data.get("customer_id"), str):
                 context["customer_id"] = data["customer_id"]
-            traceparent = first.get("traceparent")
-            if isinstance(traceparent, str) and TRACEPARENT.fullmatch(traceparent):
+            traceparent = traceparent_of(first)
+            if traceparent is not None:
                 context["traceparent"] = traceparent
         structlog.contextvars.bind_contextvars(**context)
 
