@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Table, select
 
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
+from messages import limits
 from messages.errors import BODY_ID_PREFIX
 
 __all__ = ["DeadLetterRef", "Disposition", "record_disposition", "superseding_events"]
@@ -68,7 +69,8 @@ def record_disposition(
     """Keep, for audit, that ``operator`` ``action``-ed ``letter`` at ``decided_at``.
 
     ``body`` is kept only for an archive (the table's check refuses it otherwise);
-    a drop or an archive must give a ``reason``.
+    a drop or an archive must give a ``reason`` (kept as ``operator_reason``; the
+    table's ``reason`` is why the letter was dead-lettered, cut to a code's length).
     """
     uow.connection.execute(
         schema.dead_letter_dispositions.insert(),
@@ -78,11 +80,11 @@ def record_disposition(
             "action": action,
             "event_id": letter.event_id,
             "event_type": letter.event_type,
-            "dead_letter_reason": letter.reason,
-            "dead_letter_detail": letter.detail,
+            "reason": letter.reason[: limits.CODE_MAX_LENGTH],
+            "detail": letter.detail,
             "dead_lettered_at": letter.dead_lettered_at,
-            "operator": operator,
-            "reason": reason,
+            "operator": operator[: limits.OPERATOR_MAX_LENGTH],
+            "operator_reason": reason,
             "decided_at": decided_at,
             "body": body if action == "archived" else None,
         },

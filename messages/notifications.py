@@ -14,17 +14,19 @@ is refused, including an activation for a cancelled order, is `event.rejected`.
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import Annotated, ClassVar, Final, Literal
 
 from pydantic import (
     AwareDatetime,
     Field,
     NonNegativeInt,
+    StringConstraints,
     ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from messages import limits
 from messages._fields import (
     Code,
     CreditId,
@@ -76,6 +78,10 @@ UnmatchedReason = Literal[
 
 TOPUP_METHODS: Final[tuple[TopupMethod, ...]] = ("bollettino", "bonifico")
 """How a difference may be paid (R6), the default of `topup.required.payment_methods`."""
+
+
+DeadLetterId = Annotated[str, StringConstraints(max_length=limits.DEAD_LETTER_ID_MAX_LENGTH)]
+"""A dead letter's id: ``sha256:<hex>`` of its body, or a Dramatiq message id."""
 
 
 def topup_reference(order_id: str) -> str:
@@ -250,7 +256,7 @@ class EventRejected(NotificationData):
     event_type: EventType | None
     reason: Code
     detail: Text
-    dead_letter_id: str | None = None
+    dead_letter_id: DeadLetterId | None = None
 
 
 class SweepCompleted(NotificationData):

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from residuo.printable import shown
 from workers.rabbitmq.dead_letter_queue import DeadLetter
@@ -46,7 +47,8 @@ def dead_letters_document(
 
 def dead_letters_table(letters: Sequence[DeadLetter], resolved: Mapping[str, str]) -> Table:
     """One row per dead letter, oldest first; ``--json`` has the bodies. Every cell is
-    escaped (``residuo.printable``): a dead letter is what went wrong upstream."""
+    escaped (``residuo.printable``): a dead letter is what went wrong upstream. The
+    "Resolved by" column is there when some dead letter is resolved."""
     count = sum(each.dead_letter_id in resolved for each in letters)
     table = Table(
         title=f"{len(letters)} dead letters, {count} resolved",
@@ -57,21 +59,23 @@ def dead_letters_table(letters: Sequence[DeadLetter], resolved: Mapping[str, str
         title_justify="left",
         caption_justify="left",
     )
-    table.add_column("Dead-letter id", no_wrap=True)
-    table.add_column("Event id", no_wrap=True)
+    # The id and the event id share a column, one above the other: the id is long.
+    table.add_column("Dead-letter id\nevent id", no_wrap=True)
     table.add_column("Queue", no_wrap=True)
     table.add_column("Reason", no_wrap=True)
     table.add_column("Detail")
     table.add_column("When (UTC)", no_wrap=True)
-    table.add_column("Resolved by", no_wrap=True)
+    if count:
+        table.add_column("Resolved by", no_wrap=True)
     for each in letters:
-        table.add_row(
-            each.dead_letter_id,
-            shown(each.event_id or "-"),
+        cells = [
+            Text("\n").join([shown(each.dead_letter_id), shown(each.event_id or "-")]),
             shown(each.queue or "-"),
             shown(each.reason),
             shown(each.detail or "-"),
             shown((each.dead_lettered_at or "-")[:19]),
-            shown(resolved.get(each.dead_letter_id, "-")),
-        )
+        ]
+        if count:
+            cells.append(shown(resolved.get(each.dead_letter_id, "-")))
+        table.add_row(*cells)
     return table

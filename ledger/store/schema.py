@@ -369,7 +369,8 @@ rejected_events = Table(
 
 # What ops decided about each dead letter they took out of a ``.XQ`` queue: ``dropped``
 # (only what identifies it is kept), ``archived`` (its body too) or ``replayed`` to its
-# queue; who, when and why, for audit. ``dead_letter_id`` is the id ``dead-letters
+# queue; who (``operator``), when and why (``operator_reason``), for audit, beside why
+# it had been dead-lettered (``reason``, ``detail``). ``dead_letter_id`` is the id ``dead-letters
 # list`` shows (``sha256:<hex>`` of an event body, or a Dramatiq message id). A row is
 # written before the dead letter is removed, so a crash between the two leaves an audit
 # row twice rather than a removal without one.
@@ -377,20 +378,20 @@ dead_letter_dispositions = Table(
     "dead_letter_dispositions",
     metadata,
     Column("disposition_id", Integer, primary_key=True, autoincrement=True),
-    Column("dead_letter_id", String(80), nullable=False, index=True),
+    Column("dead_letter_id", String(limits.DEAD_LETTER_ID_MAX_LENGTH), nullable=False, index=True),
     Column("queue", String(255), nullable=False),
     Column("action", String(16), nullable=False),
-    Column("event_id", String(255)),
-    Column("event_type", String(64)),
-    Column("dead_letter_reason", String(64), nullable=False),
-    Column("dead_letter_detail", Text),
+    Column("event_id", EventId),
+    Column("event_type", EventType),
+    Column("reason", String(limits.CODE_MAX_LENGTH), nullable=False),
+    Column("detail", Text),
     Column("dead_lettered_at", UTCDateTime),
-    Column("operator", String(255), nullable=False),
-    Column("reason", Text),
+    Column("operator", String(limits.OPERATOR_MAX_LENGTH), nullable=False),
+    Column("operator_reason", Text),
     Column("decided_at", UTCDateTime, nullable=False),
     Column("body", LargeBinary),
     CheckConstraint("action IN ('dropped', 'archived', 'replayed')", name="action"),
-    CheckConstraint("action = 'replayed' OR reason IS NOT NULL", name="reason_given"),
+    CheckConstraint("action = 'replayed' OR operator_reason IS NOT NULL", name="reason_given"),
     CheckConstraint("(action = 'archived') = (body IS NOT NULL)", name="body_iff_archived"),
 )
 

@@ -183,7 +183,7 @@ def test_operators_publish_inspect_and_replay_from_the_command_line(
     assert replayed.returncode == 0, replayed.stderr
     assert "replayed 1 dead letters to residuo.events" in replayed.stdout
     (audit,) = stack.dispositions()
-    assert (audit["action"], audit["event_id"], audit["reason"]) == (
+    assert (audit["action"], audit["event_id"], audit["operator_reason"]) == (
         "replayed",
         "evt-pay-MI00000",
         "db was down",
@@ -248,7 +248,9 @@ def test_dead_letters_have_one_id_bounce_back_only_when_forced_and_clear_when_re
     assert archived.returncode == 0, archived.stderr
     assert dropped.returncode == 0, dropped.stderr
     assert remaining == 0
-    actions = [(each["action"], each["event_id"], each["reason"]) for each in stack.dispositions()]
+    actions = [
+        (each["action"], each["event_id"], each["operator_reason"]) for each in stack.dispositions()
+    ]
     assert actions == [
         ("replayed", None, None),
         ("archived", valid["id"], "fixed upstream"),

@@ -38,6 +38,8 @@ IDENTIFIERS: Final[Mapping[str, int]] = {
     "credit_ids": limits.CREDIT_ID_MAX_LENGTH,
     "service": limits.SERVICE_MAX_LENGTH,
     "reason": limits.CODE_MAX_LENGTH,
+    "dead_letter_id": limits.DEAD_LETTER_ID_MAX_LENGTH,
+    "operator": limits.OPERATOR_MAX_LENGTH,
 }
 
 # Fields that are free text: stored, if at all, in unbounded columns.
@@ -88,6 +90,7 @@ INTERNAL: Final = frozenset(
         "pass_name",
         "notification_id",
         "body_sha256",
+        "queue",
     }
 )
 
@@ -194,6 +197,7 @@ def test_every_column_is_sized_from_the_constant_of_what_it_holds() -> None:
             "memo",
             "payload",
             "body",
+            "operator_reason",
         }:
             expected = None
         elif column in INTERNAL:

@@ -144,7 +144,7 @@ def test_an_archive_keeps_the_body_and_who_decided_why(ledger: Ledger, clock: Cl
                 schema.dead_letter_dispositions.c.disposition_id
             )
         ).all()
-    assert [(row.action, row.operator, row.reason, row.body) for row in rows] == [
+    assert [(row.action, row.operator, row.operator_reason, row.body) for row in rows] == [
         ("archived", "ops-anna", "garbage from a test", body),
         ("dropped", "ops-bruno", "duplicate", None),
     ]

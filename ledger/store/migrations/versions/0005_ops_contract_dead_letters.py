@@ -2,15 +2,15 @@
 
 * ``dead_letter_dispositions``: one row each time ops drop, archive or replay a dead
   letter (``residuo dead-letters drop|archive|replay``), with the dead letter's id,
-  queue, event id and type, why it had been dead-lettered and when, who decided,
-  why and when; an archived one keeps its body (``bytea`` on PostgreSQL, a BLOB on
-  SQLite). Checks: a drop or an archive gives a reason, and only an archive keeps the
+  queue, event id and type, why it had been dead-lettered (``reason``, ``detail``)
+  and when, who decided (``operator``), why (``operator_reason``) and when; an
+  archived one keeps its body (``bytea`` on PostgreSQL, a BLOB on SQLite). Checks: a drop or an archive gives a reason, and only an archive keeps the
   body. Indexed by dead-letter id.
 
 A new table only: nothing existing is touched.
 
 Revision ID: 0005_ops_contract
-Revises: 0004
+Revises: 0004_poison
 Create Date: 2026-11-30
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_ops_contract"
-down_revision: str | None = "0004"
+down_revision: str | None = "0004_poison"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -29,16 +29,16 @@ def upgrade() -> None:
     op.create_table(
         "dead_letter_dispositions",
         sa.Column("disposition_id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("dead_letter_id", sa.String(length=80), nullable=False),
+        sa.Column("dead_letter_id", sa.String(length=71), nullable=False),
         sa.Column("queue", sa.String(length=255), nullable=False),
         sa.Column("action", sa.String(length=16), nullable=False),
         sa.Column("event_id", sa.String(length=255), nullable=True),
         sa.Column("event_type", sa.String(length=64), nullable=True),
-        sa.Column("dead_letter_reason", sa.String(length=64), nullable=False),
-        sa.Column("dead_letter_detail", sa.Text(), nullable=True),
+        sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("dead_lettered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("operator", sa.String(length=255), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("operator_reason", sa.Text(), nullable=True),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=True),
         sa.CheckConstraint(
@@ -46,7 +46,7 @@ def upgrade() -> None:
             name=op.f("ck_dead_letter_dispositions_action"),
         ),
         sa.CheckConstraint(
-            "action = 'replayed' OR reason IS NOT NULL",
+            "action = 'replayed' OR operator_reason IS NOT NULL",
             name=op.f("ck_dead_letter_dispositions_reason_given"),
         ),
         sa.CheckConstraint(
