@@ -79,11 +79,18 @@ def report_event(
     cause: str,
     time: datetime,
     derived: bool = False,
+    dead_letter_id: str | None = None,
 ) -> None:
     """Tell ops about an event (``event.rejected``): ``derived`` when a rule refused it,
-    which a correction may take back."""
+    which a correction may take back; ``dead_letter_id`` when it is dead-lettered."""
     ctx.notify(
-        EventRejected(event_id=event_id, event_type=event_type, reason=reason, detail=detail),
+        EventRejected(
+            event_id=event_id,
+            event_type=event_type,
+            reason=reason,
+            detail=detail,
+            dead_letter_id=dead_letter_id,
+        ),
         cause=cause,
         time=time,
         derived=derived,

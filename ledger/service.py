@@ -5,8 +5,7 @@ claims the event in the inbox (a duplicate changes nothing), applies the rule,
 writes the outbox, and commits; any exception rolls every write back.
 """
 
-import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -15,6 +14,12 @@ from sqlalchemy import Engine, select
 
 from ledger import corrections, dispatch, inbox, timeline
 from ledger.context import Context
+from ledger.dead_letters import (
+    DeadLetterRef,
+    Disposition,
+    record_disposition,
+    superseding_events,
+)
 from ledger.errors import AdjustmentRefusedError, UnknownSweepError
 from ledger.money import cents_to_decimal
 from ledger.outcomes import Applied, Outcome
@@ -31,6 +36,7 @@ from ledger.sweep_runs import (
 from ledger.sweeps import SWEEPS, SweepKind, SweepTally, Window, settle_window
 from ledger.timeline import Timeliness
 from messages.adjustments import Adjustment, BookedEvent
+from messages.errors import BODY_ID_PREFIX, body_id
 from messages.inbound import CreditRequestedEvent
 from messages.notifications import SweepCompleted
 
@@ -172,11 +178,13 @@ class Ledger:
         """Report an event that can never be valid (``event.rejected``), once per body.
 
         Keyed by the body's hash, not the event id: a corrected event re-sent under
-        the same id must still be applied.
+        the same id must still be applied. `body` is the dead letter's body, so the
+        report's `dead_letter_id` is the id ``residuo dead-letters`` shows.
         """
         with UnitOfWork(self.engine) as uow:
             ctx = self._context(uow)
-            digest = hashlib.sha256(body).hexdigest()
+            dead_letter_id = body_id(body)
+            digest = dead_letter_id.removeprefix(BODY_ID_PREFIX)
             claimed = uow.insert_ignoring_conflicts(
                 schema.rejected_events,
                 {
@@ -192,15 +200,45 @@ class Ledger:
             if claimed:
                 dispatch.report_event(
                     ctx,
-                    event_id or f"sha256:{digest}",
+                    event_id or dead_letter_id,
                     event_type or "unknown",
                     reason,
                     detail,
                     cause=f"rejected|{digest}",
                     time=ctx.recorded_at,
+                    dead_letter_id=dead_letter_id,
                 )
             uow.commit()
             return bool(claimed)
+
+    def resolved_dead_letters(self, letters: Sequence[DeadLetterRef]) -> dict[str, str]:
+        """The dead letters among ``letters`` whose event is in the books after all:
+        dead-letter id → the event id that resolved it (``ledger.dead_letters``)."""
+        with self.engine.connect() as connection:
+            return superseding_events(connection, letters)
+
+    def record_dead_letter_disposition(
+        self,
+        letter: DeadLetterRef,
+        *,
+        action: Disposition,
+        operator: str,
+        reason: str | None,
+        body: bytes | None = None,
+    ) -> None:
+        """Keep for audit that ``operator`` dropped, archived or replayed ``letter``,
+        and why; committed before the caller removes the dead letter."""
+        with UnitOfWork(self.engine) as uow:
+            record_disposition(
+                uow,
+                letter,
+                action=action,
+                operator=operator,
+                reason=reason,
+                decided_at=self._clock(),
+                body=body,
+            )
+            uow.commit()
 
     def sweep(self, kind: str, as_of: datetime) -> dict[str, SweepTally]:
         """Run sweep ``kind`` (or ``all``, in dependency order) at business time ``as_of``,

@@ -21,7 +21,7 @@ from messages.corrections import (
     RequestReconsidered,
     SpidOrderReinstated,
 )
-from messages.errors import InvalidEvent, MessageError, RejectionReason
+from messages.errors import InvalidEvent, MessageError, RejectionReason, body_id
 from messages.inbound import (
     INBOUND_TYPES,
     ActivationCompleted,
@@ -133,6 +133,7 @@ __all__ = [
     "TopupMethod",
     "TopupRequired",
     "UnmatchedReason",
+    "body_id",
     "decode_body",
     "format_amount",
     "notification_envelope",

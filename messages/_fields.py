@@ -108,6 +108,9 @@ ServiceName = Annotated[str, StringConstraints(max_length=limits.SERVICE_MAX_LEN
 Code = Annotated[str, StringConstraints(max_length=limits.CODE_MAX_LENGTH), _NoControl]
 """A short code ops count and filter on: a rejection or refusal reason."""
 
+Operator = Annotated[str, StringConstraints(max_length=limits.OPERATOR_MAX_LENGTH), _NoControl]
+"""Who booked a correction by hand (a name or a login)."""
+
 OrderId = Annotated[
     str,
     StringConstraints(max_length=limits.ORDER_ID_MAX_LENGTH),

@@ -14,6 +14,7 @@ from typing import Any, Final, NoReturn
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from messages.cloudevents import misspelt_core_attribute
 from messages.errors import InvalidEvent, RejectionReason
 
 _REASONS: Final[Mapping[str, RejectionReason]] = {
@@ -109,18 +110,24 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path or "event"
 
 
-def _message(error: ErrorDetails) -> str:
+def _message(error: ErrorDetails, hint: str) -> str:
     match error["type"]:
         case "extra_forbidden":
             return "unknown field"
         case "missing":
-            return "required field is missing"
+            return "required field is missing" + hint
         case "timezone_aware":
             return f"timestamps must carry an offset, got {error['input']!r}"
         case "datetime_type" | "datetime_parsing":
             return f"timestamps are ISO 8601 strings with an offset, got {error['input']!r}"
         case _:
             return error["msg"]
+
+
+def _misspelt_hint(attribute: int | str, body: Mapping[str, Any]) -> str:
+    """`` (is tiem a misspelt time?)`` when the body has a name that looks like it."""
+    typos = [name for name in body if misspelt_core_attribute(name) == attribute]
+    return f" ({typos[0]} looks like a misspelt {attribute})" if typos else ""
 
 
 def rejection(
@@ -145,7 +152,13 @@ def rejection(
         loc = details["loc"]
         if tag is not None and loc[:1] == (tag,):
             loc = loc[1:]
-        return f"{field_path((*prefix, *loc))}: {_message(details)}"
+        # An envelope-level error about one attribute (a misspelt name) names it.
+        attribute = details.get("ctx", {}).get("attribute")
+        if isinstance(attribute, str):
+            loc = (*loc, attribute)
+        # A core attribute missing from the envelope may be there under a misspelt name.
+        hint = _misspelt_hint(loc[0], body) if len(loc) == 1 and not prefix else ""
+        return f"{field_path((*prefix, *loc))}: {_message(details, hint)}"
 
     detail = "; ".join(described(e) for e in ordered[:_MAX_REPORTED_ERRORS])
     if len(ordered) > _MAX_REPORTED_ERRORS:

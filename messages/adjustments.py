@@ -25,7 +25,7 @@ from typing import Literal, Self
 
 from pydantic import AwareDatetime, model_validator
 
-from messages._fields import CreditId, CustomerId, EventId, Text, WireModel
+from messages._fields import CreditId, CustomerId, EventId, Operator, Text, WireModel
 from messages.amounts import Amount
 from messages.inbound import InboundEvent
 
@@ -57,7 +57,7 @@ class AdjustmentData(WireModel):
     credit_id: CreditId | None = None
     amount: Amount | None = None
     until: AwareDatetime | None = None
-    operator: Text
+    operator: Operator
     reason: Text
 
 

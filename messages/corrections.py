@@ -30,6 +30,7 @@ from messages._fields import (
     CustomerId,
     EventId,
     EventType,
+    Operator,
     OrderId,
     RequestId,
     Text,
@@ -136,5 +137,5 @@ class CreditAdjusted(CustomerNotification):
     amount: Amount | None
     expires_at: AwareDatetime
     adjustment_id: EventId
-    operator: Text
+    operator: Operator
     reason: Text

@@ -8,17 +8,20 @@ worker dead-letters it and tells ops with `event.rejected`, using the fields bel
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final, Literal
 
 from messages import limits
 from messages._fields import CONTROL_CHARACTER
 
 __all__ = [
+    "BODY_ID_PREFIX",
     "REPORTED_ID_MAX_LENGTH",
     "REPORTED_TYPE_MAX_LENGTH",
     "InvalidEvent",
     "MessageError",
     "RejectionReason",
+    "body_id",
 ]
 
 RejectionReason = Literal[
@@ -39,6 +42,19 @@ REPORTED_ID_MAX_LENGTH: Final = limits.EVENT_ID_MAX_LENGTH
 REPORTED_TYPE_MAX_LENGTH: Final = limits.EVENT_TYPE_MAX_LENGTH
 """The longest `event_id` and `event_type` an `InvalidEvent` reports: what the ledger
 keeps of them, so that an absurd id cannot make the report itself fail."""
+
+
+BODY_ID_PREFIX: Final = "sha256:"
+
+
+def body_id(body: bytes) -> str:
+    """The id of a body as it stands, whatever it holds: ``sha256:`` and its SHA-256 in hex.
+
+    It names a refused event (the ``rejected_events`` key, ``event.rejected``'s
+    `dead_letter_id`) and the dead letter that carries it (``residuo dead-letters``),
+    so ops use one id for both, even for a body with no readable event id.
+    """
+    return BODY_ID_PREFIX + hashlib.sha256(body).hexdigest()
 
 
 class MessageError(Exception):

@@ -21,8 +21,10 @@ __all__ = [
     "CREDIT_ID_MAX_LENGTH",
     "CREDIT_ID_PREFIX",
     "CUSTOMER_ID_MAX_LENGTH",
+    "DEAD_LETTER_ID_MAX_LENGTH",
     "EVENT_ID_MAX_LENGTH",
     "EVENT_TYPE_MAX_LENGTH",
+    "OPERATOR_MAX_LENGTH",
     "ORDER_ID_MAX_LENGTH",
     "REQUEST_ID_MAX_LENGTH",
     "SERVICE_MAX_LENGTH",
@@ -54,3 +56,10 @@ CREDIT_ID_PREFIX: Final = "CR-"
 
 CREDIT_ID_MAX_LENGTH: Final = len(CREDIT_ID_PREFIX) + ORDER_ID_MAX_LENGTH
 """The longest credit id: the prefix and the longest order number."""
+
+DEAD_LETTER_ID_MAX_LENGTH: Final = len("sha256:") + 64
+"""A dead letter's id: ``sha256:`` and a SHA-256 in hex (a Dramatiq message id, a UUID,
+is shorter)."""
+
+OPERATOR_MAX_LENGTH: Final = 255
+"""Who decided what became of a dead letter (a login name, an e-mail address)."""

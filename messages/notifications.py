@@ -14,17 +14,19 @@ is refused, including an activation for a cancelled order, is `event.rejected`.
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import Annotated, ClassVar, Final, Literal
 
 from pydantic import (
     AwareDatetime,
     Field,
     NonNegativeInt,
+    StringConstraints,
     ValidationInfo,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from messages import limits
 from messages._fields import (
     Code,
     CreditId,
@@ -75,6 +77,10 @@ UnmatchedReason = Literal[
 
 TOPUP_METHODS: Final[tuple[TopupMethod, ...]] = ("bollettino", "bonifico")
 """How a difference may be paid (R6), the default of `topup.required.payment_methods`."""
+
+
+DeadLetterId = Annotated[str, StringConstraints(max_length=limits.DEAD_LETTER_ID_MAX_LENGTH)]
+"""A dead letter's id: ``sha256:<hex>`` of its body, or a Dramatiq message id."""
 
 
 def topup_reference(order_id: str) -> str:
@@ -234,14 +240,22 @@ class RequestRejected(CustomerNotification):
 
 
 class EventRejected(NotificationData):
-    """For ops: an inbound event that was refused. `event_id` and `event_type` are null
-    when they could not be read from the body."""
+    """For ops: an inbound event that was refused.
+
+    `event_id` is the event's id; for a body whose id could not be read it is the
+    body's id (``sha256:…``, see `dead_letter_id`). `event_type` is the event's type,
+    or ``unknown``. Extension: `dead_letter_id` is set when the event could never be
+    valid and was dead-lettered: the id ``residuo dead-letters`` lists it under and
+    takes to replay, drop or archive it. A valid event refused by a rule (an
+    activation of a cancelled order) is not dead-lettered, and has none.
+    """
 
     TYPE: ClassVar[str] = "event.rejected"
     event_id: EventId | None
     event_type: EventType | None
     reason: Code
     detail: Text
+    dead_letter_id: DeadLetterId | None = None
 
 
 class SweepCompleted(NotificationData):

@@ -20,8 +20,9 @@ from sqlalchemy.exc import OperationalError
 from ledger import queries
 from ledger.store.migrate import current_revision, upgrade
 from ledger.sweeps import SWEEPS
-from residuo import cli_adjust, cli_ops
+from residuo import cli_adjust, cli_ops, contract
 from residuo.bootstrap import bootstrap, wall_clock
+from residuo.cli_reports import report_app
 from residuo.cli_support import (
     AsJson,
     AsOf,
@@ -240,3 +241,23 @@ app.command()(cli_ops.status)
 app.command()(cli_ops.metrics)
 app.add_typer(cli_ops.dead_letters_app, name="dead-letters")
 app.add_typer(cli_adjust.adjust_app, name="adjust")
+app.add_typer(report_app, name="report")
+
+contract_app = typer.Typer(help="The machine-readable contract.", no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command("export")
+def export_contract(
+    directory: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", help="Where to write it (docs/contract in the repository)."),
+    ],
+) -> None:
+    """Write the JSON Schemas of every event and notification and the AsyncAPI document,
+    generated from the models, under DIR."""
+    try:
+        written = contract.export(directory)
+    except OSError as error:
+        fail(f"cannot write under {directory}: {error.strerror}")
+    typer.echo(f"wrote {len(written)} files under {directory}")

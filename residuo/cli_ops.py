@@ -6,10 +6,10 @@
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 from dramatiq.errors import ConnectionClosed
@@ -17,8 +17,10 @@ from pika.exceptions import AMQPError
 from rich.console import Console
 from sqlalchemy.engine import make_url
 
+from ledger.dead_letters import Disposition
 from residuo.bootstrap import Runtime, bootstrap
 from residuo.cli_support import AsJson, fail, load_settings, open_runtime
+from residuo.dead_letter_ops import current_operator, reference, replay_refusals, resolutions
 from residuo.dead_letter_views import dead_letters_document, dead_letters_table
 from residuo.metrics import status_registry
 from residuo.processes import run_relay, run_worker, serve_metrics, stop_on_signals
@@ -30,8 +32,10 @@ from workers.actors import EVENTS_QUEUE
 from workers.ingress import publish_event
 from workers.rabbitmq.broker import ResiduoRabbitmqBroker
 from workers.rabbitmq.dead_letter_queue import (
+    DeadLetter,
     DeadLetterQueueMissingError,
     list_dead_letters,
+    remove_dead_letters,
     replay_dead_letters,
 )
 from workers.rabbitmq.topology import EVENTS_EXCHANGE
@@ -48,6 +52,9 @@ MetricsPort = Annotated[
     ),
 ]
 MetricsHost = Annotated[str, typer.Option("--metrics-host", help="Address the metrics listen on.")]
+
+# Replay, drop and archive read a whole dead-letter queue to choose from it.
+_EVERY_DEAD_LETTER: Final = 1_000_000
 
 QueueOption = Annotated[
     str | None,
@@ -163,8 +170,23 @@ def metrics(
 
 
 dead_letters_app = typer.Typer(
-    help="Inspect and re-drive dead-lettered messages.", no_args_is_help=True
+    help="Inspect, re-drive, drop or archive dead-lettered messages.", no_args_is_help=True
 )
+
+DeadLetterIds = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[ID]...",
+        help="Dead-letter ids as `list` shows them (or event ids: every dead letter of it).",
+    ),
+]
+TargetQueue = Annotated[
+    str, typer.Option("--queue", help="The queue whose dead letters to act on.")
+]
+Operator = Annotated[
+    str | None,
+    typer.Option("--operator", help="Who decides, for the audit record. Default: login name."),
+]
 
 
 @dead_letters_app.command("list")
@@ -173,44 +195,143 @@ def list_dead_letters_command(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many a queue.")] = 100,
     as_json: AsJson = False,
 ) -> None:
-    """Dead letters, oldest first, with why each was dead-lettered; nothing is removed."""
+    """Dead letters, oldest first, with why each was dead-lettered and whether it is
+    resolved (its event is in the books since); nothing is removed."""
     settings = load_settings()
-    with _rabbitmq(settings, "dead-letters list"), bootstrap(settings) as runtime:
+    with _rabbitmq(settings, "dead-letters list"), open_runtime(settings) as runtime:
         queues = [queue] if queue else sorted(runtime.broker.get_declared_queues())
         letters = list_dead_letters(settings.broker_url, queues, limit=limit)
+        resolved = resolutions(runtime.ledger, letters)
     if as_json:
-        typer.echo(json.dumps(dead_letters_document(letters), indent=2))
+        typer.echo(json.dumps(dead_letters_document(letters, resolved), indent=2))
     else:
-        Console().print(dead_letters_table(letters))
+        Console().print(dead_letters_table(letters, resolved))
 
 
 @dead_letters_app.command("replay")
 def replay_dead_letters_command(
-    ids: Annotated[
-        list[str] | None,
-        typer.Argument(metavar="[ID]...", help="Event ids or message ids, as `list` shows."),
-    ] = None,
+    ids: DeadLetterIds = None,
+    *,
     every: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
-    queue: Annotated[
-        str, typer.Option("--queue", help="The queue whose dead letters to replay.")
-    ] = EVENTS_QUEUE,
+    queue: TargetQueue = EVENTS_QUEUE,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replay even what would only bounce back or duplicate."),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why, for the audit record.")
+    ] = None,
+    operator: Operator = None,
 ) -> None:
     """Send dead letters back to their queue; each leaves the dead-letter queue only once
-    RabbitMQ confirmed its new copy."""
+    RabbitMQ confirmed its new copy and the replay is recorded. An event that still
+    fails validation, or whose id is in the books already, is kept unless --force."""
     wanted = set(ids or ())
     if not wanted and not every:
-        fail("name the dead letters to replay (event or message ids), or give --all")
+        fail("name the dead letters to replay (dead-letter or event ids), or give --all")
     settings = load_settings()
-    with _rabbitmq(settings, "dead-letters replay"):
-        try:
-            replayed = replay_dead_letters(
-                settings.broker_url, queue, lambda letter: every or any(map(letter.matches, wanted))
+    who = current_operator(operator)
+    with _rabbitmq(settings, "dead-letters replay"), open_runtime(settings) as runtime:
+        chosen = _chosen(settings, queue, lambda letter: every or any(map(letter.matches, wanted)))
+        refused = {} if force else replay_refusals(runtime.ledger, chosen)
+
+        def record(letter: DeadLetter) -> None:
+            runtime.ledger.record_dead_letter_disposition(
+                reference(letter), action="replayed", operator=who, reason=reason
             )
-        except DeadLetterQueueMissingError as error:
-            fail(str(error))
+
+        replaying = {each.dead_letter_id for each in chosen} - set(refused)
+        replayed = replay_dead_letters(
+            settings.broker_url,
+            queue,
+            lambda letter: letter.dead_letter_id in replaying,
+            after_publish=record,
+        )
     typer.echo(f"replayed {len(replayed)} dead letters to {queue}")
-    found = {each for each in wanted if any(letter.matches(each) for letter in replayed)}
-    missing = sorted(wanted - found)
+    for dead_letter_id, why in sorted(refused.items()):
+        typer.echo(f"kept {dead_letter_id}: {why} (--force replays it anyway)", err=True)
+    _fail_on_missing(wanted, chosen, queue)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _settle_command(action: Disposition) -> Callable[..., None]:
+    verb = "drop" if action == "dropped" else "archive"
+    keeps = "only what identifies it" if action == "dropped" else "its body too"
+
+    def settle(
+        ids: DeadLetterIds = None,
+        *,
+        reason: Annotated[str, typer.Option("--reason", help="Why, for the audit record.")],
+        resolved_only: Annotated[
+            bool,
+            typer.Option("--resolved", help=f"{verb.capitalize()} every resolved dead letter."),
+        ] = False,
+        queue: TargetQueue = EVENTS_QUEUE,
+        operator: Operator = None,
+    ) -> None:
+        wanted = set(ids or ())
+        if not wanted and not resolved_only:
+            fail(f"name the dead letters to {verb} (dead-letter or event ids), or give --resolved")
+        if not reason.strip():
+            fail(f"--reason is required: say why you {verb} them, for the audit record")
+        settings = load_settings()
+        who = current_operator(operator)
+        with _rabbitmq(settings, f"dead-letters {verb}"), open_runtime(settings) as runtime:
+            chosen = _chosen(settings, queue, lambda letter: any(map(letter.matches, wanted)))
+            if resolved_only:
+                resolved = resolutions(runtime.ledger, _chosen(settings, queue, lambda _: True))
+                chosen = _chosen(
+                    settings,
+                    queue,
+                    lambda letter: (
+                        letter.dead_letter_id in resolved or any(map(letter.matches, wanted))
+                    ),
+                )
+            removing = {each.dead_letter_id for each in chosen}
+
+            def record(letter: DeadLetter) -> None:
+                runtime.ledger.record_dead_letter_disposition(
+                    reference(letter),
+                    action=action,
+                    operator=who,
+                    reason=reason,
+                    body=letter.body,
+                )
+
+            removed = remove_dead_letters(
+                settings.broker_url,
+                queue,
+                lambda letter: letter.dead_letter_id in removing,
+                before_removal=record,
+            )
+        typer.echo(f"{action} {len(removed)} dead letters of {queue}, by {who}")
+        _fail_on_missing(wanted, chosen, queue)
+
+    settle.__doc__ = (
+        f"{verb.capitalize()} dead letters: each leaves the dead-letter queue once the "
+        f"decision (who, when, why; {keeps}) is in the books."
+    )
+    return settle
+
+
+dead_letters_app.command("drop")(_settle_command("dropped"))
+dead_letters_app.command("archive")(_settle_command("archived"))
+
+
+def _chosen(
+    settings: Settings, queue: str, selected: Callable[[DeadLetter], bool]
+) -> list[DeadLetter]:
+    """The ``selected`` dead letters of ``queue``, read without removing any."""
+    try:
+        letters = list_dead_letters(settings.broker_url, [queue], limit=_EVERY_DEAD_LETTER)
+    except DeadLetterQueueMissingError as error:
+        fail(str(error))
+    return [each for each in letters if selected(each)]
+
+
+def _fail_on_missing(wanted: set[str], chosen: list[DeadLetter], queue: str) -> None:
+    missing = sorted(each for each in wanted if not any(letter.matches(each) for letter in chosen))
     if missing:
         fail(f"no dead letter in {queue} for: {', '.join(missing)}", status=1)
 

@@ -39,12 +39,20 @@ def _queues(section: Section) -> Iterator[GaugeMetricFamily]:
 def _dead_letters(section: Section) -> Iterator[GaugeMetricFamily]:
     letters = GaugeMetricFamily(
         f"{_PREFIX}_dead_letters",
-        "Messages waiting in a dead-letter queue (residuo dead-letters list).",
+        "Unresolved messages in a dead-letter queue, waiting for a decision "
+        "(residuo dead-letters list).",
+        labels=["queue"],
+    )
+    resolved = GaugeMetricFamily(
+        f"{_PREFIX}_dead_letters_resolved",
+        "Messages in a dead-letter queue whose event is in the books since (a corrected "
+        "event was applied); residuo dead-letters archive --resolved clears them.",
         labels=["queue"],
     )
     for row in _existing(section.rows, "messages"):
-        letters.add_metric([row["queue"]], row["messages"])
-    yield letters
+        letters.add_metric([row["queue"]], row["unresolved"])
+        resolved.add_metric([row["queue"]], row["resolved"])
+    yield from (letters, resolved)
 
 
 def _existing(rows: Sequence[dict[str, Any]], count: str) -> Iterator[dict[str, Any]]:

@@ -21,13 +21,16 @@ from sqlalchemy import func, select
 
 from ledger.store import schema
 from residuo.bootstrap import Runtime
+from residuo.dead_letter_ops import resolutions
 from residuo.printable import shown
 from scheduler.runs import last_runs
 from workers.rabbitmq.admin import queue_depths
+from workers.rabbitmq.dead_letter_queue import list_dead_letters
 from workers.rabbitmq.management import ManagementApi
 from workers.rabbitmq.topology import NOTIFICATIONS_QUEUE
 
 __all__ = [
+    "DEAD_LETTERS_READ",
     "SECTIONS",
     "Section",
     "SectionProvider",
@@ -42,6 +45,9 @@ __all__ = [
 ]
 
 _BROKER_ERRORS: Final = (pika.exceptions.AMQPError, OSError)
+
+DEAD_LETTERS_READ: Final = 1_000
+"""How many dead letters of each queue ``status`` reads to tell the resolved ones."""
 _EMBEDDED_NOTE: Final = "the embedded broker (RESIDUO_BROKER_URL=memory) keeps no queues"
 
 
@@ -106,17 +112,38 @@ def queues_section(runtime: Runtime) -> Section:
 
 
 def dead_letters_section(runtime: Runtime) -> Section:
-    """Messages waiting in each dead-letter queue (``residuo dead-letters list``)."""
-    columns = ("queue", "messages")
+    """Messages waiting in each dead-letter queue (``residuo dead-letters list``), how
+    many of them are resolved (their event is in the books since: they need no one,
+    and ``dead-letters archive --resolved`` clears them) and how many are not.
+
+    Resolution is judged on the first ``DEAD_LETTERS_READ`` of each queue; any beyond
+    are counted unresolved."""
+    columns = ("queue", "messages", "resolved", "unresolved")
     if runtime.settings.embedded_broker:
         return Section("dead_letters", "Dead letters", columns, note=_EMBEDDED_NOTE)
-    names = [xq_name(queue) for queue in _work_queues(runtime)]
+    queues = _work_queues(runtime)
     try:
-        depths = queue_depths(runtime.settings.broker_url, names)
+        depths = queue_depths(runtime.settings.broker_url, [xq_name(each) for each in queues])
+        letters = list_dead_letters(runtime.settings.broker_url, queues, limit=DEAD_LETTERS_READ)
     except _BROKER_ERRORS as error:
         problem = f"RabbitMQ unreachable: {error!r}"
         return Section("dead_letters", "Dead letters", columns, problem=problem)
-    rows = [{"queue": d.queue, "messages": d.ready} for d in depths]
+    resolved = resolutions(runtime.ledger, letters)
+    rows = []
+    for depth in depths:
+        settled = sum(
+            each.dead_letter_id in resolved
+            for each in letters
+            if each.dead_letter_queue == depth.queue
+        )
+        rows.append(
+            {
+                "queue": depth.queue,
+                "messages": depth.ready,
+                "resolved": None if depth.ready is None else settled,
+                "unresolved": None if depth.ready is None else max(depth.ready - settled, 0),
+            }
+        )
     return Section("dead_letters", "Dead letters", columns, rows)
 
 

@@ -13,6 +13,7 @@ must mean the integration tests really talked to PostgreSQL and RabbitMQ.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -168,3 +169,16 @@ def rabbitmq_url(rabbitmq_server: RabbitMQServer) -> str:
     test shares that URL's vhost.
     """
     return rabbitmq_server.fresh_vhost_url()
+
+
+@pytest.fixture(scope="session")
+def amqp_publish() -> str:
+    """``amqp-publish`` (Debian's amqp-tools): publishes as an integrator would, with
+    no code of ours. Missing, it skips the test on a laptop and fails it in CI."""
+    path = shutil.which("amqp-publish")
+    if path is None:
+        reason = "amqp-publish not found: apt-get install amqp-tools"
+        if integration_required():
+            pytest.fail(f"{reason}\n({REQUIRE_VARIABLE}=1: integration tests may not skip)")
+        pytest.skip(reason)
+    return path

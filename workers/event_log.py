@@ -35,7 +35,12 @@ from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 
 from ledger.service import EventRecorded, Recorded, Recording
-from workers.middleware import DEAD_LETTER_OPTION, INBOUND_EVENT_OPTION, TELL_OPS_OPTION
+from workers.middleware import (
+    DEAD_LETTER_OPTION,
+    INBOUND_EVENT_OPTION,
+    TELL_OPS_OPTION,
+    traceparent_of,
+)
 
 __all__ = ["LogEventLifecycle", "inbound_event_fields", "log_recording"]
 
@@ -78,14 +83,19 @@ def _outcome_fields(recorded: EventRecorded) -> dict[str, Any]:
 
 def inbound_event_fields(broker: Broker, message: MessageProxy) -> dict[str, str] | None:
     """``event_id`` and ``event_type`` of the inbound event ``message`` carries, as far
-    as they can be read (an unroutable body has neither); None if it carries none."""
+    as they can be read (an unroutable body has neither), and its W3C ``traceparent``
+    if it has one; None if it carries none."""
     actor = broker.actors.get(message.actor_name)
     if actor is None or not actor.options.get(INBOUND_EVENT_OPTION) or not message.args:
         return None
     body = message.args[0]
     if not isinstance(body, Mapping):
         return {}
-    return {name: body[key] for name, key in _EVENT_KEYS if isinstance(body.get(key), str)}
+    fields = {name: body[key] for name, key in _EVENT_KEYS if isinstance(body.get(key), str)}
+    traceparent = traceparent_of(body)
+    if traceparent is not None:
+        fields["traceparent"] = traceparent
+    return fields
 
 
 _EVENT_KEYS: Final = (("event_id", "id"), ("event_type", "type"))

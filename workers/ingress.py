@@ -13,15 +13,19 @@ the unroutable-event actor unread, and rejected there, instead of crashing the
 consumer thread and coming back forever.
 
 On RabbitMQ, ``open_raw_ingress`` lets the events queue take such raw bodies from
-any AMQP client, through the ``residuo.events`` exchange.
+any AMQP client, through the ``residuo.events`` exchange, in either CloudEvents
+content mode (structured: the event is the body; binary: ``cloudEvents_*`` headers
+and the data as the body).
 """
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import pika
 from dramatiq import Message
 
 from messages import InvalidEvent, decode_body
+from messages.amqp_binding import structured_event
 from messages.bounds import DEFAULT_MAX_BODY_BYTES
 from workers.actors import EVENTS_QUEUE, Actors
 from workers.rabbitmq.broker import ResiduoRabbitmqBroker
@@ -49,7 +53,14 @@ def open_raw_ingress(
     """
     broker.bind_exchange(EVENTS_QUEUE, EVENTS_EXCHANGE, ALL_ROUTING_KEYS)
     broker.accept_raw_bodies(
-        EVENTS_QUEUE, lambda body: route(body, actors, max_body_bytes=max_body_bytes)
+        EVENTS_QUEUE,
+        lambda body, headers, content_type: route(
+            body,
+            actors,
+            headers=headers,
+            content_type=content_type,
+            max_body_bytes=max_body_bytes,
+        ),
     )
 
 
@@ -80,16 +91,35 @@ def publish_event(broker: ResiduoRabbitmqBroker, body: bytes) -> str:
 
 
 def route(
-    body: bytes, actors: Actors, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    body: bytes,
+    actors: Actors,
+    *,
+    headers: Mapping[str, Any] | None = None,
+    content_type: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Message[None]:
-    """The message to enqueue for ``body``; no I/O, the caller enqueues it. A body
-    over ``max_body_bytes`` is not even decoded."""
-    decoded = _json_object(body) if len(body) <= max_body_bytes else None
+    """The message to enqueue for ``body``, received with AMQP ``headers`` and
+    ``content_type``; no I/O, the caller enqueues it. A body over ``max_body_bytes``
+    is not even decoded.
+
+    An event in CloudEvents binary content mode (attributes in ``cloudEvents_*``
+    headers, ``data`` as the body) travels on as the structured event it stands for
+    (``messages.amqp_binding``), so it is validated, dead-lettered and replayed like
+    any other.
+    """
+    binary: dict[str, Any] | None = None
+    decoded: dict[str, Any] | None = None
+    if len(body) <= max_body_bytes:
+        binary = structured_event(headers, content_type, body)
+        decoded = binary if binary is not None else _json_object(body)
     if decoded is not None:
         event_type = decoded.get("type")
         actor = actors.by_event_type.get(event_type) if isinstance(event_type, str) else None
         if actor is not None:
             return actor.message(decoded)
+    if binary is not None:
+        # Its attributes are in the headers: the report names its id and type.
+        return actors.unroutable.message(binary)
     # Undecodable bytes travel as surrogate escapes, so the report hashes the very
     # bytes received and the rejection says "not UTF-8" rather than something vaguer.
     return actors.unroutable.message(body.decode("utf-8", errors="surrogateescape"))

@@ -6,6 +6,7 @@ in the manner of Dramatiq's own ``AgeLimit``.
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -26,10 +27,12 @@ __all__ = [
     "PROCESSING_ERRORS_OPTION",
     "REPORT_ATTEMPTS_OPTION",
     "TELL_OPS_OPTION",
+    "TRACEPARENT",
     "BindLogContext",
     "DurableRetries",
     "RejectInvalidEvents",
     "body_bytes",
+    "traceparent_of",
 ]
 
 INBOUND_EVENT_OPTION: Final = "inbound_event"
@@ -50,7 +53,18 @@ REPORT_ATTEMPTS_OPTION: Final = "report_attempts"
 
 _UNWRITABLE_BODY: Final = b'"(a body no JSON encoder can write back)"'
 
+TRACEPARENT: Final = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+"""A W3C Trace Context ``traceparent``: version, trace id, parent id, flags."""
+
 _logger = structlog.get_logger(__name__)
+
+
+def traceparent_of(event: Mapping[str, Any]) -> str | None:
+    """The event's ``traceparent`` extension if it has the W3C shape (`TRACEPARENT`)."""
+    traceparent = event.get("traceparent")
+    if isinstance(traceparent, str) and TRACEPARENT.fullmatch(traceparent):
+        return traceparent
+    return None
 
 
 def body_bytes(body: Mapping[str, Any] | str) -> bytes:
@@ -76,9 +90,14 @@ def body_bytes(body: Mapping[str, Any] | str) -> bytes:
 
 
 class BindLogContext(Middleware):
-    """Bind the actor, the message id, the event id and the event's customer to every
-    log line of a message (the customer id is written as its pseudonym, and so is any
-    mention of it in the line: ``residuo.log_privacy``)."""
+    """Bind the actor, the message id, the event id, the event's customer and its W3C
+    ``traceparent`` (a CloudEvents extension) to every log line of a message (the
+    customer id is written as its pseudonym, and so is any mention of it in the line:
+    ``residuo.log_privacy``).
+
+    A ``traceparent`` that is not of the W3C shape is left out of the log context (it
+    is still kept with the event): log lines carry only what a tracer can join on.
+    """
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         structlog.contextvars.clear_contextvars()
@@ -90,6 +109,9 @@ class BindLogContext(Middleware):
             data = first.get("data")
             if isinstance(data, Mapping) and isinstance(data.get("customer_id"), str):
                 context["customer_id"] = data["customer_id"]
+            traceparent = traceparent_of(first)
+            if traceparent is not None:
+                context["traceparent"] = traceparent
         structlog.contextvars.bind_contextvars(**context)
 
     def after_process_message(

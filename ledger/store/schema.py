@@ -38,6 +38,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -55,6 +56,7 @@ __all__ = [
     "corrections",
     "credit_requests",
     "credits",
+    "dead_letter_dispositions",
     "event_subjects",
     "inbox",
     "journal_entries",
@@ -332,7 +334,7 @@ corrections = Table(
     Column("correction_id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(16), nullable=False),
     Column("event_id", EventId, nullable=False),
-    Column("operator", Text),
+    Column("operator", String(limits.OPERATOR_MAX_LENGTH)),
     Column("note", Text),
     Column("recorded_at", UTCDateTime, nullable=False),
     Column("summary", JSON, nullable=False),
@@ -431,6 +433,34 @@ rejected_events = Table(
     Column("detail", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+)
+
+# What ops decided about each dead letter they took out of a ``.XQ`` queue: ``dropped``
+# (only what identifies it is kept), ``archived`` (its body too) or ``replayed`` to its
+# queue; who (``operator``), when and why (``operator_reason``), for audit, beside why
+# it had been dead-lettered (``reason``, ``detail``). ``dead_letter_id`` is the id ``dead-letters
+# list`` shows (``sha256:<hex>`` of an event body, or a Dramatiq message id). A row is
+# written before the dead letter is removed, so a crash between the two leaves an audit
+# row twice rather than a removal without one.
+dead_letter_dispositions = Table(
+    "dead_letter_dispositions",
+    metadata,
+    Column("disposition_id", Integer, primary_key=True, autoincrement=True),
+    Column("dead_letter_id", String(limits.DEAD_LETTER_ID_MAX_LENGTH), nullable=False, index=True),
+    Column("queue", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("event_id", EventId),
+    Column("event_type", EventType),
+    Column("reason", String(limits.CODE_MAX_LENGTH), nullable=False),
+    Column("detail", Text),
+    Column("dead_lettered_at", UTCDateTime),
+    Column("operator", String(limits.OPERATOR_MAX_LENGTH), nullable=False),
+    Column("operator_reason", Text),
+    Column("decided_at", UTCDateTime, nullable=False),
+    Column("body", LargeBinary),
+    CheckConstraint("action IN ('dropped', 'archived', 'replayed')", name="action"),
+    CheckConstraint("action = 'replayed' OR operator_reason IS NOT NULL", name="reason_given"),
+    CheckConstraint("(action = 'archived') = (body IS NOT NULL)", name="body_iff_archived"),
 )
 
 # The scheduler's run keys: one row per sweep kind and business date, inserted by the

@@ -79,6 +79,43 @@ class Stack:
         finally:
             connection.close()
 
+    def publish_raw(self, body: bytes, routing_key: str) -> None:
+        """Publish one body as it is, confirmed, to the events exchange."""
+        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            properties = pika.BasicProperties(delivery_mode=2)
+            channel.basic_publish("residuo.events", routing_key, body, properties)
+        finally:
+            connection.close()
+
+    def dead_letter(self, body: bytes, *, reason: str) -> None:
+        """Put ``body`` straight into ``residuo.events.XQ``, as the worker would after
+        giving up on it for ``reason``."""
+        event = json.loads(body)
+        headers = {
+            "x-residuo-reason": reason,
+            "x-residuo-queue": "residuo.events",
+            "x-residuo-event-id": event["id"],
+            "x-residuo-event-type": event["type"],
+        }
+        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            properties = pika.BasicProperties(delivery_mode=2, headers=headers)
+            channel.basic_publish("", "residuo.events.XQ", body, properties)
+        finally:
+            connection.close()
+
+    def dispositions(self) -> list[dict[str, Any]]:
+        """The audit rows of ``dead-letters replay|drop|archive``, oldest first."""
+        table = schema.dead_letter_dispositions
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(table).order_by(table.c.disposition_id))
+            return [dict(row._mapping) for row in rows]
+
     def notifications(self, until: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
         """Consume the notifications queue until ``until`` holds of all taken."""
         taken: list[dict[str, Any]] = []

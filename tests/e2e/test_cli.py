@@ -265,3 +265,52 @@ def test_migrate_brings_the_schema_to_head(tmp_path: Path) -> None:
 
     assert (first.returncode, second.returncode) == (0, 0)
     assert "schema at revision" in second.stdout
+
+
+def test_report_breakage_prints_a_table_json_and_csv_that_reconcile(tmp_path: Path) -> None:
+    """The credit forfeited on 10 January 2027 is January's breakage, in every format;
+    February has none."""
+    run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    table = run(tmp_path, "report", "breakage", "--month", "2027-01")
+    document = run(tmp_path, "report", "breakage", "--month", "2027-01", "--json")
+    rows = run(tmp_path, "report", "breakage", "--month", "2027-01", "--csv")
+    february = run(tmp_path, "report", "breakage", "--month", "2027-02", "--json")
+
+    assert table.returncode == 0, table.stderr
+    assert "reconciles with the journal: breakage 49.90" in table.stdout
+    report = json.loads(document.stdout)
+    assert report["lines"] == [
+        {"origin": "activation_failed", "kind": "credit_forfeited", "credits": 1, "amount": "49.90"}
+    ]
+    assert report["total"] == "49.90"
+    assert report["journal"] == {"breakage": "49.90", "reconciled": True}
+    assert report["from"] == "2027-01-01T00:00:00+01:00"
+    assert rows.stdout == "origin,kind,credits,amount\nactivation_failed,credit_forfeited,1,49.90\n"
+    assert json.loads(february.stdout)["lines"] == []
+
+
+def test_report_liability_shows_credit_owed_at_an_instant(tmp_path: Path) -> None:
+    """Before its expiry the credit is owed, by its expiry month; after it, nothing is."""
+    run(tmp_path, "replay", str(write_replay_file(tmp_path)))
+
+    before = run(tmp_path, "report", "liability", "--as-of", "2026-06-01T00:00:00+02:00", "--json")
+    after = run(tmp_path, "report", "liability", "--as-of", AFTER_EXPIRY, "--csv")
+    both = run(tmp_path, "report", "liability", "--json", "--csv")
+
+    assert before.returncode == 0, before.stderr
+    report = json.loads(before.stdout)
+    assert report["lines"] == [
+        {
+            "expiry_month": "2027-01",
+            "origin": "activation_failed",
+            "credits": 1,
+            "available": "49.90",
+            "held": "0.00",
+            "outstanding": "49.90",
+        }
+    ]
+    assert report["journal"]["reconciled"] is True
+    assert after.stdout == "expiry_month,origin,credits,available,held,outstanding\n"
+    assert both.returncode == 2
+    assert "choose one" in both.stderr

@@ -20,6 +20,7 @@ from integration.test_rabbitmq_pipeline import (
 
 from ledger.store import schema
 from ledger.store.migrate import upgrade
+from messages import body_id
 from residuo.bootstrap import bootstrap
 from residuo.processes import run_relay, run_worker
 from residuo.settings import Settings
@@ -165,7 +166,10 @@ def test_an_exception_in_a_handler_ends_in_the_dead_letter_queue_and_ops_are_tol
         "event_type": "payment.received",
         "reason": "processing_error",
         "detail": "OverflowError: date value out of range",
+        # One id: the report names the dead letter as `dead-letters list` shows it.
+        "dead_letter_id": properties.headers["x-residuo-dead-letter-id"],
     }
+    assert rejected["data"]["dead_letter_id"] == body_id(body)
     assert pipeline.count(schema.rejected_events) == 1
 
 

@@ -5,6 +5,7 @@ in this process."""
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,9 +15,11 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
+import structlog
 from dramatiq.errors import ConnectionClosed
 from servers import RabbitMQServer
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from ledger.store import schema
 from ledger.store.migrate import upgrade
@@ -302,6 +305,73 @@ def test_a_malformed_event_is_dead_lettered_with_its_reason_and_reported(
     ]
     assert escaped_id in {each["data"]["event_id"] for each in reported}
     assert pipeline.count(schema.rejected_events) == 3
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def run_amqp_publish(path: str, url: str, *options: str) -> None:
+    """Run ``amqp-publish`` to the events exchange, persistent, as docs/rabbitmq.md shows."""
+    done = subprocess.run(
+        [path, "--url", url, "--exchange", "residuo.events", "--persistent", *options],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE_S,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_structured_event_with_a_traceparent_and_a_binary_mode_event_are_applied(
+    pipeline: Pipeline, amqp_publish: str
+) -> None:
+    """Published raw with ``amqp-publish``: a structured event carrying a W3C
+    ``traceparent`` extension, and its activation failure in binary content mode
+    (attributes as ``cloudEvents_*`` headers, the data as the body). Both are applied:
+    the credit is granted, the extension is kept with its event and the trace is on
+    the event's log line."""
+    structured = json.loads(PAYMENT) | {"traceparent": TRACEPARENT}
+    failure = json.loads(FAILURE)
+    headers = [
+        option
+        for name in ("specversion", "id", "source", "type", "time")
+        for option in ("--header", f"cloudEvents_{name}: {failure[name]}")
+    ]
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        run_amqp_publish(
+            amqp_publish,
+            pipeline.url,
+            *("--routing-key", "payment.received"),
+            *("--content-type", "application/cloudevents+json"),
+            *("--body", json.dumps(structured)),
+        )
+        run_amqp_publish(
+            amqp_publish,
+            pipeline.url,
+            *("--routing-key", "activation.failed"),
+            *("--content-type", "application/json"),
+            *headers,
+            *("--header", f"cloudEvents_traceparent: {TRACEPARENT}"),
+            *("--body", json.dumps(failure["data"])),
+        )
+        pipeline.notifications(has("credit.granted"))
+
+    (granted,) = pipeline.of_type("credit.granted")
+    assert granted["data"]["amount"] == "120.00"
+    with pipeline.runtime.engine.connect() as connection:
+        inbox = dict(
+            connection.execute(select(schema.inbox.c.event_id, schema.inbox.c.status)).all()
+        )
+        payloads = connection.execute(select(schema.inbox.c.payload)).scalars().all()
+    assert inbox == {"evt-pay-1": "applied", "evt-fail-1": "applied"}
+    assert [each["traceparent"] for each in payloads] == [TRACEPARENT, TRACEPARENT]
+    # The failure may be taken before its payment (two worker threads): parked, then
+    # applied by the payment. Either way each event's own lines carry its trace.
+    steps = {"event received", "event applied", "event parked"}
+    lines = [entry for entry in logs if entry["event"] in steps]
+    assert {entry["event_id"] for entry in lines} == {"evt-pay-1", "evt-fail-1"}
+    assert {entry.get("traceparent") for entry in lines} == {TRACEPARENT}
 
 
 class FlakyDatabase:

@@ -45,6 +45,8 @@ IDENTIFIERS: Final[Mapping[str, int]] = {
     "voided_type": limits.EVENT_TYPE_MAX_LENGTH,
     "voided": limits.EVENT_TYPE_MAX_LENGTH,
     "told": limits.EVENT_TYPE_MAX_LENGTH,
+    "dead_letter_id": limits.DEAD_LETTER_ID_MAX_LENGTH,
+    "operator": limits.OPERATOR_MAX_LENGTH,
 }
 
 # Fields that are free text: stored, if at all, in unbounded columns.
@@ -59,8 +61,7 @@ FREE_TEXT: Final = frozenset(
         "detail",
         "payment_reference",
         "ActivationFailed.reason",
-        # An operator's adjustment: who, and why, in their words.
-        "operator",
+        # Why an operator adjusted a credit, in their words.
         "CreditAdjusted.reason",
     }
 )
@@ -105,6 +106,7 @@ INTERNAL: Final = frozenset(
         "rule_key",
         "voided_by",
         "body_sha256",
+        "queue",
     }
 )
 
@@ -211,8 +213,8 @@ def test_every_column_is_sized_from_the_constant_of_what_it_holds() -> None:
             "memo",
             "payload",
             "body",
-            "operator",
             "note",
+            "operator_reason",
         }:
             expected = None
         elif column in INTERNAL:

@@ -268,12 +268,108 @@ def test_an_unknown_data_field_is_refused_as_bad_schema() -> None:
     assert error.detail == "data.refrence: unknown field"
 
 
-def test_an_unknown_envelope_attribute_is_refused() -> None:
-    """CloudEvents extension attributes are refused like any unknown field."""
+@pytest.mark.parametrize(
+    ("content_type", "accepted"),
+    [
+        ("application/json; charset=utf-8", True),
+        ("text/plain", False),
+        ("application/jsonx", False),
+    ],
+)
+def test_datacontenttype_is_json_with_or_without_parameters(
+    content_type: str, accepted: bool
+) -> None:
+    """`data` is always a JSON object; the media type may carry parameters, as AMQP
+    senders in binary mode often write it."""
     body = payment()
-    body["traceparent"] = "00-abc"
+    body["datacontenttype"] = content_type
 
-    assert refusal(body).detail == "traceparent: unknown field"
+    if accepted:
+        assert parse_inbound(body).datacontenttype == content_type
+    else:
+        assert refusal(body).detail.startswith("datacontenttype:")
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_extension_attributes_are_accepted_and_kept() -> None:
+    """Extension attributes of the allowed types are kept with the event; a null one
+    is unset, as the CloudEvents JSON format says."""
+    body = payment()
+    body |= {"traceparent": TRACEPARENT, "sequence": 42, "replayed": False, "region": None}
+
+    event = parse_inbound(body)
+
+    assert event.extensions == {"traceparent": TRACEPARENT, "sequence": 42, "replayed": False}
+    assert event.model_dump(mode="json")["traceparent"] == TRACEPARENT
+
+
+@pytest.mark.parametrize(
+    ("attribute", "core"),
+    [
+        ("subjet", "subject"),
+        ("specversoin", "specversion"),
+        ("datacontentype", "datacontenttype"),
+        ("tipe", "type"),
+        ("Subject", "subject"),
+        ("dataschemas", "dataschema"),
+    ],
+)
+def test_a_misspelt_core_attribute_is_refused_with_what_it_resembles(
+    attribute: str, core: str
+) -> None:
+    """A name within the edit distance of a core attribute is refused, naming the
+    attribute it resembles, rather than kept as an extension."""
+    body = payment()
+    body[attribute] = "x"
+
+    error = refusal(body)
+
+    assert error.reason == "bad_schema"
+    assert error.detail.startswith(f"{attribute}: looks like a misspelt {core}")
+
+
+def test_a_missing_core_attribute_points_at_its_misspelling() -> None:
+    """A required attribute sent under a misspelt name is reported as missing, with
+    the name that looks like it."""
+    body = payment()
+    body["tiem"] = body.pop("time")
+
+    assert (
+        refusal(body).detail == "time: required field is missing (tiem looks like a misspelt time)"
+    )
+
+
+@pytest.mark.parametrize("name", ["traceParent", "trace-parent", "data_base64"])
+def test_an_extension_name_outside_lowercase_letters_and_digits_is_refused(name: str) -> None:
+    """The specification's naming rule: lowercase letters and digits only."""
+    body = payment()
+    body[name] = "x"
+
+    assert refusal(body).detail == (
+        f"{name}: extension attribute names are lowercase letters and digits only"
+    )
+
+
+@pytest.mark.parametrize("value", [1.5, 2**31, {"a": 1}, ["a"]])
+def test_an_extension_value_of_another_type_is_refused(value: object) -> None:
+    """Values are strings, 32-bit integers or booleans, the types the JSON format has
+    for CloudEvents attributes."""
+    body = payment()
+    body["weight"] = value
+
+    assert refusal(body).detail == (
+        "weight: extension attribute values are strings, 32-bit integers or booleans"
+    )
+
+
+def test_a_long_extension_name_far_from_every_core_attribute_is_accepted() -> None:
+    """The 20-character limit is a recommendation of the specification, not a rule."""
+    body = payment()
+    body["averyveryverylongextensionname"] = "x"
+
+    assert parse_inbound(body).extensions == {"averyveryverylongextensionname": "x"}
 
 
 def test_a_missing_field_is_named() -> None:

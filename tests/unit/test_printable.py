@@ -57,7 +57,7 @@ def test_a_dead_letter_with_escape_codes_and_newlines_is_one_escaped_row() -> No
         body=b"{}",
     )
 
-    text = rendered(dead_letters_table([letter]))
+    text = rendered(dead_letters_table([letter], {}))
 
     assert "\x1b" not in text and "\x07" not in text
     assert "evt-1\\nevt-2" in text

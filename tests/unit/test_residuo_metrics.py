@@ -65,8 +65,8 @@ def test_each_figure_of_status_becomes_a_gauge(runtime: Runtime) -> None:
         Section(
             "dead_letters",
             "Dead letters",
-            ("queue", "messages"),
-            [{"queue": "residuo.events.XQ", "messages": 3}],
+            ("queue", "messages", "resolved", "unresolved"),
+            [{"queue": "residuo.events.XQ", "messages": 3, "resolved": 1, "unresolved": 2}],
         ),
         Section(
             "outbox",
@@ -85,7 +85,8 @@ def test_each_figure_of_status_becomes_a_gauge(runtime: Runtime) -> None:
     assert samples[("residuo_queue_ready_messages", ("residuo.events",))] == 7
     assert samples[("residuo_queue_consumers", ("residuo.events",))] == 2
     assert ("residuo_queue_ready_messages", ("residuo.notifications",)) not in samples
-    assert samples[("residuo_dead_letters", ("residuo.events.XQ",))] == 3
+    assert samples[("residuo_dead_letters", ("residuo.events.XQ",))] == 2
+    assert samples[("residuo_dead_letters_resolved", ("residuo.events.XQ",))] == 1
     assert samples[("residuo_outbox_unpublished", ())] == 12
     assert samples[("residuo_outbox_oldest_age_seconds", ())] == 95
     assert samples[("residuo_events_parked", ())] == 2

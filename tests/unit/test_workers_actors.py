@@ -183,6 +183,41 @@ def test_log_lines_of_a_message_carry_its_actor_and_event(
     assert recorded["outcome"] == "applied"
 
 
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_an_event_with_extensions_is_applied_keeps_them_and_logs_its_traceparent(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """A ``traceparent`` extension (as tracing SDKs add) does not stop the event: it is
+    applied, its extensions are kept with it in the inbox, and its log lines carry the
+    trace."""
+    event = payment() | {"traceparent": TRACEPARENT, "tenant": "it"}
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        delivery = deliver(runtime, worker, event)
+
+    assert delivery.status == "processed"
+    recorded = next(entry for entry in logs if entry["event"] == "event applied")
+    assert recorded["traceparent"] == TRACEPARENT
+    assert recorded["outcome"] == "applied"
+    with runtime.engine.connect() as connection:
+        kept = connection.execute(select(schema.inbox.c.payload)).scalar_one()
+    assert (kept["traceparent"], kept["tenant"]) == (TRACEPARENT, "it")
+
+
+def test_a_traceparent_not_of_the_w3c_shape_stays_out_of_the_log_context(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Log lines carry only a trace id a tracer can join on; the event still applies."""
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        delivery = deliver(runtime, worker, payment() | {"traceparent": "not-a-trace"})
+
+    assert delivery.status == "processed"
+    recorded = next(entry for entry in logs if entry["event"] == "event applied")
+    assert "traceparent" not in recorded
+
+
 def test_sweep_all_runs_every_kind_in_dependency_order(
     runtime: Runtime, worker: EmbeddedWorker
 ) -> None:

@@ -155,12 +155,14 @@ def test_a_handler_that_raises_is_tried_three_times_then_dead_lettered_and_repor
     assert delivery.detail == "processing_error: ValueError: year 10000 is out of range"
     assert failing.calls == 3
     (reported,) = rejected_notifications(runtime)
+    dead_letter_id = reported.pop("dead_letter_id")
     assert reported == {
         "event_id": "evt-pay",
         "event_type": "payment.received",
         "reason": "processing_error",
         "detail": "ValueError: year 10000 is out of range",
     }
+    assert dead_letter_id.startswith("sha256:")
     (row,) = rejected_rows(runtime)
     assert (row.reason, row.event_id) == ("processing_error", "evt-pay")
     lines = [each["event"] for each in logs if each.get("event_id") == "evt-pay"]

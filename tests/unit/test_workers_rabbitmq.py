@@ -5,6 +5,7 @@ channel, and replayed messages starting afresh."""
 import json
 from typing import Any
 
+import pika
 import pytest
 from dramatiq import Actor, Message
 from dramatiq.broker import MessageProxy
@@ -14,6 +15,7 @@ from dramatiq.errors import ConnectionClosed
 from ledger.policy import Policy
 from ledger.service import Ledger
 from ledger.store.database import create_database_engine
+from messages import body_id
 from workers.actors import EVENTS_QUEUE, SWEEPS_QUEUE, Actors, declare_actors
 from workers.broker import create_broker
 from workers.ingress import open_raw_ingress
@@ -64,16 +66,16 @@ def test_a_dramatiq_message_is_decoded_as_it_was_sent(
     assert broker.decode(SWEEPS_QUEUE, message.encode()) == message
 
 
-def test_a_raw_event_becomes_a_message_for_its_actor_with_an_id_from_its_bytes(
+def test_a_raw_event_becomes_a_message_for_its_actor_with_an_id_from_the_event(
     wired: tuple[ResiduoRabbitmqBroker, Actors],
 ) -> None:
-    """On the events queue a plain CloudEvent is routed to its actor; the same bytes
-    always get the same message id, other bytes another."""
+    """On the events queue a plain CloudEvent is routed to its actor; the same event
+    always gets the same message id, whatever its whitespace, another event another."""
     broker, _ = wired
     body = json.dumps(EVENT).encode()
 
-    first, again = broker.decode(EVENTS_QUEUE, body), broker.decode(EVENTS_QUEUE, body)
-    other = broker.decode(EVENTS_QUEUE, body + b" ")
+    first, again = broker.decode(EVENTS_QUEUE, body), broker.decode(EVENTS_QUEUE, body + b" ")
+    other = broker.decode(EVENTS_QUEUE, json.dumps(EVENT | {"id": "evt-other"}).encode())
 
     assert first is not None and again is not None and other is not None
     assert (first.actor_name, first.queue_name, first.args) == (
@@ -82,6 +84,25 @@ def test_a_raw_event_becomes_a_message_for_its_actor_with_an_id_from_its_bytes(
         (EVENT,),
     )
     assert first.message_id == again.message_id != other.message_id
+
+
+def test_an_event_in_binary_content_mode_becomes_its_structured_event(
+    wired: tuple[ResiduoRabbitmqBroker, Actors],
+) -> None:
+    """Binary mode (CloudEvents AMQP binding): attributes in ``cloudEvents_*`` headers,
+    with their AMQP types, the data as the body, ``content_type`` as
+    ``datacontenttype``; the actor gets the structured event it stands for."""
+    broker, _ = wired
+    attributes = {k: v for k, v in EVENT.items() if k != "data"}
+    headers: dict[str, Any] = {f"cloudEvents_{name}": value for name, value in attributes.items()}
+    headers |= {"cloudEvents_sequence": 7, "x-other": "kept out"}
+    properties = pika.BasicProperties(content_type="application/json", headers=headers)
+
+    message = broker.decode(EVENTS_QUEUE, json.dumps(EVENT["data"]).encode(), properties)
+
+    assert message is not None
+    assert message.actor_name == "payment_received"
+    assert message.args == (EVENT | {"datacontenttype": "application/json", "sequence": 7},)
 
 
 def test_a_raw_body_on_a_queue_without_ingress_is_not_a_message(
@@ -119,6 +140,7 @@ def test_a_rejected_event_is_dead_lettered_as_the_event_with_its_reason(
     assert headers["x-residuo-event-id"] == "evt-1"
     assert headers["x-residuo-queue"] == EVENTS_QUEUE
     assert headers["x-residuo-actor"] == "payment_received"
+    assert headers["x-residuo-dead-letter-id"] == body_id(body)
 
 
 def test_a_dead_letter_header_escapes_what_is_not_unicode(

@@ -21,7 +21,7 @@
 
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 import pika.exceptions
@@ -32,6 +32,7 @@ from dramatiq.common import q_name, xq_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from workers.backoff import Deadline, delays_ms, sleep_ms
+from workers.middleware import body_bytes
 from workers.rabbitmq.consumer import ResiduoConsumer
 from workers.rabbitmq.topology import CLASSIC, QueueType, connection_parameters, queue_arguments
 
@@ -39,15 +40,16 @@ __all__ = ["DEFAULT_PUBLISH_TIMEOUT_MS", "RawRouter", "ResiduoRabbitmqBroker"]
 
 DEFAULT_PUBLISH_TIMEOUT_MS: Final = 30_000
 
-RawRouter = Callable[[bytes], Message[Any]]
-"""Turns a body that is not a Dramatiq message into one (raw ingress)."""
+RawRouter = Callable[[bytes, Mapping[str, Any], str | None], Message[Any]]
+"""Turns a body that is not a Dramatiq message into one (raw ingress), given the
+message's headers and content type."""
 
 _FIRST_DELAY_MS: Final = 100
 _MAX_DELAY_MS: Final = 5_000
 _AMQP_ERRORS: Final = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError)
 
-# Raw bodies get a message id derived from their bytes: every redelivery of the same
-# body, and its dead letter, carry the same id in logs and in `dead-letters list`.
+# Raw bodies get a message id derived from the event they carry (the bytes its dead
+# letter would hold): every redelivery of the same event has the same id in the logs.
 _RAW_MESSAGE_NAMESPACE: Final = uuid.UUID("5b0f3c1e-8a57-4d1b-9e0c-2f6d4a9b7c31")
 
 T = TypeVar("T")
@@ -94,17 +96,20 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
         """Let ``queue_name`` receive bodies that are not Dramatiq messages."""
         self._routers[queue_name] = router
 
-    def decode(self, queue_name: str, body: bytes) -> Message[Any] | None:
-        """The message for a body received on ``queue_name``, or None if it is not a
-        Dramatiq message and the queue accepts no raw bodies."""
+    def decode(self, queue_name: str, body: bytes, properties: Any = None) -> Message[Any] | None:
+        """The message for a body received on ``queue_name`` with pika ``properties``,
+        or None if it is not a Dramatiq message and the queue accepts no raw bodies."""
         try:
             return Message.decode(body)
         except DecodeError:
             router = self._routers.get(queue_name)
             if router is None:
                 return None
-        message_id = uuid.uuid5(_RAW_MESSAGE_NAMESPACE, hashlib.sha256(body).hexdigest())
-        return router(body).copy(message_id=str(message_id))
+        headers = getattr(properties, "headers", None) or {}
+        message = router(body, headers, getattr(properties, "content_type", None))
+        carried = body_bytes(message.args[0]) if message.args else body
+        message_id = uuid.uuid5(_RAW_MESSAGE_NAMESPACE, hashlib.sha256(carried).hexdigest())
+        return message.copy(message_id=str(message_id))
 
     def _declare_queue(self, queue_name: str) -> Any:
         declared = super()._declare_queue(queue_name)  # type: ignore[no-untyped-call]

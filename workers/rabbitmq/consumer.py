@@ -66,7 +66,7 @@ class ResiduoConsumer(_RabbitmqConsumer):
 
     def __next__(self) -> Delivery | None:
         try:
-            method, _properties, body = next(self.iterator)
+            method, properties, body = next(self.iterator)
         except (
             AssertionError,
             pika.exceptions.AMQPConnectionError,
@@ -77,7 +77,7 @@ class ResiduoConsumer(_RabbitmqConsumer):
             raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
         if method is None:
             return None
-        message = self.broker.decode(self.queue_name, body)
+        message = self.broker.decode(self.queue_name, body, properties)
         if message is None:
             detail = f"{self.queue_name} takes Dramatiq messages only"
             self._dead_letter_body(method.delivery_tag, body, "not_a_message", detail)
@@ -140,7 +140,7 @@ class ResiduoConsumer(_RabbitmqConsumer):
             exchange="",
             routing_key=xq_name(self.queue_name),
             body=body,
-            properties=unusable_body(self.queue_name, reason, detail),
+            properties=unusable_body(self.queue_name, body, reason, detail),
             queue_name=q_name(self.queue_name),
         )
         _logger.warning("unusable body dead-lettered", queue=self.queue_name, reason=reason)

@@ -1,10 +1,15 @@
-"""Reading and re-driving dead letters (``residuo dead-letters list|replay``).
+"""Reading, re-driving and removing dead letters (``residuo dead-letters``).
 
-Both walk a ``.XQ`` queue with ``basic.get`` and no auto-ack, never further than the
+Each walks a ``.XQ`` queue with ``basic.get`` and no auto-ack, never further than the
 number of messages it held at the start, so a replayed message dead-lettered again
 meanwhile is not met twice. Messages left unacknowledged go back to the queue, in
-their places, when the channel closes: listing changes nothing, and replay removes
-only what it re-published, each after RabbitMQ confirmed its new copy.
+their places, when the channel closes: listing changes nothing, replay removes only
+what it re-published, each after RabbitMQ confirmed its new copy, and removal only
+what it was asked to, each after the caller kept its record (``before_removal``).
+
+A dead letter's id (`DeadLetter.dead_letter_id`) is its Dramatiq message id when it
+holds a Dramatiq message (a sweep), and ``sha256:<hex>`` of its body otherwise (an
+inbound event): the id ``event.rejected`` gives the same body.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +22,7 @@ from dramatiq import Message
 from dramatiq.common import q_name, xq_name
 from dramatiq.errors import DecodeError
 
+from messages import body_id
 from workers.rabbitmq.admin import open_channel
 from workers.rabbitmq.dead_letters import (
     ACTOR_HEADER,
@@ -29,7 +35,13 @@ from workers.rabbitmq.dead_letters import (
     RETRIES_HEADER,
 )
 
-__all__ = ["DeadLetter", "DeadLetterQueueMissingError", "list_dead_letters", "replay_dead_letters"]
+__all__ = [
+    "DeadLetter",
+    "DeadLetterQueueMissingError",
+    "list_dead_letters",
+    "remove_dead_letters",
+    "replay_dead_letters",
+]
 
 _PERSISTENT: Final = 2
 _NOT_FOUND: Final = 404
@@ -59,9 +71,25 @@ class DeadLetter:
     dead_lettered_at: str | None
     body: bytes
 
+    @property
+    def dramatiq_message(self) -> Message[Any] | None:
+        """The Dramatiq message the body holds, if it holds one (not an inbound event)."""
+        try:
+            return Message.decode(self.body)
+        except DecodeError:
+            return None
+
+    @property
+    def dead_letter_id(self) -> str:
+        """The one id of this dead letter in ``list``, ``replay``, ``drop``, ``archive``
+        and ``event.rejected`` (see the module)."""
+        message = self.dramatiq_message
+        return message.message_id if message is not None else body_id(self.body)
+
     def matches(self, identifier: str) -> bool:
-        """Whether ``identifier`` is this dead letter's message id or event id."""
-        return identifier in {self.message_id, self.event_id}
+        """Whether ``identifier`` is this dead letter's id or its event's id (which
+        selects every dead letter of that event)."""
+        return identifier in {self.dead_letter_id, self.event_id}
 
 
 def list_dead_letters(url: str, queue_names: Sequence[str], *, limit: int) -> list[DeadLetter]:
@@ -83,15 +111,63 @@ def list_dead_letters(url: str, queue_names: Sequence[str], *, limit: int) -> li
 
 
 def replay_dead_letters(
-    url: str, queue_name: str, selected: Callable[[DeadLetter], bool]
+    url: str,
+    queue_name: str,
+    selected: Callable[[DeadLetter], bool],
+    *,
+    after_publish: Callable[[DeadLetter], None] = lambda _: None,
 ) -> list[DeadLetter]:
     """Re-publish the ``selected`` dead letters of ``queue_name`` to it; the replayed.
 
-    Raises ``DeadLetterQueueMissingError``, or ``pika.exceptions.UnroutableError`` if
-    ``queue_name`` itself does not exist (nothing is removed then).
+    Each is removed once RabbitMQ confirmed its new copy and ``after_publish`` (the
+    audit record) returned; if that raises, the dead letter stays and the error
+    propagates. Raises ``DeadLetterQueueMissingError``, or
+    ``pika.exceptions.UnroutableError`` if ``queue_name`` itself does not exist
+    (nothing is removed then).
     """
+
+    def republish(channel: Any, letter: DeadLetter) -> None:
+        channel.basic_publish(
+            "",
+            queue_name,
+            _fresh_body(letter.body, queue_name),
+            pika.BasicProperties(
+                delivery_mode=_PERSISTENT,
+                message_id=letter.message_id,
+                content_type="application/json" if letter.event_type else None,
+            ),
+            mandatory=True,
+        )
+        after_publish(letter)
+
+    return _settle(url, queue_name, selected, republish)
+
+
+def remove_dead_letters(
+    url: str,
+    queue_name: str,
+    selected: Callable[[DeadLetter], bool],
+    *,
+    before_removal: Callable[[DeadLetter], None],
+) -> list[DeadLetter]:
+    """Remove the ``selected`` dead letters of ``queue_name``; the removed.
+
+    ``before_removal`` keeps the record of each (what ops decided) first: if it raises,
+    that dead letter stays and the error propagates. Raises
+    ``DeadLetterQueueMissingError``.
+    """
+    return _settle(url, queue_name, selected, lambda _channel, letter: before_removal(letter))
+
+
+def _settle(
+    url: str,
+    queue_name: str,
+    selected: Callable[[DeadLetter], bool],
+    act: Callable[[Any, DeadLetter], None],
+) -> list[DeadLetter]:
+    """Walk ``queue_name``'s ``.XQ`` once; ``act`` on each selected letter, then ack it."""
     dead_letter_queue = xq_name(queue_name)
-    replayed = []
+    settled = []
     with open_channel(url, confirms=True) as channel:
         for _ in range(_depth(channel, dead_letter_queue)):
             got = _get(channel, dead_letter_queue)
@@ -100,20 +176,10 @@ def replay_dead_letters(
             tag, letter = got
             if not selected(letter):
                 continue
-            channel.basic_publish(
-                "",
-                queue_name,
-                _fresh_body(letter.body, queue_name),
-                pika.BasicProperties(
-                    delivery_mode=_PERSISTENT,
-                    message_id=letter.message_id,
-                    content_type="application/json" if letter.event_type else None,
-                ),
-                mandatory=True,
-            )
+            act(channel, letter)
             channel.basic_ack(tag)
-            replayed.append(letter)
-    return replayed
+            settled.append(letter)
+    return settled
 
 
 def _depth(channel: Any, queue: str) -> int:

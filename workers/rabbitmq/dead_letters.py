@@ -15,6 +15,9 @@ any AMQP tool (the management UI included):
 ``x-residuo-event-id``/``-type``  the inbound event's, when it had them
 ``x-residuo-retries``          how many times it had been retried
 ``x-residuo-dead-lettered-at`` when (UTC, ISO 8601)
+``x-residuo-dead-letter-id``   the id ``residuo dead-letters`` and ``event.rejected``
+                               know it by: ``sha256:<hex>`` of the body, or the
+                               Dramatiq message id
 =============================  ===================================================
 
 Header values are text a broker will take whatever the message carried: a character
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pika
 from dramatiq.broker import MessageProxy
 
+from messages import body_id
 from workers.middleware import DEAD_LETTER_OPTION, INBOUND_EVENT_OPTION, body_bytes
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTOR_HEADER",
     "DEAD_LETTERED_AT_HEADER",
+    "DEAD_LETTER_ID_HEADER",
     "DETAIL_HEADER",
     "EVENT_ID_HEADER",
     "EVENT_TYPE_HEADER",
@@ -61,6 +66,7 @@ EVENT_ID_HEADER: Final = "x-residuo-event-id"
 EVENT_TYPE_HEADER: Final = "x-residuo-event-type"
 RETRIES_HEADER: Final = "x-residuo-retries"
 DEAD_LETTERED_AT_HEADER: Final = "x-residuo-dead-lettered-at"
+DEAD_LETTER_ID_HEADER: Final = "x-residuo-dead-letter-id"
 
 _JSON: Final = "application/json"
 _MAX_DETAIL_CHARS: Final = 2_000
@@ -81,8 +87,11 @@ def dead_letter_of(broker: "Broker", message: MessageProxy) -> tuple[bytes, Any]
         DEAD_LETTERED_AT_HEADER: datetime.now(UTC).isoformat(),
     }
     if not inbound:
+        headers[DEAD_LETTER_ID_HEADER] = message.message_id
         return message.encode(), _properties(message.message_id, _JSON, headers)
     event = message.args[0]
+    body = body_bytes(event)
+    headers[DEAD_LETTER_ID_HEADER] = body_id(body)
     rejection = message.options.get("rejection") or {}
     event_id = rejection.get("event_id") or _string_field(event, "id")
     event_type = rejection.get("event_type") or _string_field(event, "type")
@@ -91,17 +100,18 @@ def dead_letter_of(broker: "Broker", message: MessageProxy) -> tuple[bytes, Any]
     if event_type is not None:
         headers[EVENT_TYPE_HEADER] = _printable(event_type)
     content_type = _JSON if isinstance(event, Mapping) else None
-    return body_bytes(event), _properties(message.message_id, content_type, headers)
+    return body, _properties(message.message_id, content_type, headers)
 
 
-def unusable_body(queue_name: str, reason: str, detail: str) -> Any:
-    """Properties for a body a queue could not take as a message (see ``consumer``)."""
+def unusable_body(queue_name: str, body: bytes, reason: str, detail: str) -> Any:
+    """Properties for a ``body`` a queue could not take as a message (see ``consumer``)."""
     headers = {
         REASON_HEADER: _printable(reason),
         DETAIL_HEADER: _printable(detail),
         QUEUE_HEADER: queue_name,
         RETRIES_HEADER: 0,
         DEAD_LETTERED_AT_HEADER: datetime.now(UTC).isoformat(),
+        DEAD_LETTER_ID_HEADER: body_id(body),
     }
     return _properties(None, None, headers)
 

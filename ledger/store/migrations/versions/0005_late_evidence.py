@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("correction_id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("event_id", sa.String(length=255), nullable=False),
-        sa.Column("operator", sa.Text(), nullable=True),
+        sa.Column("operator", sa.String(length=255), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("summary", sa.JSON(), nullable=False),

@@ -1,0 +1,78 @@
+"""What ``residuo dead-letters`` and ``residuo status`` need beyond the broker: which
+dead letters are resolved, which would only bounce back if replayed, and the audit
+record of what ops decided.
+
+A replay is refused, unless forced, for a dead letter that would change nothing:
+
+* an inbound event that still fails validation (the code and settings of this
+  process judge it, as the worker would): it would be dead-lettered again at once;
+* a resolved one (``ledger.dead_letters``): its event is in the books already, so
+  the replay would be a duplicate.
+"""
+
+import getpass
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from ledger.dead_letters import DeadLetterRef
+from ledger.service import Ledger
+from messages import InvalidEvent, parse_inbound
+from workers.rabbitmq.dead_letter_queue import DeadLetter
+
+__all__ = ["current_operator", "reference", "replay_refusals", "resolutions"]
+
+
+def reference(letter: DeadLetter) -> DeadLetterRef:
+    """``letter`` as the books see it."""
+    return DeadLetterRef(
+        dead_letter_id=letter.dead_letter_id,
+        queue=letter.queue or letter.dead_letter_queue,
+        event_id=letter.event_id,
+        event_type=letter.event_type,
+        reason=letter.reason,
+        detail=letter.detail,
+        dead_lettered_at=_instant(letter.dead_lettered_at),
+    )
+
+
+def resolutions(ledger: Ledger, letters: Iterable[DeadLetter]) -> dict[str, str]:
+    """Dead-letter id → the event id that resolved it, for the resolved among ``letters``."""
+    return ledger.resolved_dead_letters([reference(each) for each in letters])
+
+
+def replay_refusals(ledger: Ledger, letters: Sequence[DeadLetter]) -> dict[str, str]:
+    """Dead-letter id → why replaying it would change nothing, for such ``letters``."""
+    resolved = resolutions(ledger, letters)
+    refusals = {}
+    for letter in letters:
+        if letter.dead_letter_id in resolved:
+            refusals[letter.dead_letter_id] = (
+                f"resolved: event {resolved[letter.dead_letter_id]} is in the books"
+            )
+        elif letter.dramatiq_message is None:
+            try:
+                parse_inbound(letter.body, currency=ledger.policy.currency)
+            except InvalidEvent as invalid:
+                refusals[letter.dead_letter_id] = f"still invalid: {invalid}"
+    return refusals
+
+
+def current_operator(given: str | None) -> str:
+    """``given``, or the login name of whoever runs the command."""
+    if given:
+        return given
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        # No login name in the environment nor the password database (a bare container).
+        return "unknown"
+
+
+def _instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return instant if instant.tzinfo is not None else None
