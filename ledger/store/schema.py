@@ -49,6 +49,7 @@ from sqlalchemy import (
 from messages import limits
 
 __all__ = [
+    "OUTBOX_CHANNEL",
     "allocations",
     "credit_requests",
     "credits",
@@ -321,8 +322,13 @@ postings = Table(
     Index(None, "customer_id", "account"),
 )
 
+OUTBOX_CHANNEL = "residuo_outbox"
+"""PostgreSQL: the channel notified when outbox rows commit (a statement trigger made
+by migration 0004_perf), which relays ``LISTEN`` on to wake up without polling."""
+
 # The transactional outbox: a notification row commits with the change it reports.
 # ``notification_id`` is derived from what caused it, so a rerun cannot add a twin.
+# On PostgreSQL an insert also notifies ``OUTBOX_CHANNEL`` (see above).
 outbox = Table(
     "outbox",
     metadata,
