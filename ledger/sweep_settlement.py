@@ -15,9 +15,9 @@ read once and locked; the writes are then batched:
   the top-ups, the transfers, the journal (three) and the outbox.
 
 A credit may appear in several holds of one window (a hold takes a credit's whole
-available remainder, which money given back later can refill), and several holds may
-name the same order, whatever its case; both are replayed in key order over the
-credits' state in memory, as the row-by-row path would meet them.
+available remainder, which money given back later can refill): the holds are
+replayed in key order over the credits' state in memory, as the row-by-row path
+would meet them.
 """
 
 from collections import Counter, defaultdict
@@ -25,11 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sqlalchemy import Row, bindparam, func, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from ledger.books import Account, Entry, Line, transfer
 from ledger.context import Context, Notice
 from ledger.credit_book import credit_id_for_order, forfeiture, load_credits
+from ledger.lifecycle import OrderState
 from ledger.money import cents_to_decimal
 from ledger.policy import Origin
 from ledger.rules import CreditState, spid_credit_expiry
@@ -57,7 +58,7 @@ def cancel_overdue_spid_orders(ctx: Context, orders: Sequence[Row[Any]]) -> list
     ctx.uow.connection.execute(
         update(schema.orders)
         .where(column.order_id.in_([order.order_id for order in orders]))
-        .values(status="cancelled", cancelled_at=column.activation_deadline)
+        .values(status=OrderState.CANCELLED.value, cancelled_at=column.activation_deadline)
     )
     refundable = ctx.policy.is_refundable(_SPID_ORIGIN)
     expiries = {
@@ -217,7 +218,7 @@ def release_lapsed_holds(ctx: Context, holds: Sequence[Row[Any]]) -> list[Releas
             forfeited += credit.available
             moved[credit_id].update({"available": -credit.available, "forfeited": credit.available})
             credits[credit_id] = _forfeited(credit)
-        for topup in topups.pop(held.order_id.upper(), []):
+        for topup in topups.pop(held.order_id, []):
             entry, notice = _returned_topup(ctx, held, topup)
             entries.append(entry)
             notices.append(notice)
@@ -260,20 +261,20 @@ def _forfeited(credit: CreditState) -> CreditState:
 
 
 def _paid_topups(ctx: Context, holds: Sequence[Row[Any]]) -> dict[str, list[Row[Any]]]:
-    """Top-ups with money applied towards the holds' orders, by upper-cased order id,
-    each list oldest first (``return_paid_topups``'s order)."""
+    """Top-ups with money applied towards the holds' orders, by order id, each list
+    oldest first (``return_paid_topups``'s order)."""
     column = schema.topups.c
     found: dict[str, list[Row[Any]]] = defaultdict(list)
     query = (
         select(schema.topups)
         .where(
-            func.upper(column.order_id).in_(sorted({held.order_id.upper() for held in holds})),
+            column.order_id.in_(sorted({held.order_id for held in holds})),
             column.applied_cents > 0,
         )
         .order_by(column.paid_at, column.event_id)
     )
     for topup in ctx.uow.connection.execute(query):
-        found[topup.order_id.upper()].append(topup)
+        found[topup.order_id].append(topup)
     return found
 
 

@@ -1,7 +1,7 @@
 """How an idle relay learns that notifications were queued: a wake-up, or the poll.
 
 On PostgreSQL every insert into ``outbox`` notifies ``OUTBOX_CHANNEL`` when its
-transaction commits (a trigger, migration 0004_perf). ``ListeningWakeup`` keeps one
+transaction commits (a trigger, migration 0005_perf). ``ListeningWakeup`` keeps one
 connection of its own ``LISTEN``ing there, so the relay publishes a notification as
 soon as the change it reports commits rather than at its next poll. The poll stays
 as the fallback: a wait never lasts longer than the poll interval, and a listening

@@ -324,7 +324,7 @@ postings = Table(
 
 OUTBOX_CHANNEL = "residuo_outbox"
 """PostgreSQL: the channel notified when outbox rows commit (a statement trigger made
-by migration 0004_perf), which relays ``LISTEN`` on to wake up without polling."""
+by migration 0005_perf), which relays ``LISTEN`` on to wake up without polling."""
 
 # The transactional outbox: a notification row commits with the change it reports.
 # ``notification_id`` is derived from what caused it, so a rerun cannot add a twin.

@@ -1,4 +1,4 @@
-"""On PostgreSQL the relay is woken by the outbox's ``NOTIFY`` (migration 0004_perf,
+"""On PostgreSQL the relay is woken by the outbox's ``NOTIFY`` (migration 0005_perf,
 ``workers.outbox_wakeup``), not by its poll: with a poll interval of an hour, a
 notification committed while the relay idles still reaches RabbitMQ, and the relay's
 wake-up says it was woken. No duration is measured."""

@@ -10,8 +10,8 @@ ledger code changes: every path that writes the outbox is covered by the trigger
 SQLite has no ``NOTIFY``: its relay keeps polling, and this revision does nothing
 there.
 
-Revision ID: 0004_perf
-Revises: 0003
+Revision ID: 0005_perf
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_perf"
-down_revision: str | None = "0003"
+revision: str = "0005_perf"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
