@@ -51,10 +51,14 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000, help="pre-booked (growth)")
     parser.add_argument("--transfers", type=int, default=100_000, help="pre-booked (growth)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument(
+        "--durable", action="store_true", help="private PostgreSQL with fsync on, as in production"
+    )
     arguments = parser.parse_args()
     wanted = set(arguments.only)
     rounds = arguments.rounds
-    with servers(rabbitmq=bool(wanted & {"pipeline", "latency"})) as here:
+    needs_broker = bool(wanted & {"pipeline", "latency"})
+    with servers(rabbitmq=needs_broker, durable=arguments.durable) as here:
         if "cost" in wanted:
             report("cost", [bare_commits(here.database(), arguments.events, rounds)], arguments.out)
         if "growth" in wanted:

@@ -3,8 +3,10 @@
 Servers come from ``tests/servers.py``, as the integration tests get them:
 ``RESIDUO_TEST_POSTGRES_URL`` / ``RESIDUO_TEST_RABBITMQ_URL`` when set, else private
 PostgreSQL and RabbitMQ started from Debian's binaries on free ports (note that the
-private PostgreSQL runs with ``fsync = off``, as the tests' does: a bare commit there
-costs no disk flush). ``pg_stat_statements`` is loaded on a private server.
+private PostgreSQL runs with ``fsync = off``, as the tests' does, so that a bare commit
+there costs no disk flush, unless ``durable``, which turns fsync and synchronous
+commits back on, as in production). ``pg_stat_statements`` is loaded on a private
+server.
 
 A comparison runs its subject and its baseline in turn, ``rounds`` times (A B A B …),
 so a machine that slows down slows both; each figure is reported as its median and
@@ -68,12 +70,12 @@ class Servers:
 
 
 @contextmanager
-def servers(*, rabbitmq: bool = False) -> Iterator[Servers]:
+def servers(*, rabbitmq: bool = False, durable: bool = False) -> Iterator[Servers]:
     """The servers for one invocation of the suite, closed at the end."""
     postgres = provide_postgres()
     broker: RabbitMQServer | None = None
     try:
-        tracked = _track_statements(postgres)
+        tracked = _configure(postgres, durable=durable)
         broker = provide_rabbitmq() if rabbitmq else None
         yield Servers(postgres, broker, statements_tracked=tracked)
     finally:
@@ -82,17 +84,21 @@ def servers(*, rabbitmq: bool = False) -> Iterator[Servers]:
         postgres.close()
 
 
-def _track_statements(postgres: PostgresServer) -> bool:
-    """Load pg_stat_statements (a restart) on a server of ours; whether it is loaded."""
+def _configure(postgres: PostgresServer, *, durable: bool) -> bool:
+    """Load pg_stat_statements (and, if ``durable``, flush commits to disk) on a server
+    of ours, which takes a restart; whether pg_stat_statements is loaded."""
     engine = create_database_engine(postgres.url)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             loaded = connection.execute(text("SHOW shared_preload_libraries")).scalar_one()
-            if "pg_stat_statements" in loaded:
+            if "pg_stat_statements" in loaded and not durable:
                 return True
             connection.execute(
                 text("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
             )
+            if durable:
+                for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                    connection.execute(text(f"ALTER SYSTEM SET {setting} = on"))
     finally:
         engine.dispose()
     try:

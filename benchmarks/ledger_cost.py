@@ -136,12 +136,14 @@ def books_growth(
     prebook(engines[full_url], orders, transfers)
     loaded_s = time.perf_counter() - started
     ledgers = {url: Ledger(engine, Policy()) for url, engine in engines.items()}
+    tracked = _reset_statements(engines[full_url])
     print("events/s as the books grow", file=sys.stderr, flush=True)
     measured, baseline = interleaved(
         rounds,
         lambda _: 1 / _seconds_per_event(ledgers[full_url], _fresh_story(events)),
         lambda _: 1 / _seconds_per_event(ledgers[empty_url], _fresh_story(events)),
     )
+    slowest = _slowest_statements(engines[full_url]) if tracked else []
     for engine in engines.values():
         engine.dispose()
     comparison = Comparison(
@@ -150,5 +152,42 @@ def books_growth(
         "events/s",
     )
     comparison.subject, comparison.baseline = measured, baseline
-    comparison.notes = {"events_per_round": events, "prebook_seconds": loaded_s}
+    comparison.notes = {
+        "events_per_round": events,
+        "prebook_seconds": loaded_s,
+        "slowest_statements_on_full_books": slowest,
+    }
     return comparison
+
+
+def _reset_statements(engine: Engine) -> bool:
+    """Reset pg_stat_statements, when the server has it; whether it does."""
+    with engine.connect() as connection:
+        loaded = connection.execute(
+            text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        ).scalar_one()
+        if loaded:
+            connection.execute(text("SELECT pg_stat_statements_reset()"))
+            connection.commit()
+    return bool(loaded)
+
+
+def _slowest_statements(engine: Engine) -> list[dict[str, object]]:
+    """The statements with the most execution time on the pre-booked books: where the
+    time goes as history accumulates."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT query, calls, mean_exec_time, total_exec_time FROM pg_stat_statements"
+                " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                " ORDER BY total_exec_time DESC LIMIT 6"
+            )
+        ).all()
+    return [
+        {
+            "query": " ".join(str(row.query).split())[:200],
+            "calls": int(row.calls),
+            "mean_ms": round(float(row.mean_exec_time), 3),
+        }
+        for row in rows
+    ]
