@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any, Final
 import pika
 from sqlalchemy import Engine, text
 
-from benchmarks._kit import Comparison
+from benchmarks._kit import Comparison, Figure
 from benchmarks.dramatiq_baseline import ECHO_QUEUE, ECHOED_QUEUE, NOOP_QUEUE, declare
 from benchmarks.ledger_throughput import story
 from ledger.store.database import create_database_engine
@@ -141,8 +142,17 @@ def _counts(engine: Engine) -> tuple[int, int]:
     return int(inbox), int(unpublished)
 
 
-def _residuo_round(database_url: str, broker_url: str, n: int, threads: int) -> float:
-    """Events per second, worker consumer attached → last notification on the queue."""
+def _cpu_s(process: subprocess.Popen[bytes]) -> float:
+    """User and system CPU seconds ``process`` (all its threads) has used so far."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _residuo_round(
+    database_url: str, broker_url: str, n: int, threads: int, cpu: dict[str, list[float]]
+) -> float:
+    """Events per second, worker consumer attached → last notification on the queue;
+    the worker's and the relay's CPU milliseconds per event added to ``cpu``."""
     engine = create_database_engine(database_url)
     upgrade(engine)
     env = _environment(database_url, broker_url, threads)
@@ -155,30 +165,36 @@ def _residuo_round(database_url: str, broker_url: str, n: int, threads: int) -> 
     for event in events:
         publisher.publish(event)
     publisher.close()
-    with _process([str(_RESIDUO), "relay"], env):
+    with _process([str(_RESIDUO), "relay"], env) as relay:
         _wait_until(lambda: _queue(broker_url, _NOTIFICATIONS_QUEUE) is not None, "the relay")
-        with _process(worker, env):
+        with _process(worker, env) as working:
             _wait_until(lambda: _consumers(broker_url, _EVENTS_QUEUE) > 0, "the worker")
             started = time.perf_counter()
+            before = _cpu_s(working), _cpu_s(relay)
             _wait_until(lambda: _counts(engine) == (len(events), 0), "every notification")
             seconds = time.perf_counter() - started
+            cpu["worker_cpu_ms_per_event"].append(1000 * (_cpu_s(working) - before[0]) / n)
+            cpu["relay_cpu_ms_per_event"].append(1000 * (_cpu_s(relay) - before[1]) / n)
     engine.dispose()
     return len(events) / seconds
 
 
-def _noop_round(broker_url: str, n: int, threads: int) -> float:
-    """Messages per second, worker consumer attached → the no-op queue drained."""
+def _noop_round(broker_url: str, n: int, threads: int, cpu: dict[str, list[float]]) -> float:
+    """Messages per second, worker consumer attached → the no-op queue drained; the
+    worker's CPU milliseconds per message added to ``cpu``."""
     broker = create_broker(broker_url)
     noop, _ = declare(broker, broker_url)
     for number in range(n):
         noop.send(number)
     broker.close()
     argv = [sys.executable, "-m", "benchmarks.dramatiq_baseline", broker_url, str(threads)]
-    with _process(argv, dict(os.environ)):
+    with _process(argv, dict(os.environ)) as working:
         _wait_until(lambda: _consumers(broker_url, NOOP_QUEUE) > 0, "the no-op worker")
         started = time.perf_counter()
+        before = _cpu_s(working)
         _wait_until(lambda: _ready(broker_url, NOOP_QUEUE) == 0, "the no-op drain")
         seconds = time.perf_counter() - started
+        cpu["noop_worker_cpu_ms_per_message"].append(1000 * (_cpu_s(working) - before) / n)
     return n / seconds
 
 
@@ -191,15 +207,19 @@ def end_to_end(database_url: Any, broker_url: Any, n: int, threads: int, rounds:
         "events/s",
     )
     print("end-to-end", file=sys.stderr, flush=True)
+    cpu: dict[str, list[float]] = defaultdict(list)
     for number in range(rounds):
-        comparison.subject.values.append(_residuo_round(database_url(), broker_url(), n, threads))
-        comparison.baseline.values.append(_noop_round(broker_url(), n, threads))
+        comparison.subject.values.append(
+            _residuo_round(database_url(), broker_url(), n, threads, cpu)
+        )
+        comparison.baseline.values.append(_noop_round(broker_url(), n, threads, cpu))
         print(
             f"  round {number + 1}/{rounds}: {comparison.subject.values[-1]:,.0f} vs "
             f"{comparison.baseline.values[-1]:,.0f}",
             file=sys.stderr,
             flush=True,
         )
+    comparison.notes = {name: Figure(values).summary() for name, values in cpu.items()}
     return comparison
 
 
