@@ -269,7 +269,8 @@ _HOLDS_RELEASE = f"""
         WHERE status = 'awaiting_topup' AND due_by <= :as_of FOR UPDATE
     ), portions AS (
         SELECT allocations.request_id, allocations.credit_id, allocations.amount_cents,
-               due.customer_id, due.order_id, due.due_by
+               due.customer_id, due.order_id, due.due_by,
+               nextval(pg_get_serial_sequence('journal_entries', 'entry_id')) AS entry_id
         FROM allocations JOIN due USING (request_id)
     ), moved AS (
         UPDATE credits SET held_cents = credits.held_cents - taken.cents,
@@ -281,18 +282,19 @@ _HOLDS_RELEASE = f"""
         UPDATE transfers SET status = 'released', settled_at = due.due_by
         FROM due WHERE transfers.request_id = due.request_id
     ), entries AS (
-        INSERT INTO journal_entries (kind, customer_id, cause, order_id, credit_id,
+        INSERT INTO journal_entries (entry_id, kind, customer_id, cause, order_id, credit_id,
                                      effective_at, recorded_at, memo)
-        SELECT 'hold_released', customer_id, 'holds|' || request_id, order_id, credit_id,
-               due_by, now(), 'hold for order ' || order_id || ' lapsed unpaid'
-        FROM portions RETURNING entry_id, customer_id, credit_id, cause
+        SELECT entry_id, 'hold_released', customer_id, 'holds|' || request_id, order_id,
+               credit_id, due_by, now(), 'hold for order ' || order_id || ' lapsed unpaid'
+        FROM portions
     ), lines AS (
         INSERT INTO postings (entry_id, account, customer_id, credit_id, amount_cents)
-        SELECT entries.entry_id, line.account, entries.customer_id, entries.credit_id,
+        SELECT portions.entry_id, line.account, portions.customer_id, portions.credit_id,
                line.sign * portions.amount_cents
-        FROM entries JOIN portions ON portions.credit_id = entries.credit_id
-            AND entries.cause = 'holds|' || portions.request_id
+        FROM portions
         CROSS JOIN (VALUES ('credit_held', 1), ('credit_available', -1)) AS line (account, sign)
+    ), released AS (
+        SELECT request_id, sum(amount_cents) AS cents FROM portions GROUP BY request_id
     )
     {_OUTBOX_INSERT}
     SELECT md5('hold.released|' || request_id), 'hold.released', customer_id,
@@ -302,11 +304,10 @@ _HOLDS_RELEASE = f"""
         "request_id",
         "due_by",
         "json_build_object('customer_id', customer_id, 'order_id', order_id, "
-        "'released', ((SELECT sum(amount_cents) FROM portions "
-        "WHERE portions.request_id = due.request_id) / 100.0)::text, 'forfeited', '0.00')",
+        "'released', (released.cents / 100.0)::text, 'forfeited', '0.00')",
     )
 }, now()
-    FROM due
+    FROM due JOIN released USING (request_id)
 """
 
 _REMINDERS = f"""
