@@ -263,6 +263,9 @@ transfers = Table(
         sqlite_where=text("status = 'awaiting_topup'"),
         postgresql_where=text("status = 'awaiting_topup'"),
     ),
+    # Every transfer of an order, latest first, whatever its status: what a payment or
+    # a top-up looks up (the unique index above leaves released transfers out).
+    Index(None, "order_id", "requested_at"),
 )
 
 # Which credits a request took, and how much from each (transfers and refunds).
