@@ -11,8 +11,9 @@ Dramatiq actor on the same broker drained by a worker process with the same thre
 
 ``latency``: events published one by one at ``rate`` per second to a running
 worker and relay; for every event that causes a notification (a failure makes
-``credit.granted``, a transfer ``credit.applied``), the time from its publish
-returning to its notification arriving on a consumer of the notifications queue.
+``credit.granted``, a transfer ``credit.applied`` or its refusal), the time from its
+publish starting to its notification arriving on a consumer of the notifications
+queue.
 Baseline: messages at the same rate to an echo actor that republishes each with
 confirms to a queue read by the same kind of consumer.
 """
@@ -273,7 +274,8 @@ def _notification_key(body: bytes) -> str | None:
 
 
 def _paced(count: int, rate: float, send: Any) -> dict[str, float]:
-    """Call ``send(i)`` ``count`` times at ``rate`` per second; when each returned."""
+    """Call ``send(i)`` ``count`` times at ``rate`` per second; when each began, by the
+    key it returned."""
     sent: dict[str, float] = {}
     interval = 1 / rate
     start = time.perf_counter()
@@ -281,9 +283,11 @@ def _paced(count: int, rate: float, send: Any) -> dict[str, float]:
         pause = start + number * interval - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
+        # From when the publish starts: a confirm may come back after the answer does.
+        at = time.perf_counter()
         key = send(number)
         if key is not None:
-            sent[key] = time.perf_counter()
+            sent[key] = at
     return sent
 
 
