@@ -11,7 +11,7 @@ SQLite has no ``NOTIFY``: its relay keeps polling, and this revision does nothin
 there.
 
 Revision ID: 0005_perf
-Revises: 0004
+Revises: 0004_poison
 Create Date: 2026-12-01
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0005_perf"
-down_revision: str | None = "0004"
+down_revision: str | None = "0004_poison"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
