@@ -43,9 +43,10 @@ def _event(event_id: str, event_type: str, at: datetime, **data: Any) -> Inbound
     )
 
 
-def story(customers: int) -> Iterator[InboundEvent]:
-    """Per customer: two payments, one failure (credit), one transfer (credit applied)."""
-    for number in range(customers):
+def story(customers: int, *, first: int = 0) -> Iterator[InboundEvent]:
+    """Per customer: two payments, one failure (credit), one transfer (credit applied);
+    customers numbered from ``first``, so that stories never share an id."""
+    for number in range(first, first + customers):
         customer, at = f"c{number}@example.it", _START + timedelta(minutes=number)
         for order in ("A", "B"):
             yield _event(

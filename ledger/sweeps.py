@@ -9,11 +9,12 @@ and every notification id is derived from its cause.
 A sweep kind is one or more *passes*, each over one table's due rows in key order.
 A pass is settled by *windows* of keys (``after`` < key ≤ ``upto``, at most ``limit``
 rows), each window in one transaction, so memory stays flat whatever the number of
-due rows and a window that crashed is simply settled again. Credits, the rows that
-come by the million, settle set-based (a handful of statements per window); SPID
-orders and holds settle row by row through the very functions events use
-(``cancel_spid_order``, ``release_hold``), so a sweep and an event can never
-disagree on what a cancellation or a release writes.
+due rows and a window that crashed is simply settled again. Every pass settles a
+window set-based, in a handful of statements whatever its size: expired credits
+here, SPID timeouts and lapsed holds in ``ledger.sweep_settlement``, which writes
+exactly what the functions events use (``cancel_spid_order``, ``release_hold``)
+write row by row, so a sweep and an event never disagree on what a cancellation or
+a release books.
 """
 
 from collections import Counter
@@ -26,12 +27,11 @@ from sqlalchemy import Column, ColumnElement, Connection, Row, Select, Table, se
 
 from ledger.context import Context, Notice
 from ledger.credit_book import forfeiture, to_credit_state
-from ledger.holds import release_hold
 from ledger.money import cents_to_decimal
-from ledger.orders import cancel_spid_order
 from ledger.policy import Policy
 from ledger.rules import days_left, reminder_to_send
 from ledger.store import schema
+from ledger.sweep_settlement import cancel_overdue_spid_orders, release_lapsed_holds
 from messages.notifications import CreditExpiringSoon, SpidDeadlineApproaching
 
 __all__ = [
@@ -146,20 +146,18 @@ def _settle_overdue_spid_orders(
     ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
 ) -> None:
     """R5: SPID orders not activated by their deadline are cancelled and become credit."""
-    for order in rows:
-        if cancel_spid_order(ctx, order, cause=f"spid_timeout|{order.order_id}") is not None:
-            tally.add("cancelled", order.amount_cents)
+    for order in cancel_overdue_spid_orders(ctx, rows):
+        tally.add("cancelled", order.amount_cents)
 
 
 def _settle_lapsed_holds(
     ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
 ) -> None:
     """R6: holds whose window passed unpaid are released (expired credit forfeited)."""
-    for held in rows:
-        released, forfeited = release_hold(ctx, held, cause=f"holds|{held.request_id}")
-        tally.add("released", released)
-        if forfeited:
-            tally.add("forfeited", forfeited)
+    for hold in release_lapsed_holds(ctx, rows):
+        tally.add("released", hold.released)
+        if hold.forfeited:
+            tally.add("forfeited", hold.forfeited)
 
 
 def _forfeit_expired_credits(

@@ -27,13 +27,14 @@ from threading import Event
 from typing import Final, Protocol, TextIO, TypeVar
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, Engine, func, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ledger.store import schema
 from ledger.store.database import WRITE_TRANSACTION
 from workers.backoff import delays_ms, wait_ms
 from workers.errors import WorkerError
+from workers.outbox_wakeup import Wakeup, wakeup_for
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -58,6 +59,20 @@ DEFAULT_POLL_INTERVAL_MS: Final = 1_000
 # Session advisory lock naming the one relay allowed to publish.
 _LEASE_KEY: Final = "residuo.relay"
 _TRY_LEASE: Final = select(func.pg_try_advisory_lock(func.hashtextextended(_LEASE_KEY, 0)))
+_OUTBOX = schema.outbox.c
+# Built once: a relay claims and marks a batch many times a second under load.
+_CLAIM: Final = (
+    select(_OUTBOX.position, _OUTBOX.notification_id, _OUTBOX.type, _OUTBOX.payload)
+    .where(_OUTBOX.published_at.is_(None))
+    .order_by(_OUTBOX.position)
+    .limit(bindparam("claim_limit"))
+    .with_for_update(skip_locked=True)
+)
+_MARK_PUBLISHED: Final = (
+    update(schema.outbox)
+    .where(_OUTBOX.position.in_(bindparam("confirmed", expanding=True)))
+    .values(published_at=bindparam("published_at"))
+)
 _FIRST_RETRY_MS: Final = 500
 _MAX_RETRY_MS: Final = 5_000
 
@@ -229,16 +244,8 @@ def _relay_batch(
     clock: Clock,
     among: ColumnElement[bool] | None = None,
 ) -> int:
-    outbox = schema.outbox.c
-    unpublished = [outbox.published_at.is_(None), *([] if among is None else [among])]
-    claim = (
-        select(outbox.position, outbox.notification_id, outbox.type, outbox.payload)
-        .where(*unpublished)
-        .order_by(outbox.position)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)
-    )
-    rows = connection.execute(claim).all()
+    claim = _CLAIM if among is None else _CLAIM.where(among)
+    rows = connection.execute(claim, {"claim_limit": batch_size}).all()
     confirmed: list[int] = []
     try:
         for row in rows:
@@ -247,11 +254,7 @@ def _relay_batch(
     finally:
         # What was confirmed before a failure must stay marked.
         if confirmed:
-            connection.execute(
-                update(schema.outbox)
-                .where(outbox.position.in_(confirmed))
-                .values(published_at=clock())
-            )
+            connection.execute(_MARK_PUBLISHED, {"confirmed": confirmed, "published_at": clock()})
         connection.commit()
     return len(confirmed)
 
@@ -259,9 +262,12 @@ def _relay_batch(
 class Relay:
     """The relay loop: publish while holding the lease, stand by otherwise, until ``stop``.
 
-    A database or broker failure is logged and retried with backoff (half a second,
-    doubling, at most five: a broker back from a restart is used within seconds); a
-    batch that failed half-way keeps what was confirmed.
+    While active it publishes batch after batch as long as the last one found rows;
+    once one finds none it waits on ``wakeup`` (default: ``wakeup_for(engine)``,
+    PostgreSQL's ``LISTEN``) for at most ``poll_interval_ms``, the poll being the
+    fallback. A database or broker failure is logged and retried with backoff (half a
+    second, doubling, at most five: a broker back from a restart is used within
+    seconds); a batch that failed half-way keeps what was confirmed.
     """
 
     def __init__(
@@ -272,8 +278,10 @@ class Relay:
         batch_size: int = DEFAULT_BATCH_SIZE,
         poll_interval_ms: int = DEFAULT_POLL_INTERVAL_MS,
         clock: Clock = _utc_now,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self._engine = engine
+        self._wakeup = wakeup if wakeup is not None else wakeup_for(engine)
         self._publisher = publisher
         self._batch_size = batch_size
         self._poll_interval_ms = poll_interval_ms
@@ -289,6 +297,7 @@ class Relay:
                 delay_ms = next(self._retry_delays)
                 _logger.warning("relay interrupted", error=str(error), retry_in_ms=delay_ms)
                 wait_ms(stop, delay_ms)
+        self._wakeup.close()
         self._publisher.close()
 
     def _serve(self, stop: Event) -> None:
@@ -301,10 +310,12 @@ class Relay:
                     )
                     self._retry_delays = _retry_delays()
                     if published:
+                        # Rows committed meanwhile are looked for at once, never
+                        # left for a poll.
                         _logger.info("notifications published", count=published)
-                    if published < self._batch_size:
-                        self._publisher.keepalive()
-                        wait_ms(stop, self._poll_interval_ms)
+                        continue
+                    self._publisher.keepalive()
+                    self._wakeup.wait(stop, self._poll_interval_ms)
             finally:
                 _release_lease(connection)
 

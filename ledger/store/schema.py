@@ -52,6 +52,7 @@ from sqlalchemy import (
 from messages import limits
 
 __all__ = [
+    "OUTBOX_CHANNEL",
     "allocations",
     "corrections",
     "credit_requests",
@@ -277,6 +278,9 @@ transfers = Table(
         sqlite_where=text("status = 'awaiting_topup'"),
         postgresql_where=text("status = 'awaiting_topup'"),
     ),
+    # Every transfer of an order, latest first, whatever its status: what a payment or
+    # a top-up looks up (the unique index above leaves released transfers out).
+    Index(None, "order_id", "requested_at"),
 )
 
 # Which credits a request took, and how much from each (transfers and refunds).
@@ -356,8 +360,13 @@ postings = Table(
     Index(None, "customer_id", "account"),
 )
 
+OUTBOX_CHANNEL = "residuo_outbox"
+"""PostgreSQL: the channel notified when outbox rows commit (a statement trigger made
+by migration 0005_perf), which relays ``LISTEN`` on to wake up without polling."""
+
 # The transactional outbox: a notification row commits with the change it reports.
 # ``notification_id`` is derived from what caused it, so a rerun cannot add a twin.
+# On PostgreSQL an insert also notifies ``OUTBOX_CHANNEL`` (see above).
 outbox = Table(
     "outbox",
     metadata,

@@ -4,16 +4,28 @@ The inbox row, the journal entries, the credit buckets and the outbox rows of on
 event are written through one ``UnitOfWork`` and commit together or not at all.
 """
 
+import functools
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
-from sqlalchemy import Column, Connection, Engine, Row, Table, bindparam, func, select
+from sqlalchemy import Column, Connection, Engine, Insert, Row, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.store.database import WRITE_TRANSACTION
 
 __all__ = ["UnitOfWork"]
+
+# Statements an event issues every time are built once, not at each call.
+_ADVISORY_LOCK: Final = select(
+    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0))
+)
+
+
+@functools.cache
+def _insert_ignoring_conflicts(table: Table, dialect: str) -> Insert:
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 class UnitOfWork:
@@ -70,9 +82,7 @@ class UnitOfWork:
         if self.dialect != "postgresql":
             return
         for key in sorted(set(keys)):
-            self.connection.execute(
-                select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
-            )
+            self.connection.execute(_ADVISORY_LOCK, {"lock_key": key})
 
     def insert_ignoring_conflicts(
         self, table: Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -83,13 +93,10 @@ class UnitOfWork:
         rowcount for an INSERT (with psycopg it is -1), which would read as "inserted"
         even when the conflict skipped the row.
         """
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         # Values go as parameters, not into the statement: the statement is then the
         # same every time and SQLAlchemy compiles it once (inline values cost a cache
         # key of every literal, per call, which dominated the cost of an event).
-        statement = (
-            dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
-        )
+        statement = _insert_ignoring_conflicts(table, self.dialect)
         parameters = [rows] if isinstance(rows, Mapping) else list(rows)
         result = self.connection.execute(statement, parameters)
         return len(result.all())

@@ -1,0 +1,109 @@
+"""Every sweep kind against its set-based SQL baseline, at several sizes.
+
+For each kind and size: ``n`` due rows seeded with SQL (``sweep_seeds``), then swept
+as the scheduler has a worker sweep them (one run cut into chunks of 1,000, settled
+one after the other in a fresh interpreter, so its RSS high-water mark is its own);
+seeded again, then settled by the kind's one-statement baseline. Rounds interleave
+the two. Figures: seconds (the ratio is how many times longer the sweep takes), rows
+per second, and the sweep's RSS high-water mark, which stays flat across sizes when
+memory does.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from benchmarks._kit import Comparison, Figure
+from benchmarks.sweep_seeds import AS_OF, BASELINES, BUSINESS_DATE, seed
+from ledger.policy import Policy
+from ledger.service import Ledger
+from ledger.store.database import create_database_engine
+from ledger.store.migrate import upgrade
+
+__all__ = ["compare_sweeps"]
+
+
+def _sweep_in_child(url: str, kind: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.sweeps", url, kind]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    measured: dict[str, Any] = json.loads(result.stdout)
+    return measured
+
+
+def _sweep_here(url: str, kind: str) -> dict[str, Any]:
+    """The scheduled run of ``kind``: started, then its chunks settled one by one."""
+    engine = create_database_engine(url)
+    ledger = Ledger(engine, Policy())
+    started = time.perf_counter()
+    chunks = ledger.start_sweep_run(kind, BUSINESS_DATE, AS_OF)
+    for chunk in chunks:
+        ledger.settle_sweep_chunk(kind, BUSINESS_DATE, chunk)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "chunks": len(chunks), "rss_mib": rss_mib}
+
+
+def _baseline(url: str, kind: str) -> float:
+    engine = create_database_engine(url)
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(text(BASELINES[kind]), {"as_of": AS_OF})
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return seconds
+
+
+def _require_notified(engine: Engine, kind: str, n: int) -> None:
+    """Both sides must have done the work: a notification per due row at least."""
+    with engine.connect() as connection:
+        queued = connection.execute(text("SELECT count(*) FROM outbox")).scalar_one()
+    if queued < n:
+        raise RuntimeError(f"{kind}: {queued} notifications for {n} due rows")
+
+
+def compare_sweeps(url: str, kinds: list[str], sizes: list[int], rounds: int) -> list[Comparison]:
+    """Seconds of the chunked sweep against its SQL baseline, per kind and size."""
+    engine = create_database_engine(url)
+    upgrade(engine)
+    comparisons: list[Comparison] = []
+    for kind in kinds:
+        for n in sizes:
+            print(f"sweep {kind} at {n:,} rows", file=sys.stderr, flush=True)
+            comparison = Comparison(f"{kind} sweep, {n:,} due rows", "set-based SQL", "s")
+            rss = Figure()
+            for number in range(rounds):
+                seed(engine, kind, n)
+                measured = _sweep_in_child(url, kind)
+                _require_notified(engine, kind, n)
+                comparison.subject.values.append(measured["seconds"])
+                rss.values.append(measured["rss_mib"])
+                seed(engine, kind, n)
+                comparison.baseline.values.append(_baseline(url, kind))
+                _require_notified(engine, kind, n)
+                print(
+                    f"  round {number + 1}/{rounds}: {measured['seconds']:.2f} s vs "
+                    f"{comparison.baseline.values[-1]:.2f} s, RSS {measured['rss_mib']:.0f} MiB",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            comparison.notes = {
+                "rows": n,
+                "rows_per_second": n / comparison.subject.median,
+                "baseline_rows_per_second": n / comparison.baseline.median,
+                "rss_high_water_mib": rss.summary(),
+            }
+            comparisons.append(comparison)
+    engine.dispose()
+    return comparisons
+
+
+if __name__ == "__main__":
+    print(json.dumps(_sweep_here(sys.argv[1], sys.argv[2])))
