@@ -4,8 +4,8 @@ stand now, but books its entries at its own business time.
 The refund below is judged on the credit's remainder today (40.00, restored on 1 May
 by a failed order) and booked on 25 April, when that remainder was in
 ``credit_applied``: between 25 April and 1 May ``credit_available`` is -40.00.
-R11 (SPEC §1): no balance is ever negative, at every instant. The same holds for a
-customer whose history predates 0005 (judged as the books stand, booked at its time).
+R11 (SPEC §1): no balance is ever negative, at every instant. (The path for history
+from before 0005, "judged against the books as they stand", books the same way.)
 """
 
 from scenarios.kit import (
