@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import alembic_config, current_revision, upgrade
@@ -39,3 +39,24 @@ def test_0005_rolls_back_to_0004_poison(migrated: Engine) -> None:
         command.downgrade(config, "0004_poison")
 
     assert current_revision(migrated) == "0004_poison"
+
+
+def test_0005_rolled_back_upgrades_again_with_its_references(migrated: Engine) -> None:
+    """Down to 0004_poison and up again: the journal's columns went with their
+    references, and come back with them (a reversal must point at a real entry)."""
+    config = alembic_config()
+    with migrated.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004_poison")
+    assert "correction_id" not in {
+        column["name"] for column in inspect(migrated).get_columns("journal_entries")
+    }
+
+    upgrade(migrated)
+
+    references = {
+        tuple(each["constrained_columns"]): each["referred_table"]
+        for each in inspect(migrated).get_foreign_keys("journal_entries")
+    }
+    assert references[("correction_id",)] == "corrections"
+    assert references[("reverses_entry_id",)] == "journal_entries"

@@ -19,13 +19,17 @@ from scenarios.kit import (
     transfer,
 )
 
+from ledger.policy import Policy
+
 
 def test_a_too_late_refund_never_makes_available_credit_negative_at_any_instant(
     ledger: Books,
 ) -> None:
     """SPID credit CR-SP0001 (40.00, refundable) paid MI0100 on 20 April; MI0100 failed on
     1 May and the credit came back. A refund dated 25 April arrives after the watermark
-    reached 30 May (too late: placed at the settled horizon, reported ``event.late``)."""
+    reached 30 May (too late under an allowed lateness of 7 days: placed at the settled
+    horizon, reported ``event.late``)."""
+    ledger = ledger.under(Policy(allowed_lateness_days=7))
     ledger.record(pay("SP0001", CUSTOMER, "40.00", rome(2026, 1, 10), service="spid"))
     ledger.sweep("spid_timeout", rome(2026, 4, 11, 4, 30))
     ledger.record(transfer("R1", CUSTOMER, "MI0100", "40.00", rome(2026, 4, 20)))
