@@ -14,7 +14,12 @@ says so, and is told to the customer (``credit.adjusted``):
 * **goodwill**: a new credit, funded by the provider's goodwill account.
 
 None ever makes a bucket negative: an adjustment that would is refused (the operator's
-command fails, and nothing is kept).
+command fails, and nothing is kept). Re-applied in a derivation, a void or a
+reinstatement may find less in its bucket than it once took (a late transfer spent
+part of the credit first): it takes what is there, its entry's memo saying what was
+asked, so the operator's decision stands as far as the books allow, and the
+correction tells the customer the amount it now has. Only an empty bucket refuses it
+then (reported to ops as any refusal).
 """
 
 from datetime import datetime
@@ -57,9 +62,10 @@ def apply_adjustment(ctx: Context, adjustment: Adjustment) -> Applied:
 def _reinstate(ctx: Context, adjustment: Adjustment, credit: CreditState) -> Applied:
     data, at = adjustment.data, adjustment.time
     assert data.amount is not None
-    cents = decimal_to_cents(data.amount)
-    if cents > credit.forfeited:
-        return _too_much(credit, "forfeited", cents, credit.forfeited)
+    asked = decimal_to_cents(data.amount)
+    cents = _what_it_takes(ctx, adjustment, asked, credit.forfeited)
+    if cents is None:
+        return _too_much(credit, "forfeited", asked, credit.forfeited)
     expires_at = data.until or credit.expires_at
     if at >= expires_at:
         return Applied.refused(
@@ -76,6 +82,7 @@ def _reinstate(ctx: Context, adjustment: Adjustment, credit: CreditState) -> App
         debit=Account.BREAKAGE,
         credit=Account.CREDIT_AVAILABLE,
         cents=cents,
+        asked=asked,
     )
     _tell(ctx, adjustment, "reinstated", cents, expires_at)
     return APPLIED
@@ -84,9 +91,10 @@ def _reinstate(ctx: Context, adjustment: Adjustment, credit: CreditState) -> App
 def _void(ctx: Context, adjustment: Adjustment, credit: CreditState) -> Applied:
     data = adjustment.data
     assert data.amount is not None
-    cents = decimal_to_cents(data.amount)
-    if cents > credit.available:
-        return _too_much(credit, "available", cents, credit.available)
+    asked = decimal_to_cents(data.amount)
+    cents = _what_it_takes(ctx, adjustment, asked, credit.available)
+    if cents is None:
+        return _too_much(credit, "available", asked, credit.available)
     move_buckets(ctx, credit.credit_id, available=-cents, forfeited=cents)
     _post(
         ctx,
@@ -95,6 +103,7 @@ def _void(ctx: Context, adjustment: Adjustment, credit: CreditState) -> Applied:
         debit=Account.CREDIT_AVAILABLE,
         credit=Account.BREAKAGE,
         cents=cents,
+        asked=asked,
     )
     _tell(ctx, adjustment, "voided", cents, credit.expires_at)
     return APPLIED
@@ -136,6 +145,17 @@ def _goodwill(ctx: Context, adjustment: Adjustment) -> Applied:
     return APPLIED
 
 
+def _what_it_takes(ctx: Context, adjustment: Adjustment, asked: int, held: int) -> int | None:
+    """What a void or reinstatement asking ``asked`` cents of a bucket holding ``held``
+    takes: all it asks when the bucket holds it; applied again by a derivation, what
+    is left (module doc); otherwise None, refused."""
+    if asked <= held:
+        return asked
+    if ctx.applies_again(adjustment.id) and held > 0:
+        return held
+    return None
+
+
 def _too_much(credit: CreditState, bucket: str, asked: int, held: int) -> Applied:
     return Applied.refused(
         "amount_too_large",
@@ -152,16 +172,26 @@ def _set_expiry(ctx: Context, credit_id: str, expires_at: datetime) -> None:
 
 
 def _post(
-    ctx: Context, adjustment: Adjustment, kind: str, *, debit: Account, credit: Account, cents: int
+    ctx: Context,
+    adjustment: Adjustment,
+    kind: str,
+    *,
+    debit: Account,
+    credit: Account,
+    cents: int,
+    asked: int,
 ) -> None:
     data = adjustment.data
     assert data.credit_id is not None
+    memo = f"{kind.replace('_', ' ')} by {data.operator}: {data.reason}"
+    if asked != cents:
+        memo += f" ({cents_to_decimal(asked)} asked, {cents_to_decimal(cents)} left to take)"
     ctx.post(
         kind=kind,
         customer_id=data.customer_id,
         cause=adjustment.id,
         effective_at=adjustment.time,
-        memo=f"{kind.replace('_', ' ')} by {data.operator}: {data.reason}",
+        memo=memo,
         lines=transfer(debit, credit, cents, data.credit_id),
         credit_id=data.credit_id,
     )

@@ -1,13 +1,16 @@
 """What every rule application needs: the transaction, the policy, the clock reading,
 and where its entries and notifications go."""
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from ledger.books import Entry, Line, post_entries, post_entry
-from ledger.outbox import outbox_row
+from ledger.outbox import outbox_row, retold_id
 from ledger.policy import Policy
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
@@ -28,8 +31,11 @@ class Notice:
 @dataclass(slots=True)
 class Staging:
     """Where a re-derivation's entries and notifications go instead of the journal and
-    the outbox: ``ledger.corrections`` compares them with what was booked and told."""
+    the outbox: ``ledger.corrections`` compares them with what was booked and told.
+    ``late_event_id``: the event whose coming late asked for it; every other event of
+    the derivation is applied again."""
 
+    late_event_id: str | None = None
     entries: list[Entry] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
@@ -52,6 +58,11 @@ class Context:
     event_id: str | None = None
     staging: Staging | None = None
     booked: dict[str, datetime] = field(default_factory=dict)
+
+    def applies_again(self, event_id: str) -> bool:
+        """Whether ``event_id`` is being applied again by a derivation (not for the first
+        time, as the event that came late)."""
+        return self.staging is not None and self.staging.late_event_id != event_id
 
     def local(self, instant: datetime) -> datetime:
         """``instant`` in the business time zone, as notifications show it."""
@@ -81,8 +92,50 @@ class Context:
         if self.staging is not None:
             assert derived, "a re-derivation says only what the rules say"
             self.staging.notifications.extend(rows)
+        elif derived:
+            self.queue_derived(rows)
         elif rows:
             self.uow.insert_many(schema.outbox, rows, ignore_conflicts=True, long_text=True)
+
+    def queue_derived(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert derived outbox rows (``outbox_row``, ``derived``), twins left out.
+
+        A row is a twin when a notification of its rule (``rule_key``: same type, same
+        cause) still stands. When every earlier one was voided by a correction, the
+        books say it again, and it is told again under an id of its own
+        (``outbox.retold_id``): a consumer rebuilding the truth from what stands must
+        learn it."""
+        if not rows:
+            return
+        column = schema.outbox.c
+        inserted = {
+            row.notification_id
+            for row in self.uow.insert_many(
+                schema.outbox,
+                rows,
+                ignore_conflicts=True,
+                long_text=True,
+                returning=[column.notification_id],
+            )
+        }
+        absorbed = {row["rule_key"]: row for row in rows if row["notification_id"] not in inserted}
+        if not absorbed:
+            return
+        voided: dict[str, list[bool]] = {}
+        for rule_key, voided_by in self.uow.connection.execute(
+            select(column.rule_key, column.voided_by).where(column.rule_key.in_(sorted(absorbed)))
+        ):
+            voided.setdefault(rule_key, []).append(voided_by is not None)
+        again = []
+        for rule_key, row in absorbed.items():
+            tellings = voided.get(rule_key, [])
+            if tellings and all(tellings):
+                identifier = retold_id(rule_key, len(tellings))
+                envelope = json.loads(row["payload"]) | {"id": identifier}
+                payload = json.dumps(envelope, separators=(",", ":"))
+                again.append({**row, "notification_id": identifier, "payload": payload})
+        if again:
+            self.uow.insert_many(schema.outbox, again, long_text=True)
 
     def post(
         self,

@@ -9,6 +9,7 @@ and so that events waiting for their order (parked) can be applied when it arriv
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ __all__ = [
     "business_time",
     "claim",
     "close",
+    "parked_among",
     "parked_events",
 ]
 
@@ -142,3 +144,15 @@ def parked_events(ctx: Context, order_id: str) -> list[InboundEvent]:
         .all()
     )
     return [parse_inbound(payload, currency=ctx.policy.currency) for payload in payloads]
+
+
+def parked_among(ctx: Context, event_ids: Iterable[str]) -> set[str]:
+    """Which of ``event_ids`` are parked, waiting for their order to be paid."""
+    column = schema.inbox.c
+    return set(
+        ctx.uow.connection.execute(
+            select(column.event_id).where(
+                column.event_id.in_(sorted(event_ids)), column.status == Outcome.PARKED.value
+            )
+        ).scalars()
+    )

@@ -13,7 +13,7 @@ from typing import Any
 from messages.notifications import NotificationData
 from messages.outbound import notification_envelope
 
-__all__ = ["NOTIFICATION_NAMESPACE", "notification_id", "outbox_row"]
+__all__ = ["NOTIFICATION_NAMESPACE", "notification_id", "outbox_row", "retold_id"]
 
 NOTIFICATION_NAMESPACE = uuid.UUID("8d0c5a5e-4f3b-4d7e-9a53-7c1b2f0e6a11")
 
@@ -21,6 +21,13 @@ NOTIFICATION_NAMESPACE = uuid.UUID("8d0c5a5e-4f3b-4d7e-9a53-7c1b2f0e6a11")
 def notification_id(notification_type: str, cause: str) -> str:
     """The stable id of the ``notification_type`` notification caused by ``cause``."""
     return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{notification_type}|{cause}"))
+
+
+def retold_id(rule_key: str, tellings: int) -> str:
+    """The id of a derived notification told again after ``tellings`` earlier ones of
+    its rule (``rule_key``) were all voided by corrections. Outbox rows are never
+    deleted, so the count only grows and each telling gets an id of its own."""
+    return str(uuid.uuid5(NOTIFICATION_NAMESPACE, f"{rule_key}|told|{tellings}"))
 
 
 def outbox_row(

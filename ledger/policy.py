@@ -34,7 +34,7 @@ class Policy(BaseModel):
         }
     )
     spid_credit_anchor: Literal["paid_at", "cancelled_at"] = "paid_at"
-    allowed_lateness_days: int = Field(7, ge=0)
+    allowed_lateness_days: int = Field(365, ge=0)
     """How late (in business time, behind the watermark) an event may come and still
     leave the books exactly as if it had come in order (``ledger.corrections``)."""
     spid_service: str = "spid"

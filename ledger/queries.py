@@ -102,8 +102,8 @@ def balance(
     ``credits`` buckets are what the same sum gives today (R11, checked by the tests).
     With ``known_at`` (a recorded time), only the entries written by then count: what
     the books said before later corrections (``ledger.corrections``), of the credits
-    that still exist. R2 at read time too: a remainder past ``expires_at`` is not
-    available, even before the expiry sweep has forfeited it."""
+    that still exist and had entries by then. R2 at read time too: a remainder past
+    ``expires_at`` is not available, even before the expiry sweep has forfeited it."""
     credit, entry, posting = schema.credits.c, schema.journal_entries.c, schema.postings.c
     with engine.connect() as connection:
         rows = connection.execute(
@@ -132,7 +132,13 @@ def balance(
     buckets: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
     for credit_id, account, total in sums:
         buckets[credit_id][_BUCKET_OF_ACCOUNT[account]] = -int(total)
-    lines = [_credit_line(row, buckets[row.credit_id], as_of) for row in rows]
+    # Known at a recorded time, a credit nothing had been booked for did not exist yet
+    # (a correction granted it later).
+    lines = [
+        _credit_line(row, buckets[row.credit_id], as_of)
+        for row in rows
+        if known_at is None or row.credit_id in buckets
+    ]
     available = sum(line.remaining for line in lines if as_of < line.expires_at)
     return Balance(customer_id=customer_id, as_of=as_of, available=available, credits=lines)
 

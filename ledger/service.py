@@ -343,7 +343,7 @@ def _apply_in_time(
     if too_late:
         timeline.set_position(ctx, event.id, verdict.position)
     if verdict.frontier is None or verdict.position > verdict.frontier:
-        done = _apply_as_it_comes(ctx, event, subjects, verdict)
+        done = _apply_as_it_comes(ctx, timeline.placed(event, verdict.position), subjects, verdict)
     elif verdict.rederivable and (found := corrections.rederive(ctx, event, subjects)):
         done = dispatch.Dispatched(found.outcome)
     else:
@@ -351,7 +351,7 @@ def _apply_in_time(
         # against the books as they stand, after everything already written.
         timeline.set_position(ctx, event.id, verdict.frontier)
         too_late = True
-        done = dispatch.apply_event(ctx, event)
+        done = dispatch.apply_event(ctx, timeline.placed(event, verdict.frontier))
         timeline.advance(ctx, dict.fromkeys(subjects, verdict.frontier))
     if too_late:
         in_time = corrections.would_change(ctx, event, subjects) if verdict.rederivable else None

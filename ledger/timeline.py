@@ -20,11 +20,17 @@ An event is judged against the frontiers of its subjects (``judge``):
   at the horizon, judged against what was settled by then, its component derived again
   from there on as for a late event, and ops are told (``event.late``).
 
-The watermark is read from the books, never from the wall clock, so a replay of a
-year of history behaves as production did.
+The watermark is read from the books, so a replay of a year of history behaves as
+production did; but never later than the clock reading of the unit of work: an event
+dated in the future (an upstream typo, 2062 for 2026) is not a business time residuo
+has seen happen, and must not make every other customer's late event too late.
+
+An event placed after its business time (too late) is applied as of its position
+(``placed``): what it spends is judged against the books of that instant, so it is
+booked there too.
 """
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -53,12 +59,13 @@ __all__ = [
     "customer_subject",
     "customers_of",
     "judge",
-    "latest_sweeps",
     "log_sweep",
     "order_subject",
+    "placed",
     "record_subjects",
     "set_position",
     "subjects_of",
+    "sweeps_since",
     "watermark",
 ]
 
@@ -178,11 +185,29 @@ def judge(ctx: Context, at: datetime, subjects: Collection[str]) -> Verdict:
 
 
 def watermark(ctx: Context) -> datetime | None:
-    """The latest business time the books have seen: events and sweeps."""
+    """The latest business time the books have seen (events and sweeps), no later than
+    the clock (``ctx.recorded_at``); None while they have seen none."""
     latest: datetime | None = ctx.uow.connection.execute(
         select(func.max(schema.subject_frontiers.c.frontier))
     ).scalar()
-    return latest
+    return None if latest is None else min(latest, ctx.recorded_at)
+
+
+def placed(event: BookedEvent, position: datetime) -> BookedEvent:
+    """``event`` as applied at ``position``, the place ``judge`` gave it.
+
+    An event placed after its business time (too late) is judged against the books of
+    that instant, so what it spends (a credit request, an operator's adjustment) is
+    booked there too, never earlier, where the credit it spends may not have been
+    available (R11: no balance is negative at any instant). Evidence that only adds
+    (payments, activation outcomes) keeps its own time: a credit's life runs from its
+    facts. Anything else is returned as it is."""
+    if isinstance(event, CreditRequestedEvent) and position > event.data.requested_at:
+        data = event.data.model_copy(update={"requested_at": position})
+        return event.model_copy(update={"data": data})
+    if isinstance(event, Adjustment) and position > event.time:
+        return event.model_copy(update={"time": position})
+    return event
 
 
 def advance(ctx: Context, frontiers: Mapping[str, datetime]) -> None:
@@ -225,19 +250,22 @@ def set_position(ctx: Context, event_id: str, position: datetime) -> None:
 
 def log_sweep(ctx: Context, kind: str, as_of: datetime) -> None:
     """Remember that sweep ``kind`` settled everything due by ``as_of``: a derivation
-    settles as far, and the watermark moves to it."""
+    settles it there again, and the watermark moves to it."""
+    ctx.uow.insert_many(schema.sweep_log, [{"kind": kind, "as_of": as_of}], ignore_conflicts=True)
     advance(ctx, {f"{_SWEEP}{kind}": as_of})
 
 
-def latest_sweeps(ctx: Context) -> dict[str, datetime]:
-    """Each sweep kind's latest ``as_of``: everything due by then has been settled."""
-    column = schema.subject_frontiers.c
-    return {
-        subject.removeprefix(_SWEEP): frontier
-        for subject, frontier in ctx.uow.connection.execute(
-            select(column.subject, column.frontier).where(column.subject.startswith(_SWEEP))
-        )
-    }
+def sweeps_since(ctx: Context, kinds: Sequence[str], since: datetime) -> list[tuple[datetime, str]]:
+    """The runs of the sweep ``kinds`` as of ``since`` or later, as ``(as_of, kind)``, in
+    the order they settled: by ``as_of``, then in the order of ``kinds`` (the order
+    ``all`` runs them in)."""
+    column = schema.sweep_log.c
+    runs = ctx.uow.connection.execute(
+        select(column.as_of, column.kind).where(column.kind.in_(list(kinds)), column.as_of >= since)
+    ).all()
+    return sorted(
+        ((as_of, kind) for as_of, kind in runs), key=lambda run: (run[0], kinds.index(run[1]))
+    )
 
 
 @dataclass(frozen=True, slots=True)

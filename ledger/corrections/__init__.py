@@ -16,7 +16,10 @@ and notifications it produces are then compared with the ones already written:
 * a notification no longer produced, or produced differently, is **voided** by one of
   its own (``messages.corrections``), and what is true now is told under a new id;
 * the per-credit buckets, orders, transfers, top-ups and requests of the component
-  (projections of the journal) are rebuilt as the derivation left them.
+  (projections of the journal) are rebuilt as the derivation left them;
+* an activation applied before and parked now (the correction left its order unpaid:
+  a live service lost what paid for it) is reported to ops (``event.rejected``,
+  ``order_unpaid``): it waits for a payment again.
 
 Only what differs is corrected: entries and notifications produced alike are kept.
 Reminders are advice of the moment and are not re-derived.
@@ -28,9 +31,9 @@ re-deriving would have changed, for the ``event.late`` report, without keeping i
 from collections.abc import Iterable
 from dataclasses import replace
 
-from ledger import timeline
+from ledger import inbox, timeline
 from ledger.context import Context
-from ledger.corrections.booking import book, report_too_late
+from ledger.corrections.booking import book, report_too_late, report_unpaid
 from ledger.corrections.comparison import (
     Changes,
     Correction,
@@ -39,7 +42,13 @@ from ledger.corrections.comparison import (
     live_notifications,
     notification_changes,
 )
-from ledger.corrections.derivation import derive, frontiers, lock_component, outcome_of
+from ledger.corrections.derivation import (
+    clear_projections,
+    derive,
+    frontiers,
+    lock_component,
+    outcome_of,
+)
 from ledger.inbox import business_time
 from messages.adjustments import BookedEvent
 from messages.corrections import CorrectionReason
@@ -61,9 +70,14 @@ def rederive(
     if not component.rederivable:
         return None
     customers = frozenset(component.customers)
+    # Cleared first: clearing waits on the rows a sweep's window still holds, so what
+    # is read next includes what that window booked (READ COMMITTED reads it once
+    # committed), and the derivation never books it a second time.
+    clear_projections(ctx, customers)
     written = live_entries(ctx, customers)
     told = live_notifications(ctx, component)
-    staging = derive(ctx, component, customers)
+    parked_before = inbox.parked_among(ctx, component.event_ids)
+    staging = derive(ctx, component, customers, event.id)
     outcome = outcome_of(ctx, event.id)
     changes = Changes(
         *entry_changes(written, staging.entries),
@@ -79,6 +93,9 @@ def rederive(
     )
     if correction.changed_anything:
         correction = book(ctx, event, reason, correction, changes)
+        assert correction.correction_id is not None
+        unpaid = inbox.parked_among(ctx, component.event_ids) - parked_before
+        report_unpaid(ctx, event, sorted(unpaid), correction.correction_id)
     timeline.advance(ctx, frontiers(ctx, component))
     return correction
 

@@ -3,7 +3,6 @@ notifications voided and told anew; and the report of an event too late to corre
 """
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -15,8 +14,9 @@ from ledger import timeline
 from ledger.books import Entry, Line, post_entries
 from ledger.context import Context
 from ledger.corrections.comparison import Changes, Correction
+from ledger.dispatch import report_event
 from ledger.inbox import business_time
-from ledger.outbox import NOTIFICATION_NAMESPACE, notification_id
+from ledger.outbox import notification_id
 from ledger.store import schema
 from messages.adjustments import BookedEvent
 from messages.corrections import (
@@ -30,7 +30,7 @@ from messages.corrections import (
     SpidOrderReinstated,
 )
 
-__all__ = ["book", "report_too_late"]
+__all__ = ["book", "report_too_late", "report_unpaid"]
 
 _VOIDED_BY: Final[Mapping[str, type[NotificationVoided]]] = {
     "credit.expired": CreditReinstated,
@@ -96,7 +96,7 @@ def book(
             correction_id=correction_id,
             at=business_time(event),
         )
-    _tell_anew(ctx, changes.to_tell, correction_id)
+    _tell_anew(ctx, changes.to_tell)
     return replace(correction, correction_id=correction_id)
 
 
@@ -135,33 +135,10 @@ def _void(
     )
 
 
-def _tell_anew(ctx: Context, rows: Sequence[Mapping[str, Any]], correction_id: int) -> None:
-    """Queue the derived notifications not yet said; one whose id was used before (by a
-    notification since voided) gets an id of its own, derived from the correction."""
-    if not rows:
-        return
-    column = schema.outbox.c
-    used = set(
-        ctx.uow.connection.execute(
-            select(column.notification_id).where(
-                column.notification_id.in_([row["notification_id"] for row in rows])
-            )
-        ).scalars()
-    )
-    fresh = []
-    for row in rows:
-        told = {**row, "created_at": ctx.recorded_at}
-        if row["notification_id"] in used:
-            identifier = str(
-                uuid.uuid5(NOTIFICATION_NAMESPACE, f"{row['notification_id']}|{correction_id}")
-            )
-            envelope = json.loads(row["payload"]) | {"id": identifier}
-            told |= {
-                "notification_id": identifier,
-                "payload": json.dumps(envelope, separators=(",", ":")),
-            }
-        fresh.append(told)
-    ctx.uow.insert_many(schema.outbox, fresh, ignore_conflicts=True, long_text=True)
+def _tell_anew(ctx: Context, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Queue the derived notifications not yet said (one whose earlier tellings were
+    all voided is told again under an id of its own: ``Context.queue_derived``)."""
+    ctx.queue_derived([{**row, "created_at": ctx.recorded_at} for row in rows])
 
 
 def report_too_late(
@@ -203,3 +180,29 @@ def report_too_late(
         time=business_time(event),
         derived=False,
     )
+
+
+def report_unpaid(
+    ctx: Context, event: BookedEvent, event_ids: Sequence[str], correction_id: int
+) -> None:
+    """Tell ops (``event.rejected``, ``order_unpaid``) of each activation in
+    ``event_ids`` that was applied and that correction ``correction_id`` (for ``event``)
+    left parked: its order is no longer paid, and the activation waits for a payment."""
+    column = schema.inbox.c
+    rows = ctx.uow.connection.execute(
+        select(column.event_id, column.event_type, column.order_id, column.position).where(
+            column.event_id.in_(list(event_ids))
+        )
+    ).all()
+    for row in sorted(rows, key=lambda each: (each.position, each.event_id)):
+        report_event(
+            ctx,
+            row.event_id,
+            row.event_type,
+            "order_unpaid",
+            f"{row.event_type} {row.event_id} of order {row.order_id} was applied, but "
+            f"event {event.id} ({event.type}) came after and correction {correction_id} "
+            f"left {row.order_id} unpaid: it waits for a payment again",
+            cause=f"unpaid|{row.event_id}|{correction_id}",
+            time=row.position,
+        )

@@ -3,7 +3,8 @@ cleared projections, with what the sweeps settled, through ``ledger.dispatch``.
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
@@ -18,7 +19,7 @@ from ledger.sweeps import PASSES, SweepTally, Window, settle_window
 from messages.adjustments import ADJUSTMENT_TYPES, Adjustment, BookedEvent
 from messages.inbound import parse_inbound
 
-__all__ = ["derive", "frontiers", "lock_component", "outcome_of"]
+__all__ = ["clear_projections", "derive", "frontiers", "lock_component", "outcome_of"]
 
 # The sweeps whose effects are books (reminders are advice of the moment), in the
 # order "all" runs them.
@@ -37,22 +38,26 @@ def lock_component(ctx: Context, seeds: Iterable[str]) -> timeline.Component:
         component = again
 
 
-def derive(ctx: Context, component: timeline.Component, customers: frozenset[str]) -> Staging:
-    """Replay the component's events in business-time order on cleared projections,
-    settling the sweeps at the instants they ran; what it would write, collected."""
-    _clear_projections(ctx, customers)
+def derive(
+    ctx: Context, component: timeline.Component, customers: frozenset[str], late_event_id: str
+) -> Staging:
+    """Replay the component's events in business-time order on projections cleared by
+    ``clear_projections``, settling the sweeps between them as they ran; what it would
+    write, collected."""
     events = _events_in_order(ctx, component.event_ids)
-    staging = Staging()
+    staging = Staging(late_event_id=late_event_id)
     deriving = replace(ctx, staging=staging)
-    swept = timeline.latest_sweeps(ctx)
+    if not events:
+        return staging
+    runs = deque(timeline.sweeps_since(ctx, _SETTLING_SWEEPS, since=events[0][0]))
     for position, event in events:
-        _settle(deriving, customers, swept, upto=position)
-        dispatch.apply_event(deriving, event)
-    _settle(deriving, customers, swept, upto=None)
+        _settle(deriving, customers, runs, upto=position)
+        dispatch.apply_event(deriving, timeline.placed(event, position))
+    _settle(deriving, customers, runs, upto=None)
     return staging
 
 
-def _clear_projections(ctx: Context, customers: frozenset[str]) -> None:
+def clear_projections(ctx: Context, customers: frozenset[str]) -> None:
     """Forget the component's orders, credits, transfers, top-ups and requests: the
     derivation writes them again. The journal and the outbox are kept."""
     connection = ctx.uow.connection
@@ -107,20 +112,25 @@ def _booked(ctx: Context, event_type: str, payload: Any) -> BookedEvent:
 def _settle(
     ctx: Context,
     customers: frozenset[str],
-    swept: Mapping[str, datetime],
+    runs: deque[tuple[datetime, str]],
     *,
     upto: datetime | None,
 ) -> None:
-    """Settle, before the next event (at ``upto``) or at the end (None), what the sweeps
-    have settled by then: each kind up to its latest ``as_of``, no further than
-    ``upto``. Rules judge at business time, so whether a sweep ran just before an event
-    or long after it changes nothing they decide; what matters is what was settled."""
-    for kind in _SETTLING_SWEEPS:
-        as_of = swept.get(kind)
-        if as_of is None:
+    """Settle the sweep runs (``as_of``, kind) due before the next event (at ``upto``),
+    or all that are left (None), taking them off ``runs``.
+
+    Each run settles as it did, at its own ``as_of``, never at an instant no sweep ran
+    at: applied in order, an event finds a credit expired since the last run still
+    there, and so must it derived. Consecutive runs of one kind settle as the last of
+    them (each settles everything due by its ``as_of``); a run of another kind between
+    them keeps them apart, since what one kind settles can change what the other
+    finds."""
+    due: list[tuple[datetime, str]] = []
+    while runs and (upto is None or runs[0][0] <= upto):
+        due.append(runs.popleft())
+    for index, (as_of, kind) in enumerate(due):
+        if index + 1 < len(due) and due[index + 1][1] == kind:
             continue
-        if upto is not None and upto < as_of:
-            as_of = upto
         settle_window(ctx, PASSES[kind], as_of, Window(customers=customers), SweepTally())
 
 

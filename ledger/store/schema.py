@@ -430,6 +430,15 @@ subject_frontiers = Table(
     Column("rederivable", Boolean, nullable=False, server_default=true()),
 )
 
+# Every instant each sweep kind settled as of: a derivation settles the sweeps at the
+# instants they really ran, in the order they ran (``ledger.corrections``).
+sweep_log = Table(
+    "sweep_log",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("as_of", UTCDateTime, primary_key=True),
+)
+
 # Events that can never be valid (bad JSON, wrong schema): kept for ops with their
 # reason, keyed by the body's hash so each distinct body is reported once.
 rejected_events = Table(

@@ -191,6 +191,9 @@ def test_adjust_reinstates_what_expired_and_the_statement_says_who_and_when(
         tmp_path,
         *("adjust", "reinstate", "CR-MI0001", "--customer", "1234567@aruba.it"),
         *("--amount", "49.90", "--until", "2027-06-01T00:00:00+02:00"),
+        # The replay's books run into 2027, past the clock: the default --at, the
+        # watermark, is never later than the clock.
+        *("--at", "2027-02-01T00:00:00+01:00"),
         *("--operator", "anna", "--reason", "ticket 4711", "--json"),
     )
     refused = run(

@@ -13,6 +13,7 @@ from collections import defaultdict
 from scenarios.kit import CUSTOMER, Books, fail, pay, rome, topup, transfer
 
 from ledger.books import Account
+from ledger.policy import Policy
 
 
 def _thirty_of_credit(ledger: Books) -> None:
@@ -30,6 +31,23 @@ def test_a_topup_paid_after_the_hold_window_funds_nothing_whatever_the_arrival_o
     assert ledger.data("order.funded") == []
     assert ledger.only("hold.released")["order_id"] == "MI0002"
     assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 2000
+
+
+def test_a_request_later_than_the_allowed_lateness_is_held_from_where_it_was_placed(
+    ledger: Books,
+) -> None:
+    """The same case under an allowed lateness of 7 days: REQ-1, 44 days late, is too
+    late, placed at the settled horizon (15 May less 7 days) and reported
+    (`event.late`). Its hold runs from there (window to 7 June), so the top-up of
+    15 May funds MI0002."""
+    ledger = ledger.under(Policy(allowed_lateness_days=7))
+    ledger.replay_case("attack7/topup_after_the_hold_window_delivered_first_funds_the_order")
+
+    late = ledger.only("event.late")
+    assert (late["event_id"], late["watermark"]) == ("evt-3", "2025-05-15T10:00:00+02:00")
+    assert ledger.only("topup.required")["due_by"].startswith("2025-06-07")
+    assert ledger.only("order.funded")["order_id"] == "MI0002"
+    assert ledger.account(CUSTOMER, Account.UNMATCHED_PAYMENTS) == 0
 
 
 def test_a_topup_paid_after_the_request_is_matched_when_it_was_paid(ledger: Books) -> None:

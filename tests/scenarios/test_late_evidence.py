@@ -145,9 +145,14 @@ def test_an_event_later_than_the_allowed_lateness_is_reported_then_adjusted_by_h
 ) -> None:
     """Reported three weeks after the expiry it would have prevented: placed at the
     settled horizon, too late to change the forfeiture, and ops are told what it would
-    have changed; they reinstate the credit by hand."""
-    ledger = thirty_of_credit
+    have changed; they reinstate the credit by hand. (An allowed lateness of 7 days;
+    the clock reads February 2027, as the watermark is never later than the clock.)"""
     expired = rome(2027, 1, 10)
+    ledger = Books(
+        thirty_of_credit.engine,
+        Policy(allowed_lateness_days=7),
+        clock=lambda: expired + timedelta(days=30),
+    )
     ledger.sweep("expiry", expired + timedelta(days=21))
     late = transfer("R1", CUSTOMER, "MI0100", "10.00", expired - timedelta(days=1))
 
@@ -156,7 +161,8 @@ def test_an_event_later_than_the_allowed_lateness_is_reported_then_adjusted_by_h
     report = ledger.only("event.late")
     assert report["event_id"] == late.id
     assert report["would_have_changed"]["voided"] == ["credit.expired", "request.rejected"]
-    assert ledger.only("request.rejected")["reason"] == "no_credit"
+    # Placed at the horizon (24 January), where the credit has expired.
+    assert ledger.only("request.rejected")["reason"] == "credit_expired"
     assert ledger.credit("CR-MI0001")["forfeited"] == 3000
 
     ledger.adjust(

@@ -9,6 +9,7 @@ import pytest
 from scenarios.kit import CUSTOMER, OTHER_CUSTOMER, Books, fail, pay, rome, topup, transfer
 
 from ledger.books import Account
+from ledger.policy import Policy
 from ledger.service import Recorded
 
 ASKED = rome(2026, 6, 1)
@@ -208,8 +209,9 @@ def test_a_topup_reported_later_than_the_allowed_lateness_is_never_lost(
     on_hold: Books,
 ) -> None:
     """Paid in time but reported weeks after the sweep released the hold: judged against
-    the books as they stand, the money is kept for ops, who hear it came too late."""
-    ledger = on_hold
+    the books as they stand, the money is kept for ops, who hear it came too late (an
+    allowed lateness of 7 days)."""
+    ledger = on_hold.under(Policy(allowed_lateness_days=7))
     ledger.sweep("holds", rome(2026, 7, 20))
     payment = topup("MI0100", CUSTOMER, "50.00", rome(2026, 6, 30))
 

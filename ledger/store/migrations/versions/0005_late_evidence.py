@@ -9,6 +9,8 @@
   ``sweep_runs``). Every customer and order already in the books gets a row
   marked not ``rederivable``: their events' payloads were not all kept before 0004, so
   a late event touching them is judged against the books as they stand, and reported;
+  events still parked are filed under their order (their payloads were kept);
+* ``sweep_log``: every ``as_of`` each sweep kind ran at (from ``sweep_runs``);
 * ``corrections``, and on ``journal_entries`` ``reverses_entry_id`` (a reversal points
   at the entry it cancels) and ``correction_id``;
 * on ``outbox``: ``derived`` (false for rows already there), ``rule_key``, ``event_id``,
@@ -67,6 +69,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subject", name=op.f("pk_subject_frontiers")),
     )
     op.create_index(op.f("ix_subject_frontiers_frontier"), "subject_frontiers", ["frontier"])
+    op.create_table(
+        "sweep_log",
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "as_of", name=op.f("pk_sweep_log")),
+    )
     with op.batch_alter_table("inbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("position", sa.DateTime(timezone=True), nullable=True))
     # Added in place, references and all: the journal, the largest table, is never
@@ -133,22 +141,41 @@ def _put_allocations_back() -> None:
 
 
 def _backfill() -> None:
-    """What the books already hold reaches as far as it reaches, and is not re-derived."""
-    op.execute(
-        "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
-        "SELECT 'customer:' || customer_id, max(effective_at), false FROM journal_entries "
-        "GROUP BY customer_id"
+    """What the books already hold reaches as far as it reaches, and is not re-derived:
+    every customer and order with a row anywhere in the books (a request refused
+    without an entry, a top-up, a transfer's order included). An event still parked
+    waiting for its payment kept its payload: it is filed under its order, so the
+    derivation that follows its payment replays it."""
+    customers = " UNION ALL ".join(
+        f"SELECT customer_id AS who, {instant} AS at FROM {table}"
+        for table, instant in (
+            ("journal_entries", "effective_at"),
+            ("orders", "paid_at"),
+            ("credits", "granted_at"),
+            ("credit_requests", "requested_at"),
+            ("transfers", "requested_at"),
+            ("topups", "paid_at"),
+        )
     )
-    op.execute(
-        "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
-        "SELECT 'order:' || order_id, max(paid_at), false FROM orders GROUP BY order_id"
+    orders = " UNION ALL ".join(
+        f"SELECT order_id AS who, {instant} AS at FROM {table}"
+        for table, instant in (
+            ("orders", "paid_at"),
+            ("transfers", "requested_at"),
+            ("topups", "paid_at"),
+        )
     )
+    for prefix, rows in (("customer:", customers), ("order:", orders)):
+        op.execute(
+            "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
+            f"SELECT '{prefix}' || who, max(at), false FROM ({rows}) AS known GROUP BY who"
+        )
     op.execute(
-        "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
-        "SELECT 'order:' || t.order_id, max(t.requested_at), false FROM transfers t "
-        "WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = t.order_id) "
-        "GROUP BY t.order_id"
+        "INSERT INTO event_subjects (subject, event_id) "
+        "SELECT 'order:' || order_id, event_id FROM inbox "
+        "WHERE status = 'parked' AND order_id IS NOT NULL"
     )
+    op.execute("INSERT INTO sweep_log (kind, as_of) SELECT DISTINCT kind, as_of FROM sweep_runs")
     op.execute(
         "INSERT INTO subject_frontiers (subject, frontier, rederivable) "
         "SELECT 'sweep:' || kind, max(as_of), true FROM sweep_runs GROUP BY kind"
@@ -171,17 +198,17 @@ def downgrade() -> None:
         batch_op.drop_column("derived")
     op.drop_index(op.f("ix_journal_entries_reverses_entry_id"), table_name="journal_entries")
     with op.batch_alter_table("journal_entries", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("fk_journal_entries_correction_id_corrections"), type_="foreignkey"
-        )
-        batch_op.drop_constraint(
-            batch_op.f("fk_journal_entries_reverses_entry_id_journal_entries"),
-            type_="foreignkey",
-        )
+        # SQLite's reflection does not name a reference added with its column (upgrade):
+        # the table copied without the column is copied without it.
+        if op.get_bind().dialect.name != "sqlite":
+            for column, target in _JOURNAL_REFERENCES.items():
+                name = f"fk_journal_entries_{column}_{target.split('.')[0]}"
+                batch_op.drop_constraint(name, type_="foreignkey")
         batch_op.drop_column("correction_id")
         batch_op.drop_column("reverses_entry_id")
     with op.batch_alter_table("inbox", schema=None) as batch_op:
         batch_op.drop_column("position")
+    op.drop_table("sweep_log")
     op.drop_index(op.f("ix_subject_frontiers_frontier"), table_name="subject_frontiers")
     op.drop_table("subject_frontiers")
     op.drop_index(op.f("ix_event_subjects_event_id"), table_name="event_subjects")
