@@ -14,6 +14,7 @@ from ledger import timeline
 from ledger.books import Entry, Line, post_entries
 from ledger.context import Context
 from ledger.corrections.comparison import Changes, Correction
+from ledger.corrections.write_order import in_write_order
 from ledger.dispatch import report_event
 from ledger.inbox import business_time
 from ledger.outbox import notification_id
@@ -53,9 +54,9 @@ def book(
     correction: Correction,
     changes: Changes,
 ) -> Correction:
-    """Write the correction: its row, reversals (latest first) then the new entries
-    (oldest first), so the books are never negative between two of them, then the
-    voids and what is told anew."""
+    """Write the correction: its row, reversals (latest first) and the new entries
+    (oldest first) in an order that keeps the books never negative between two of
+    them (``in_write_order``), then the voids and what is told anew."""
     correction_id = ctx.uow.connection.execute(
         schema.corrections.insert().returning(schema.corrections.c.correction_id),
         {
@@ -85,7 +86,9 @@ def book(
         )
     ]
     booked = [replace(entry, correction_id=correction_id) for entry in changes.to_book]
-    post_entries(ctx.uow, [*reversals, *booked], recorded_at=ctx.recorded_at)
+    post_entries(
+        ctx.uow, in_write_order(ctx.uow, [*reversals, *booked]), recorded_at=ctx.recorded_at
+    )
     detail = f"event {event.id} ({event.type}) came after books it changes were written"
     for row in changes.to_void:
         _void(
