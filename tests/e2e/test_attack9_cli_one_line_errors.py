@@ -91,3 +91,19 @@ def test_attack9_an_adjustment_outside_the_calendar_is_a_one_line_refusal(
     statement = run(tmp_path, "statement", "1234567@aruba.it", "--json")
     memos = [each["memo"] for each in json.loads(statement.stdout)["entries"]]
     assert not any("ticket 42" in memo for memo in memos)
+
+
+def test_attack9_a_database_password_given_as_a_query_parameter_is_not_printed(
+    tmp_path: Path,
+) -> None:
+    """libpq takes the password as a URL query parameter too (``?password=…``, the
+    usual way round a password full of URL syntax); ``residuo``'s "cannot use the
+    database" line hides only the ``user:password@`` form. Observed:
+    ``residuo: error: cannot use the database
+    postgresql+psycopg://residuo@127.0.0.1:1/residuo?password=hunter2: …``."""
+    url = "postgresql+psycopg://residuo@127.0.0.1:1/residuo?password=hunter2"
+
+    result = run_with(tmp_path, "RESIDUO_DATABASE_URL", url)
+
+    assert result.stderr.startswith("residuo: error: cannot use the database")
+    assert "hunter2" not in result.stderr
