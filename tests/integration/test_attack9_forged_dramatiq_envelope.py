@@ -1,0 +1,53 @@
+"""attack9: the ``residuo.events`` exchange is where upstream publishes raw CloudEvents,
+but a body that happens to decode as a *Dramatiq message* is taken as one
+(``ResiduoRabbitmqBroker.decode`` tries ``Message.decode`` first). ``RejectInvalidEvents``
+checks ``message.args[0]`` only, so an event carried in ``kwargs`` is never bounded:
+a payment dated 1970, outside the plausible window every inbound instant must fit
+(``implausible_timestamp``), is booked.
+
+Expected: an upstream body is an event, whatever it looks like; one that is not
+(or whose event is out of bounds) is dead-lettered and reported, never booked.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from integration.test_poison_rabbitmq import payment, pipeline  # noqa: F401 - the fixture
+from integration.test_rabbitmq_pipeline import Pipeline, wait_until
+
+from ledger.store import schema
+
+pytestmark = pytest.mark.reliability
+
+
+def implausible_payment() -> dict[str, object]:
+    event = payment(7)
+    event["time"] = "1970-01-01T00:00:00+00:00"
+    event["data"]["paid_at"] = "1970-01-01T00:00:00+00:00"  # type: ignore[index]
+    return event
+
+
+def test_attack9_an_event_in_a_forged_dramatiq_envelope_is_not_booked_unchecked(
+    pipeline: Pipeline,  # noqa: F811 - the fixture
+) -> None:
+    forged = {
+        "queue_name": "residuo.events",
+        "actor_name": "payment_received",
+        "args": [],
+        "kwargs": {"event": implausible_payment()},
+        "options": {},
+        "message_id": str(uuid.uuid4()),
+        "message_timestamp": 0,
+    }
+
+    pipeline.publish(json.dumps(forged), "payment.received")
+    pipeline.publish(json.dumps(payment(8)), "payment.received")
+
+    wait_until(
+        lambda: pipeline.count(schema.inbox, schema.inbox.c.event_id == "evt-pay-8") == 1,
+        "the payment published after it",
+    )
+    assert pipeline.count(schema.orders, schema.orders.c.order_id == "MI0007") == 0
