@@ -107,3 +107,30 @@ def test_attack9_a_database_password_given_as_a_query_parameter_is_not_printed(
 
     assert result.stderr.startswith("residuo: error: cannot use the database")
     assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["balance", "1234567@aruba.it", "--as-of", "9999-12-31T23:00:00+00:00"],
+        ["balance", "1234567@aruba.it", "--as-of", "0001-01-01T00:00:00+05:00"],
+        ["statement", "1234567@aruba.it", "--known-at", "9999-12-31T23:00:00-05:00"],
+        ["sweep", "expiry", "--as-of", "0001-01-01T00:00:00+05:00"],
+        ["report", "breakage", "--month", "9999-12"],
+        ["report", "breakage", "--month", "0001-01"],
+        ["report", "liability", "--as-of", "0001-01-01T00:00:00+05:00"],
+    ],
+    ids=lambda arguments: "-".join(arguments[:1] + arguments[-1:]),
+)
+def test_attack9_an_instant_at_the_end_of_the_calendar_is_a_one_line_error(
+    tmp_path: Path, arguments: list[str]
+) -> None:
+    """Observed: ``OverflowError: date value out of range`` (SQLAlchemy
+    ``StatementError``) and ``ValueError: year 10000 is out of range`` tracebacks."""
+    assert run(tmp_path, "replay", str(write_replay_file(tmp_path))).returncode == 0
+
+    result = run(tmp_path, *arguments)
+
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in {1, 2}
+    assert result.stderr.startswith("residuo: error: ")
