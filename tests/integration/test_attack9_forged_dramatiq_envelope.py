@@ -34,7 +34,7 @@ pytestmark = pytest.mark.reliability
 def implausible_payment() -> dict[str, object]:
     event = payment(7)
     event["time"] = "1970-01-01T00:00:00+00:00"
-    event["data"]["paid_at"] = "1970-01-01T00:00:00+00:00"  # type: ignore[index]
+    event["data"]["paid_at"] = "1970-01-01T00:00:00+00:00"
     return event
 
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from integration.test_poison_rabbitmq import MAX_BODY_BYTES, payment
-from integration.test_poison_rabbitmq import pipeline  # noqa: F401 - the fixture
+from integration.test_poison_rabbitmq import (
+    MAX_BODY_BYTES,
+    payment,
+    pipeline,  # noqa: F401 - the fixture
+)
 from integration.test_rabbitmq_pipeline import Pipeline, wait_until
 
 from ledger.store import schema
@@ -27,7 +30,7 @@ def test_attack9_a_body_within_the_size_limit_is_not_refused_as_too_large(
     pipeline: Pipeline,  # noqa: F811 - the fixture
 ) -> None:
     event = payment(1)
-    event["data"]["reference"] = "città già più " * 2_500  # type: ignore[index]
+    event["data"]["reference"] = "città già più " * 2_500
     body = json.dumps(event, ensure_ascii=False).encode()
     assert len(body) < MAX_BODY_BYTES
 
