@@ -1,0 +1,34 @@
+"""attack9: ``credit.requested``'s ``credit_ids`` has no bound on its length. A request
+naming 70,000 credits (here the customer's one credit, repeated: 560 kB, well within
+the 1 MiB body limit) is valid on the wire and applied on SQLite, but on PostgreSQL
+its query carries one parameter per id and psycopg refuses it client-side
+(``OperationalError: number of parameters must be between 0 and 65535``). Having no
+SQLSTATE, that error is classified *transient* (``workers.failures``): the
+customer's request is retried for hours as if the database were down, then
+dead-lettered as ``retries_exhausted``.
+
+Expected: refused up front (a bounded list), or judged on every backend alike.
+"""
+
+import pytest
+from scenarios.kit import Books, fail, pay, rome, transfer
+
+from ledger.service import Recorded
+
+pytestmark = pytest.mark.reliability
+
+CUSTOMER = "1234567@aruba.it"
+
+
+def test_attack9_a_request_naming_seventy_thousand_credits_is_judged(ledger: Books) -> None:
+    ledger.record(
+        pay("MI0001", CUSTOMER, "10.00", rome(2026, 1, 10)),
+        fail("MI0001", rome(2026, 1, 11)),
+    )
+    named = ["CR-MI0001"] * 70_000
+
+    recorded = ledger.record(
+        transfer("REQ-1", CUSTOMER, "MI0002", "1.00", rome(2026, 1, 12), credit_ids=named)
+    )
+
+    assert recorded in ([Recorded.APPLIED], [Recorded.REFUSED])
