@@ -32,6 +32,7 @@ import residuo.cli_ops
 from residuo.cli import app
 from residuo.settings import Settings
 from residuo.status import dead_letters_section
+from workers.rabbitmq.dead_letter_queue import list_dead_letters
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +121,7 @@ def set_policy(server: RabbitMQServer, url: str, definition: dict[str, Any]) -> 
     )
     password = urllib.parse.unquote(api.password or "")
     manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-    manager.add_password(None, f"http://{api.hostname}:{api.port}/", api.username, password)
+    manager.add_password(None, f"http://{api.hostname}:{api.port}/", api.username or "", password)
     opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
     with opener.open(request, timeout=10) as response:
         assert response.status in (201, 204)
@@ -179,7 +180,7 @@ def test_attack10_a_replay_that_replays_nothing_does_not_exit_0(
     the dead letter that was not replayed."""
     dead_letter_one(pipeline)
     readers: list[pika.BlockingConnection] = []
-    listed = residuo.cli_ops.list_dead_letters
+    listed = list_dead_letters
 
     def list_then_another_reader_arrives(*args: Any, **kwargs: Any) -> Any:
         letters = listed(*args, **kwargs)
