@@ -25,6 +25,7 @@ from messages import InvalidEvent, body_id, parse_inbound
 from messages.bounds import DEFAULT_MAX_BODY_BYTES
 from residuo.dead_letter_ops import replay_refusals
 from residuo.dead_letter_views import dead_letters_table
+from workers.middleware import traceparent_of
 from workers.rabbitmq.dead_letter_queue import DeadLetter
 
 CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "contract" / "schemas" / "events"
@@ -180,3 +181,25 @@ def test_attack10_the_event_schemas_refuse_what_residuo_refuses(
     Expected: the schema and residuo agree (or contract.md lists the rule)."""
     assert not _residuo_accepts(event), case
     assert _schema_accepts(event) is False, f"the schema accepts {case}"
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+    ],
+)
+def test_attack10_an_invalid_w3c_traceparent_stays_out_of_the_log_context(
+    traceparent: str,
+) -> None:
+    """docs/contract.md: "A W3C `traceparent` is bound to the log lines"; `BindLogContext`:
+    "A `traceparent` that is not of the W3C shape is left out of the log context …
+    log lines carry only what a tracer can join on".
+
+    Observed: the check is a regular expression of the field widths only, so version
+    `ff` and the all-zero trace and parent ids, which W3C Trace Context declares
+    invalid (a tracer drops them), are bound to every log line of the event (seen in
+    a worker's log: `"traceparent": "ff-0000…"`). Expected: left out."""
+    assert traceparent_of({"traceparent": traceparent}) is None
