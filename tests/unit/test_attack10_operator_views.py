@@ -203,3 +203,35 @@ def test_attack10_an_invalid_w3c_traceparent_stays_out_of_the_log_context(
     invalid (a tracer drops them), are bound to every log line of the event (seen in
     a worker's log: `"traceparent": "ff-0000…"`). Expected: left out."""
     assert traceparent_of({"traceparent": traceparent}) is None
+
+
+ASYNCAPI = CONTRACT.parents[1] / "asyncapi.json"
+
+
+def test_attack10_the_asyncapi_document_describes_binary_content_mode() -> None:
+    """contract.md §2 accepts events in binary content mode (attributes as
+    `cloudEvents_*` headers, `data` as the body), an extension residuo added.
+
+    Observed: docs/contract/asyncapi.json describes each inbound message only as the
+    structured CloudEvent (`contentType: application/json`, payload the whole event);
+    no message mentions a `cloudEvents_…` header, so an integrator generating a
+    client from the AsyncAPI document cannot learn of binary mode, nor of its
+    header names. Expected: a binary-mode message (headers schema with
+    `cloudEvents_specversion`, `cloudEvents_id`, … and the `data` schema as payload)."""
+    document = ASYNCAPI.read_text()
+
+    assert "cloudEvents_specversion" in document
+
+
+def test_attack10_the_asyncapi_document_has_every_dead_letter_queue_of_the_contract() -> None:
+    """contract.md §5: "Each work queue has a dead-letter queue `<queue>.XQ`
+    (`residuo.events.XQ`, `residuo.sweeps.XQ`), kept until ops decide", and `residuo
+    dead-letters --queue residuo.sweeps` acts on the second.
+
+    Observed: the AsyncAPI document's channels are `residuo.events` (exchange and
+    queue), `residuo.events.XQ` and `residuo.notifications` (exchange and queue):
+    `residuo.sweeps.XQ` (whose dead letters are Dramatiq messages, known by their
+    message id, not `sha256:`) is missing. Expected: a channel for it."""
+    channels = json.loads(ASYNCAPI.read_text())["channels"]
+
+    assert "residuo.sweeps.XQ" in {channel["address"] for channel in channels.values()}
