@@ -7,9 +7,13 @@ what is expected."""
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from e2e.test_cli import run
+from e2e.test_migrate_wait import migrate
+from servers import PostgresServer
+from sqlalchemy.engine import make_url
 
 pytestmark = pytest.mark.e2e
 
@@ -38,3 +42,27 @@ def test_attack10_a_report_outside_the_calendar_is_a_one_line_error(
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("residuo: error:"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_attack10_migrate_wait_gives_up_at_once_on_credentials_the_server_refuses(
+    postgres_server: PostgresServer,
+) -> None:
+    """docs/cli.md: `--wait SECONDS` "retries a database that cannot be reached yet
+    (refusing connections, still creating the database)". The compose stack runs
+    `migrate --wait 120` with the user and password of `.env`; a password changed in
+    `.env` after PostgreSQL's volume was initialised is refused for good.
+
+    Observed: `FATAL: role "…" does not exist` (and `password authentication failed`
+    alike) is taken for "not reachable yet (…); retrying in 0.5 s", for the whole wait:
+    two minutes of a stack that looks like it is starting, then the same error.
+    Expected: an authentication failure ends the wait at once, saying so."""
+    url = (
+        make_url(postgres_server.url)
+        .set(username=f"nobody_{uuid4().hex[:8]}", password="wrong")
+        .render_as_string(hide_password=False)
+    )
+    process = migrate(url, "--wait", "5")
+    _, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 1, stderr
+    assert "retrying" not in stderr
