@@ -173,17 +173,26 @@ class Ledger:
             return recording
 
     def reject(
-        self, body: bytes, *, reason: str, detail: str, event_id: str | None, event_type: str | None
+        self,
+        body: bytes,
+        *,
+        reason: str,
+        detail: str,
+        event_id: str | None,
+        event_type: str | None,
+        dead_letter_id: str | None = None,
     ) -> bool:
         """Report an event that can never be valid (``event.rejected``), once per body.
 
         Keyed by the body's hash, not the event id: a corrected event re-sent under
-        the same id must still be applied. `body` is the dead letter's body, so the
-        report's `dead_letter_id` is the id ``residuo dead-letters`` shows.
+        the same id must still be applied. `body` is the dead letter's body, kept byte
+        for byte (NUL and bytes that are not UTF-8 included), so the report's
+        `dead_letter_id` is the id ``residuo dead-letters`` shows; a caller that keeps
+        only part of a large body passes the whole body's id as `dead_letter_id`.
         """
         with UnitOfWork(self.engine) as uow:
             ctx = self._context(uow)
-            dead_letter_id = body_id(body)
+            dead_letter_id = dead_letter_id or body_id(body)
             digest = dead_letter_id.removeprefix(BODY_ID_PREFIX)
             claimed = uow.insert_ignoring_conflicts(
                 schema.rejected_events,
@@ -193,7 +202,7 @@ class Ledger:
                     "event_type": event_type,
                     "reason": reason,
                     "detail": detail,
-                    "body": body.decode("utf-8", errors="replace"),
+                    "body": body,
                     "received_at": ctx.recorded_at,
                 },
             )
@@ -404,7 +413,7 @@ def _report_id_conflict(ctx: Context, event: BookedEvent, digest: str, earlier: 
             "event_type": event.type,
             "reason": "id_conflict",
             "detail": detail,
-            "body": event.model_dump_json(),
+            "body": event.model_dump_json().encode(),
             "received_at": ctx.recorded_at,
         },
     )

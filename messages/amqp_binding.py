@@ -15,10 +15,20 @@ binary. `structured_event` turns a binary message into the structured event it
 stands for, so the rest of the pipeline (validation, dead letters, replays) knows one
 form only.
 
+The binding tells the modes apart by media type, and media types are compared
+without regard to case (RFC 9110 §8.3.1): ``Application/CloudEvents+JSON`` is
+structured mode too.
+
 Header values arrive with AMQP types. Strings, integers and booleans are kept; an
-AMQP timestamp becomes its ISO 8601 form in UTC and binary becomes base64, the
-canonical strings of the CloudEvents Timestamp and Binary types; anything else is
-kept as the nearest JSON value and judged by validation like any attribute.
+AMQP timestamp becomes its ISO 8601 form in UTC; anything else is kept as the nearest
+JSON value and judged by validation like any attribute. A byte array (AMQP 0-9-1
+``x``: Java's ``byte[]``, Go's ``[]byte``, what the .NET client hands back on receipt)
+is how many clients send text: as the value of an attribute whose type is String,
+URI, URI-reference or Timestamp (every core attribute, and the distributed-tracing
+extension's ``traceparent`` and ``tracestate``), it is read as UTF-8, and bytes that
+are not UTF-8 refuse the event (``bad_schema``, naming the header). Any other
+extension's byte array becomes base64, the canonical string of the CloudEvents
+Binary type.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from messages.cloudevents import CORE_ATTRIBUTES
 from messages.errors import InvalidEvent
 from messages.inbound import decode_body
 
@@ -38,7 +49,14 @@ ATTRIBUTE_PREFIXES: Final = ("cloudEvents_", "cloudEvents:")
 """How binary mode names an attribute's header; the first is the binding's preferred."""
 
 STRUCTURED_CONTENT_TYPE: Final = "application/cloudevents"
-"""The media type prefix that marks structured mode (``application/cloudevents+json``)."""
+"""The media type prefix that marks structured mode (``application/cloudevents+json``),
+in lower case: a content type is compared in lower case."""
+
+TEXT_ATTRIBUTES: Final = frozenset(
+    {*(name for name in CORE_ATTRIBUTES if name != "data"), "traceparent", "tracestate"}
+)
+"""Attributes whose values are text (String, URI, URI-reference, Timestamp): a byte
+array sent for one of them is its UTF-8 encoding."""
 
 
 def structured_event(
@@ -51,8 +69,11 @@ def structured_event(
     deeper than a structured event may be) is kept as text, so that validation refuses
     it under the event's own id and type. An empty body leaves
     `data` out.
+
+    Raises `InvalidEvent` (``bad_schema``) when a text attribute's byte array is not
+    UTF-8, with the event's id and type if they could be read.
     """
-    if content_type is not None and content_type.startswith(STRUCTURED_CONTENT_TYPE):
+    if content_type is not None and content_type.lower().startswith(STRUCTURED_CONTENT_TYPE):
         return None
     attributes = _attributes(headers or {})
     if "specversion" not in attributes:
@@ -64,14 +85,34 @@ def structured_event(
     return attributes
 
 
-def _attributes(headers: Mapping[str, Any]) -> dict[str, Any]:
+def _attributes(headers: Mapping[Any, Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
+    not_text: list[str] = []
     # The binding's preferred separator wins if a sender used both for one attribute.
     for prefix in reversed(ATTRIBUTE_PREFIXES):
         for name, value in headers.items():
-            if name.startswith(prefix) and len(name) > len(prefix):
-                found[name[len(prefix) :]] = _json_value(value)
+            # A header name that is not UTF-8 comes as bytes: it names no attribute.
+            if isinstance(name, str) and name.startswith(prefix) and len(name) > len(prefix):
+                attribute = name[len(prefix) :]
+                if isinstance(value, bytes) and attribute in TEXT_ATTRIBUTES:
+                    try:
+                        found[attribute] = value.decode("utf-8")
+                    except UnicodeDecodeError as error:
+                        not_text.append(f"{name}: a byte array that is not UTF-8 text ({error})")
+                    continue
+                found[attribute] = _json_value(value)
+    if not_text:
+        raise InvalidEvent(
+            "bad_schema",
+            "; ".join(not_text),
+            event_id=_text(found.get("id")),
+            event_type=_text(found.get("type")),
+        )
     return found
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _json_value(value: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Annotated, Final, Generic, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -92,9 +93,26 @@ ExtensionValue = Annotated[
 """An extension attribute's value in the JSON format: Boolean, Integer, or a string
 (String, URI, URI-reference, Timestamp, and Binary as base64); null means unset."""
 
-JsonMediaType = Annotated[str, StringConstraints(pattern=r"^application/json\s*(;.*)?$")]
+
+def _media_type_in_lower_case(value: object) -> object:
+    # Media types are case-insensitive (RFC 9110 §8.3.1): `Application/JSON` is
+    # `application/json`. Parameters are kept as sent: some values are not.
+    if not isinstance(value, str):
+        return value
+    media_type, separator, parameters = value.partition(";")
+    return media_type.lower() + separator + parameters
+
+
+JsonMediaType = Annotated[
+    str,
+    StringConstraints(pattern=r"^application/json\s*(;.*)?$"),
+    # After the constraint in this list, so it runs before it and the JSON Schema keeps
+    # the pattern (the schema states the canonical, lower-case form).
+    BeforeValidator(_media_type_in_lower_case),
+]
 """``application/json``, with parameters if any (``application/json; charset=utf-8``):
-`data` is always a JSON object."""
+`data` is always a JSON object. The media type is matched without regard to case and
+kept in lower case (``Application/JSON`` is kept as ``application/json``)."""
 
 DataT = TypeVar("DataT")
 

@@ -34,8 +34,10 @@ RejectionReason = Literal[
     "naive_timestamp",
     "implausible_timestamp",
     "body_too_large",
+    "bad_headers",
 ]
-"""Why a body was refused, as a short code ops can count and filter on."""
+"""Why a body was refused, as a short code ops can count and filter on. ``bad_headers``:
+the AMQP message carrying it had headers no client could read (``workers.ingress``)."""
 
 
 REPORTED_ID_MAX_LENGTH: Final = limits.EVENT_ID_MAX_LENGTH

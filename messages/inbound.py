@@ -35,6 +35,7 @@ from messages._wire import header, load_object, rejection
 from messages.amounts import Amount
 from messages.cloudevents import CloudEvent
 from messages.errors import InvalidEvent
+from messages.limits import CREDIT_IDS_MAX_COUNT
 
 __all__ = [
     "INBOUND_TYPES",
@@ -111,6 +112,7 @@ class CreditRequested(WireModel):
 
     Extension beyond SPEC §2: `credit_ids`, when given, restricts the request to those
     credits (still consumed soonest-expiring first); absent or null means all credits.
+    It names at most 1,000 credits (``limits.CREDIT_IDS_MAX_COUNT``).
     """
 
     request_id: RequestId
@@ -120,7 +122,7 @@ class CreditRequested(WireModel):
     documents: list[str] = Field(default_factory=list)
     requested_at: AwareDatetime
     new_order: NewOrder | None = Field(default=None, validate_default=True)
-    credit_ids: list[CreditId] | None = None
+    credit_ids: list[CreditId] | None = Field(default=None, max_length=CREDIT_IDS_MAX_COUNT)
 
     @field_validator("new_order")
     @classmethod

@@ -18,6 +18,7 @@ from typing import Final
 
 __all__ = [
     "CODE_MAX_LENGTH",
+    "CREDIT_IDS_MAX_COUNT",
     "CREDIT_ID_MAX_LENGTH",
     "CREDIT_ID_PREFIX",
     "CUSTOMER_ID_MAX_LENGTH",
@@ -56,6 +57,11 @@ CREDIT_ID_PREFIX: Final = "CR-"
 
 CREDIT_ID_MAX_LENGTH: Final = len(CREDIT_ID_PREFIX) + ORDER_ID_MAX_LENGTH
 """The longest credit id: the prefix and the longest order number."""
+
+CREDIT_IDS_MAX_COUNT: Final = 1_000
+"""How many credits a credit request may name (``credit_ids``). Each is one parameter
+of the query that loads them, and PostgreSQL's protocol carries at most 65,535 per
+query: a longer list could never be judged. A customer has a few credits."""
 
 DEAD_LETTER_ID_MAX_LENGTH: Final = len("sha256:") + 64
 """A dead letter's id: ``sha256:`` and a SHA-256 in hex (a Dramatiq message id, a UUID,

@@ -122,7 +122,10 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
         log_recording(recording)
         metrics.count_recording(recording)
 
-    actors = declare_actors(broker, ledger, on_recorded=on_recorded)
+    # On RabbitMQ a sweep message may come from anyone who can publish to its queue;
+    # in memory it is a replay's, whose sweep lines set their own time.
+    sweep_clock = clock if isinstance(broker, ResiduoRabbitmqBroker) else None
+    actors = declare_actors(broker, ledger, on_recorded=on_recorded, clock=sweep_clock)
     if isinstance(broker, ResiduoRabbitmqBroker):
         open_raw_ingress(broker, actors, max_body_bytes=settings.max_body_bytes)
     return Runtime(settings, engine, ledger, broker, actors, clock, registry)

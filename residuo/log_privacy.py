@@ -11,10 +11,17 @@ been rendered to text or to a dict and before the line is written:
   still correlate, and nobody reading them learns who it was. Customer ids are
   recognised by their key (``customer_id``) and, within every other value of the
   same line, by the ids those keys carry, the one of the message being processed
-  included (``workers.middleware.BindLogContext`` binds it).
-* `escape_control_characters` writes C0, C1 and DEL characters as ``\\x1b`` in
-  console lines (JSON lines escape them already): an id from upstream cannot move a
-  terminal's cursor or forge a line.
+  included (``workers.middleware.BindLogContext`` binds it), wherever one stands as
+  a whole token: not as part of a longer one (customer ``42`` leaves ``evt-42``,
+  ``MI0420`` and ``10:42:00`` alone). A token is a run of letters and digits joined
+  by ``-``, ``.``, ``:``, ``/``, ``+``, ``@`` or ``_``; a sentence's last full stop
+  does not join.
+* `escape_control_characters` writes what ``residuo.printable`` escapes (control and
+  format characters, line and paragraph separators, lone surrogates: ``\\x1b``,
+  ``\\u202e``) as its escape in console lines (JSON lines escape them already): an
+  id from upstream cannot move a terminal's cursor, reverse the rest of a line or
+  forge one. Identifiers are not refused for holding a format character: the
+  console is one reader among several, and every human-facing output escapes.
 * `MessagesWithoutBodies` is a logging filter: Dramatiq's own lines (``Message … was
   skipped.``, ``Failed to process message …``) name a message by its actor and id,
   never by its arguments, which are whole event bodies.
@@ -35,6 +42,8 @@ from dramatiq import Message
 from dramatiq.broker import MessageProxy
 from structlog.typing import EventDict, WrappedLogger
 
+from residuo.printable import printable
+
 __all__ = [
     "CUSTOMER_KEYS",
     "LogScrubber",
@@ -51,7 +60,9 @@ _KEY_VALUE_PASSWORD: Final = re.compile(
     r"(?P<keep>\b(?:password|passwd|pwd|secret|token)['\"]?\s*[=:]\s*['\"]?)[^\s'\",;&)}]+",
     re.I,
 )
-_CONTROL_CHARACTER: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters that join a customer id to its neighbours into a longer token when a
+# letter or digit stands beyond them: "evt-42", "10:42:00", "MI.42".
+_JOINERS: Final = r"[-.:/+@_]"
 _PSEUDONYM_DIGITS: Final = 16
 # A traceback is several lines by nature; everything else is one line.
 _MULTILINE_KEYS: Final = frozenset({"exception"})
@@ -100,8 +111,13 @@ class LogScrubber:
         text = _URL_PASSWORD.sub(rf"\g<keep>{_MASK}", text)
         text = _KEY_VALUE_PASSWORD.sub(rf"\g<keep>{_MASK}", text)
         for customer in customers:
-            text = text.replace(customer, self.pseudonym(customer))
+            text = _whole_token(customer).sub(self.pseudonym(customer), text)
         return text
+
+
+def _whole_token(customer: str) -> re.Pattern[str]:
+    """Where ``customer`` stands in a text as a token of its own (see the module)."""
+    return re.compile(rf"(?<!\w)(?<!\w{_JOINERS}){re.escape(customer)}(?!\w)(?!{_JOINERS}\w)")
 
 
 def _customer_ids(value: Any, key: str | None = None) -> Iterable[str]:
@@ -118,20 +134,17 @@ def _customer_ids(value: Any, key: str | None = None) -> Iterable[str]:
 def escape_control_characters(
     logger: WrappedLogger, method_name: str, event_dict: EventDict
 ) -> EventDict:
-    """A structlog processor for console lines: control characters escaped (a
-    traceback keeps its line breaks)."""
+    """A structlog processor for console lines: every value as ``residuo.printable``
+    shows it (a traceback keeps its line breaks)."""
     return {key: _escaped(value, key in _MULTILINE_KEYS) for key, value in event_dict.items()}
 
 
 def _escaped(value: Any, multiline: bool) -> Any:
     if not isinstance(value, str):
         return value
-
-    def escape(found: re.Match[str]) -> str:
-        character = found.group()
-        return character if multiline and character == "\n" else f"\\x{ord(character):02x}"
-
-    return _CONTROL_CHARACTER.sub(escape, value)
+    if multiline:
+        return "\n".join(printable(line) for line in value.split("\n"))
+    return printable(value)
 
 
 class MessagesWithoutBodies(logging.Filter):

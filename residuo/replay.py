@@ -172,7 +172,7 @@ class Replayer:
         """Send ``line`` through the actors, wait until it is settled, relay what it wrote."""
         actors = self._runtime.actors
         messages = (
-            [route(line.body, actors)]
+            [route(line.body, actors, max_body_bytes=self._runtime.settings.max_body_bytes)]
             if isinstance(line, EventLine)
             else actors.sweep_messages(line.kind, line.as_of)
         )

@@ -8,7 +8,11 @@ function, hand what it did to ``on_recorded`` (the log lines of
 (``RejectInvalidEvents``).
 
 A sweep message without a business date runs the sweep at its ``as_of`` in the
-worker (a replay's sweep line). With one, it is the scheduler's run of that date: the
+worker (a replay's sweep line). Given a clock (``declare_actors``; the bootstrap
+gives one on RabbitMQ), such a message whose ``as_of`` is still to come is refused
+and dead-lettered, as ``residuo sweep --as-of`` refuses it: run early, an expiry
+sweep forfeits credit the customer may still use (R2). A replay gives none: its
+sweep lines are its own timeline. With one, it is the scheduler's run of that date: the
 worker starts the run and fans its chunks out as ``sweep_chunk`` messages on the same
 queue, so every worker shares a large sweep (``ledger.sweep_runs``). Only a run the
 scheduler claimed is started, and only with the ``as_of`` it was claimed with: a run
@@ -26,7 +30,7 @@ import structlog
 from dramatiq import Actor, Broker, Message
 
 from ledger.errors import UnknownSweepError
-from ledger.service import Ledger, Recording
+from ledger.service import Clock, Ledger, Recording
 from ledger.sweeps import SWEEPS
 from messages import INBOUND_TYPES, parse_inbound
 from workers.errors import InvalidSweepError
@@ -97,10 +101,16 @@ class Actors:
 
 
 def declare_actors(
-    broker: Broker, ledger: Ledger, *, on_recorded: OnRecorded = log_recording
+    broker: Broker,
+    ledger: Ledger,
+    *,
+    on_recorded: OnRecorded = log_recording,
+    clock: Clock | None = None,
 ) -> Actors:
     """Declare every actor on ``broker``, each closing over ``ledger``; the inbound
-    actors call ``on_recorded`` with what became of each event, once committed.
+    actors call ``on_recorded`` with what became of each event, once committed. With
+    a ``clock``, a sweep without a business date refuses an ``as_of`` later than it
+    (see the module).
 
     The broker must carry ``RejectInvalidEvents``: without it an invalid event would
     be retried until it ran out of retries, and ops would never hear of it.
@@ -121,7 +131,7 @@ def declare_actors(
     )
     by_sweep_kind: dict[str, SweepActor] = {
         kind: Actor(
-            _sweep(ledger, kind, sweep_chunk),
+            _sweep(ledger, kind, sweep_chunk, clock),
             broker=broker,
             actor_name=f"sweep_{kind}",
             queue_name=SWEEPS_QUEUE,
@@ -160,12 +170,16 @@ def _record(ledger: Ledger, on_recorded: OnRecorded) -> Callable[[InboundBody], 
     return record
 
 
-def _sweep(ledger: Ledger, kind: str, chunk_actor: ChunkActor) -> Callable[[str, str | None], None]:
+def _sweep(
+    ledger: Ledger, kind: str, chunk_actor: ChunkActor, clock: Clock | None
+) -> Callable[[str, str | None], None]:
     def sweep(as_of: str, business_date: str | None = None) -> None:
         """Run the sweep at business time ``as_of`` (ISO 8601 with an offset) here, or,
         given the run's ``business_date``, start that run and send its chunks."""
         instant = parse_as_of(as_of)
         if business_date is None:
+            if clock is not None:
+                _require_past(kind, instant, clock())
             tallies = ledger.sweep(kind, instant)
             for each, tally in tallies.items():
                 _logger.info("sweep completed", kind=each, as_of=as_of, counts=dict(tally.counts))
@@ -180,6 +194,19 @@ def _sweep(ledger: Ledger, kind: str, chunk_actor: ChunkActor) -> Callable[[str,
         )
 
     return sweep
+
+
+def _require_past(kind: str, as_of: datetime, now: datetime) -> None:
+    """Refuse a sweep at an instant still to come: it would settle what has not fallen
+    due (a claimed run is checked against its claim instead, ``_require_claim``)."""
+    if as_of <= now:
+        return
+    problem = (
+        f"as_of {as_of.isoformat()} is in the future (now {now.isoformat()}): a sweep "
+        "settles only what has fallen due"
+    )
+    _logger.error("sweep refused", kind=kind, as_of=as_of.isoformat(), problem=problem)
+    raise InvalidSweepError(problem)
 
 
 def _require_claim(ledger: Ledger, kind: str, business_date: date, as_of: datetime) -> None:

@@ -21,9 +21,9 @@ from dramatiq import Broker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AgeLimit, Middleware, ShutdownNotifications, TimeLimit
 
-from workers.middleware import DurableRetries
 from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS, ResiduoRabbitmqBroker
 from workers.rabbitmq.topology import CLASSIC, QueueType
+from workers.retries import DurableRetries
 
 __all__ = ["MEMORY_BROKER_URL", "RetryPolicy", "create_broker"]
 

@@ -43,6 +43,6 @@ class RejectionNotRecordedError(WorkerError, MiddlewareError):
 
 
 class InvalidSweepError(WorkerError):
-    """A sweep message that can never run: an unknown kind, a naive ``as_of``, or a run
-    message no scheduler claimed (sent by hand, early) or whose ``as_of`` is not the
-    claim's."""
+    """A sweep message that can never run: an unknown kind, a naive ``as_of``, an
+    ``as_of`` still to come, or a run message no scheduler claimed (sent by hand,
+    early) or whose ``as_of`` is not the claim's."""

@@ -18,8 +18,13 @@ Ops are told (``event.rejected``) of every inbound event that ends in a dead-let
 queue, whatever its kind (``workers.middleware``). Database errors are told apart by
 what the driver reports, not by their message: PostgreSQL's SQLSTATE (class 08
 connection, 40 rollback, 53 resources, 58 system, and a few of 55 and 57), SQLite's
-result code (busy, locked, I/O, full), and PEP 249's ``OperationalError`` when there
-is no code at all (a connection that could not be opened).
+result code (busy, locked, I/O, full), and, when there is no code at all, whether
+the connection is really gone: SQLAlchemy invalidates one psycopg reports
+``closed`` or ``broken``, and psycopg attaches the failed connection (``pgconn``)
+to the error of a connection attempt. Any other error without a code, such as
+psycopg refusing a query of more than 65,535 parameters before sending it, is raised
+by a healthy connection and would fail the same way every time: a processing error,
+not a fault to wait out.
 """
 
 from enum import StrEnum
@@ -93,4 +98,5 @@ def _transient_database_error(error: sqlalchemy.exc.DBAPIError) -> bool:
     sqlite_code = getattr(driver_error, "sqlite_errorcode", None)
     if isinstance(sqlite_code, int):
         return sqlite_code & _SQLITE_PRIMARY_CODE_MASK in _TRANSIENT_SQLITE_CODES
-    return isinstance(error, sqlalchemy.exc.OperationalError)
+    # psycopg's documented ``Error.pgconn``: set only when a connection attempt failed.
+    return getattr(driver_error, "pgconn", None) is not None

@@ -10,7 +10,10 @@ Routing reads a body only if it is within the size limit, and through the same
 decoder as validation (``messages.decode_body``: nesting bounded, any decoder failure
 refused), so a poison body (10,000 nested arrays, a gigabyte of JSON) is routed to
 the unroutable-event actor unread, and rejected there, instead of crashing the
-consumer thread and coming back forever.
+consumer thread and coming back forever. What ingress itself refuses (a body over
+the size limit, judged once, on the bytes received; a message whose AMQP headers
+could not be read; binary-mode attributes that are not text) goes the same way,
+its reason in ``REFUSED_AT_INGRESS_OPTION``.
 
 On RabbitMQ, ``open_raw_ingress`` lets the events queue take such raw bodies from
 any AMQP client, through the ``residuo.events`` exchange, in either CloudEvents
@@ -24,11 +27,13 @@ from typing import Any, Final
 import pika
 from dramatiq import Message
 
-from messages import InvalidEvent, decode_body
+from messages import InboundBounds, InvalidEvent, decode_body
 from messages.amqp_binding import structured_event
 from messages.bounds import DEFAULT_MAX_BODY_BYTES
 from workers.actors import EVENTS_QUEUE, Actors
+from workers.middleware import REFUSED_AT_INGRESS_OPTION
 from workers.rabbitmq.broker import ResiduoRabbitmqBroker
+from workers.rabbitmq.properties import unreadable_headers
 from workers.rabbitmq.topology import ALL_ROUTING_KEYS, EVENTS_EXCHANGE
 
 __all__ = ["UNTYPED_ROUTING_KEY", "open_raw_ingress", "publish_event", "route"]
@@ -48,20 +53,31 @@ def open_raw_ingress(
     """Bind the ``residuo.events`` exchange to the events queue (every routing key),
     and route each raw body received there to its actor (see ``route``).
 
+    Whatever comes through the exchange is an upstream event, even a body that
+    happens to look like a Dramatiq message (``ResiduoRabbitmqBroker.decode``).
     The binding is made whenever the queue is declared: when a worker starts
     consuming, when ``residuo publish`` runs, and again if the queue was deleted.
     """
     broker.bind_exchange(EVENTS_QUEUE, EVENTS_EXCHANGE, ALL_ROUTING_KEYS)
-    broker.accept_raw_bodies(
-        EVENTS_QUEUE,
-        lambda body, headers, content_type: route(
+
+    def route_delivery(body: bytes, properties: Any) -> Message[None]:
+        headers = getattr(properties, "headers", None)
+        content_type = getattr(properties, "content_type", None)
+        problem = unreadable_headers(properties)
+        if problem is None and content_type is not None and not isinstance(content_type, str):
+            # pika hands over a content type that is not UTF-8 as bytes.
+            problem = f"the content type {content_type!r} is not UTF-8 text"
+            content_type = None
+        return route(
             body,
             actors,
             headers=headers,
             content_type=content_type,
             max_body_bytes=max_body_bytes,
-        ),
-    )
+            unreadable_headers=problem,
+        )
+
+    broker.accept_raw_bodies(EVENTS_QUEUE, route_delivery)
 
 
 def publish_event(broker: ResiduoRabbitmqBroker, body: bytes) -> str:
@@ -94,24 +110,46 @@ def route(
     body: bytes,
     actors: Actors,
     *,
-    headers: Mapping[str, Any] | None = None,
+    headers: Mapping[Any, Any] | None = None,
     content_type: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    unreadable_headers: str | None = None,
 ) -> Message[None]:
     """The message to enqueue for ``body``, received with AMQP ``headers`` and
-    ``content_type``; no I/O, the caller enqueues it. A body over ``max_body_bytes``
-    is not even decoded.
+    ``content_type``; no I/O, the caller enqueues it, and nothing here raises.
+
+    Refused here, for ``RejectInvalidEvents`` to report and dead-letter: a body over
+    ``max_body_bytes`` (not even decoded: the limit bounds the bytes received), and a
+    message whose headers could not be read (``unreadable_headers`` says why;
+    ``bad_headers``): without them residuo cannot tell a structured event from the
+    data of a binary one, so its body is not applied, but kept in the dead letter, to
+    be replayed once ops have looked at it.
 
     An event in CloudEvents binary content mode (attributes in ``cloudEvents_*``
     headers, ``data`` as the body) travels on as the structured event it stands for
     (``messages.amqp_binding``), so it is validated, dead-lettered and replayed like
     any other.
     """
-    binary: dict[str, Any] | None = None
-    decoded: dict[str, Any] | None = None
-    if len(body) <= max_body_bytes:
+    try:
+        InboundBounds(max_body_bytes=max_body_bytes).check_size(body)
+    except InvalidEvent as too_large:
+        return _refused(actors, _text(body), too_large)
+    if unreadable_headers is not None:
+        readable = _json_object(body)
+        refusal = InvalidEvent(
+            "bad_headers",
+            f"the message's AMQP headers cannot be read ({unreadable_headers}); publish "
+            "it again with headers any AMQP client can read",
+            event_id=_string(readable, "id"),
+            event_type=_string(readable, "type"),
+        )
+        return _refused(actors, readable if readable is not None else _text(body), refusal)
+    try:
         binary = structured_event(headers, content_type, body)
-        decoded = binary if binary is not None else _json_object(body)
+    except InvalidEvent as not_text:
+        data = _json_object(body)
+        return _refused(actors, data if data is not None else _text(body), not_text)
+    decoded = binary if binary is not None else _json_object(body)
     if decoded is not None:
         event_type = decoded.get("type")
         actor = actors.by_event_type.get(event_type) if isinstance(event_type, str) else None
@@ -120,9 +158,31 @@ def route(
     if binary is not None:
         # Its attributes are in the headers: the report names its id and type.
         return actors.unroutable.message(binary)
+    return actors.unroutable.message(_text(body))
+
+
+def _refused(actors: Actors, body: Mapping[str, Any] | str, refusal: InvalidEvent) -> Message[None]:
+    """A message that ``RejectInvalidEvents`` reports and dead-letters as ``refusal``."""
+    judged = {
+        "reason": refusal.reason,
+        "detail": refusal.detail,
+        "event_id": refusal.event_id,
+        "event_type": refusal.event_type,
+    }
+    return actors.unroutable.message_with_options(
+        args=(body,), **{REFUSED_AT_INGRESS_OPTION: judged}
+    )
+
+
+def _text(body: bytes) -> str:
     # Undecodable bytes travel as surrogate escapes, so the report hashes the very
     # bytes received and the rejection says "not UTF-8" rather than something vaguer.
-    return actors.unroutable.message(body.decode("utf-8", errors="surrogateescape"))
+    return body.decode("utf-8", errors="surrogateescape")
+
+
+def _string(decoded: Mapping[str, Any] | None, name: str) -> str | None:
+    value = decoded.get(name) if decoded is not None else None
+    return value if isinstance(value, str) else None
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
-"""Middleware that keeps the actors thin: log context, invalid events, retries.
+"""Middleware that keeps the actors thin: log context, invalid events (retries are
+``workers.retries``), and the message options they share.
 
 Each is one small class with one concern, configured with keyword-only arguments,
 in the manner of Dramatiq's own ``AgeLimit``.
@@ -8,28 +9,25 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import structlog
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
-from dramatiq.common import compute_backoff
-from dramatiq.middleware import Retries
 
 from ledger.service import Ledger
-from messages import InboundBounds, InvalidEvent, parse_inbound
+from messages import InboundBounds, InvalidEvent, RejectionReason, body_id, parse_inbound
 from workers.errors import DeadLetteredError, RejectedEventError, RejectionNotRecordedError
-from workers.failures import Failure, classify
 
 __all__ = [
     "DEAD_LETTER_OPTION",
     "INBOUND_EVENT_OPTION",
     "PROCESSING_ERRORS_OPTION",
+    "REFUSED_AT_INGRESS_OPTION",
     "REPORT_ATTEMPTS_OPTION",
     "TELL_OPS_OPTION",
     "TRACEPARENT",
     "BindLogContext",
-    "DurableRetries",
     "RejectInvalidEvents",
     "body_bytes",
     "traceparent_of",
@@ -51,20 +49,44 @@ PROCESSING_ERRORS_OPTION: Final = "processing_errors"
 REPORT_ATTEMPTS_OPTION: Final = "report_attempts"
 """Message option: how many times telling ops of it has failed."""
 
+REFUSED_AT_INGRESS_OPTION: Final = "refused_at_ingress"
+"""Message option ``{"reason": …, "detail": …}``: ingress judged the message it received
+invalid before reading it as an event (over the size limit, headers nobody can read,
+binary-mode attributes that are not text; ``workers.ingress.route``)."""
+
 _UNWRITABLE_BODY: Final = b'"(a body no JSON encoder can write back)"'
 
-TRACEPARENT: Final = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-"""A W3C Trace Context ``traceparent``: version, trace id, parent id, flags."""
+TRACEPARENT: Final = re.compile(
+    r"(?P<version>[0-9a-f]{2})-(?P<trace_id>[0-9a-f]{32})-(?P<parent_id>[0-9a-f]{16})"
+    r"-(?P<flags>[0-9a-f]{2})(?P<more>-.*)?"
+)
+"""The shape of a W3C Trace Context ``traceparent``: version, trace id, parent id,
+flags, and what a later version may add after them."""
+
+_INVALID_VERSION: Final = "ff"
+_FIRST_VERSION: Final = "00"
 
 _logger = structlog.get_logger(__name__)
 
 
 def traceparent_of(event: Mapping[str, Any]) -> str | None:
-    """The event's ``traceparent`` extension if it has the W3C shape (`TRACEPARENT`)."""
+    """The event's ``traceparent`` extension if W3C Trace Context (Level 1, §3.2)
+    deems it valid: of its shape (`TRACEPARENT`, lower-case hex), version not ``ff``,
+    neither the trace id nor the parent id all zeros, and nothing after the flags in
+    version ``00`` (a later version may add fields, each after a dash)."""
     traceparent = event.get("traceparent")
-    if isinstance(traceparent, str) and TRACEPARENT.fullmatch(traceparent):
-        return traceparent
-    return None
+    if not isinstance(traceparent, str):
+        return None
+    found = TRACEPARENT.fullmatch(traceparent)
+    if (
+        found is None
+        or found["version"] == _INVALID_VERSION
+        or (found["version"] == _FIRST_VERSION and found["more"] is not None)
+        or not found["trace_id"].strip("0")
+        or not found["parent_id"].strip("0")
+    ):
+        return None
+    return traceparent
 
 
 def body_bytes(body: Mapping[str, Any] | str) -> bytes:
@@ -95,8 +117,9 @@ class BindLogContext(Middleware):
     customer id is written as its pseudonym, and so is any mention of it in the line:
     ``residuo.log_privacy``).
 
-    A ``traceparent`` that is not of the W3C shape is left out of the log context (it
-    is still kept with the event): log lines carry only what a tracer can join on.
+    A ``traceparent`` that W3C Trace Context deems invalid (``traceparent_of``) is left
+    out of the log context (it is still kept with the event): log lines carry only what
+    a tracer can join on.
     """
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
@@ -130,12 +153,14 @@ class BindLogContext(Middleware):
 
 class RejectInvalidEvents(Middleware):
     """Dead-letter an inbound event that can never be valid, after telling ops; and
-    tell ops of every other inbound event given up on (``DurableRetries``).
+    tell ops of every other inbound event given up on (``workers.retries``).
 
-    Invalid means: over the size limit, not a valid event (``parse_inbound``), or with
-    an instant outside the plausible window (``messages.InboundBounds``). That is
-    final (the same bytes fail the same way every time), so it is never retried:
-    ``ledger.reject`` commits ``event.rejected`` (once per body), then the message is
+    Invalid means: refused by ingress (``REFUSED_AT_INGRESS_OPTION``: over the size
+    limit, which is judged there once, on the bytes received; unreadable headers), not
+    a valid event (``parse_inbound``), or with an instant outside the plausible window
+    (``messages.InboundBounds``). That is final (the same bytes fail the same way
+    every time), so it is never retried: ``ledger.reject`` commits ``event.rejected``
+    (once per body), then the message is
     failed and skipped, as ``AgeLimit`` does, and the broker dead-letters it; the
     reason is left in ``message.options["rejection"]`` for whoever inspects dead
     letters in this process.
@@ -172,11 +197,13 @@ class RejectInvalidEvents(Middleware):
         if message.options.get(TELL_OPS_OPTION):
             self._tell_ops_and_dead_letter(message, body, raw)
         try:
-            self.bounds.check_size(raw)
+            refused = message.options.get(REFUSED_AT_INGRESS_OPTION)
+            if refused is not None:
+                raise _refusal(refused, body)
             self.bounds.check_times(parse_inbound(body, currency=self.ledger.policy.currency))
         except InvalidEvent as invalid:
             self._report(
-                self._kept(raw),
+                raw,
                 invalid.reason,
                 invalid.detail,
                 event_id=invalid.event_id,
@@ -212,7 +239,7 @@ class RejectInvalidEvents(Middleware):
         dead_letter = message.options[DEAD_LETTER_OPTION]
         reason, detail = dead_letter["reason"], dead_letter["detail"]
         self._report(
-            self._kept(raw),
+            raw,
             reason,
             detail,
             event_id=_header(body, "id"),
@@ -224,16 +251,24 @@ class RejectInvalidEvents(Middleware):
 
     def _report(
         self,
-        body: bytes,
+        raw: bytes,
         reason: str,
         detail: str,
         *,
         event_id: str | None,
         event_type: str | None,
     ) -> None:
+        """Report the body whose dead letter holds ``raw``: under the dead letter's id,
+        whatever part of it the books keep (``_kept``)."""
+        dead_letter_id = body_id(raw)
         try:
             first_report = self.ledger.reject(
-                body, reason=reason, detail=detail, event_id=event_id, event_type=event_type
+                self._kept(raw),
+                reason=reason,
+                detail=detail,
+                event_id=event_id,
+                event_type=event_type,
+                dead_letter_id=dead_letter_id,
             )
         except Exception as error:
             raise RejectionNotRecordedError(
@@ -244,6 +279,7 @@ class RejectInvalidEvents(Middleware):
             reason=reason,
             detail=detail,
             rejected_event_id=event_id,
+            dead_letter_id=dead_letter_id,
             first_report=first_report,
         )
 
@@ -253,135 +289,13 @@ def _header(body: Mapping[str, Any] | str, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-class DurableRetries(Retries):
-    """Retries by the kind of failure (``workers.failures``), and never a message lost
-    for want of a retry.
-
-    * A transient fault is retried with exponential backoff, ``max_retries`` times,
-      then given up as ``retries_exhausted``.
-    * An invalid message (or an actor's ``throws``) is dead-lettered at once,
-      ``not_retryable``.
-    * Anything else is retried ``max_processing_retries`` times, then given up as
-      ``processing_error``, with the exception's type and message.
-
-    An inbound event given up on is not dead-lettered here: it is enqueued once more,
-    marked ``TELL_OPS_OPTION``, so that ``RejectInvalidEvents`` reports it
-    (``event.rejected`` and a ``rejected_events`` row) before anything else runs and
-    then dead-letters it. That report cannot be written from here: Dramatiq swallows
-    any exception of an ``after_*`` hook, so a report failing here would be lost, and
-    the database is often what failed. A report that fails is tried again, with
-    backoff, ``max_retries`` times; only then is the event dead-lettered untold.
-
-    Dramatiq's ``Retries`` enqueues the retry copy from this same hook: when that
-    enqueue fails (the broker is away for longer than a publish may wait), the
-    original is acked as if it had succeeded, and the message is gone (the
-    discussion on Dramatiq PR #545). Here the original is failed instead, so the
-    broker dead-letters it as ``retry_not_enqueued``. Every reason is left in
-    ``message.options[DEAD_LETTER_OPTION]``. If the broker cannot take the dead letter
-    either, the message stays unacknowledged and is delivered again.
-
-    Parameters: Dramatiq's ``max_retries``, ``min_backoff`` and ``max_backoff``
-    (milliseconds), and ``max_processing_retries``.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_retries: int = 20,
-        min_backoff: int | None = None,
-        max_backoff: int | None = None,
-        max_processing_retries: int = 2,
-    ) -> None:
-        super().__init__(max_retries=max_retries, min_backoff=min_backoff, max_backoff=max_backoff)
-        self.max_processing_retries = max_processing_retries
-
-    def after_process_message(
-        self,
-        broker: Broker,
-        message: MessageProxy,
-        *,
-        result: Any | None = None,
-        exception: BaseException | None = None,
-    ) -> None:
-        if exception is None:
-            return
-        if message.options.get(TELL_OPS_OPTION):
-            self._report_not_written(broker, message, exception)
-            return
-        actor = broker.get_actor(message.actor_name)
-        failure = classify(exception)
-        throws = message.options.get("throws") or actor.options.get("throws")
-        if failure is Failure.INVALID or (throws and isinstance(exception, throws)):
-            _dead_letter(message, "not_retryable", _one_line(exception))
-            return
-        retries = message.options.get("retries", 0)
-        message.options["retries"] = retries + 1
-        if failure is Failure.PROCESSING:
-            errors = message.options.get(PROCESSING_ERRORS_OPTION, 0) + 1
-            message.options[PROCESSING_ERRORS_OPTION] = errors
-            exhausted, reason = errors > self.max_processing_retries, "processing_error"
-        else:
-            exhausted, reason = retries >= self.max_retries, "retries_exhausted"
-        if not exhausted:
-            self._enqueue(broker, message, exception, delay=self._backoff(retries))
-            return
-        if not actor.options.get(INBOUND_EVENT_OPTION):
-            _dead_letter(message, reason, _one_line(exception))
-            return
-        message.options[DEAD_LETTER_OPTION] = {"reason": reason, "detail": _one_line(exception)}
-        message.options[TELL_OPS_OPTION] = True
-        self._enqueue(broker, message, exception, delay=None)
-
-    def _report_not_written(
-        self, broker: Broker, message: MessageProxy, exception: BaseException
-    ) -> None:
-        attempts = message.options.get(REPORT_ATTEMPTS_OPTION, 0) + 1
-        message.options[REPORT_ATTEMPTS_OPTION] = attempts
-        if attempts <= self.max_retries:
-            self._enqueue(broker, message, exception, delay=self._backoff(attempts - 1))
-            return
-        dead_letter = message.options[DEAD_LETTER_OPTION]
-        del message.options[TELL_OPS_OPTION]
-        _logger.error(
-            "ops could not be told, dead-lettering the message",
-            message_id=message.message_id,
-            error=_one_line(exception),
-        )
-        _dead_letter(
-            message,
-            dead_letter["reason"],
-            f"{dead_letter['detail']} (ops could not be told: {_one_line(exception)})",
-        )
-
-    def _backoff(self, retries: int) -> int:
-        _, delay = compute_backoff(retries, factor=self.min_backoff, max_backoff=self.max_backoff)
-        return delay
-
-    def _enqueue(
-        self, broker: Broker, message: MessageProxy, exception: BaseException, *, delay: int | None
-    ) -> None:
-        """Enqueue ``message`` again; if the broker will not take it, dead-letter it."""
-        try:
-            # A copy of the Message behind the proxy, options (retries, reasons) included.
-            broker.enqueue(message.copy(), delay=delay)
-        except Exception as error:
-            _logger.error(
-                "retry not enqueued, dead-lettering the message",
-                message_id=message.message_id,
-                error=str(error),
-            )
-            _dead_letter(
-                message,
-                "retry_not_enqueued",
-                f"{_one_line(exception)} (then the retry failed: {_one_line(error)})",
-            )
-
-
-def _dead_letter(message: MessageProxy, reason: str, detail: str) -> None:
-    message.options[DEAD_LETTER_OPTION] = {"reason": reason, "detail": detail}
-    message.fail()
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+def _refusal(refused: Mapping[str, Any], body: Mapping[str, Any] | str) -> InvalidEvent:
+    """The `InvalidEvent` ingress found (``REFUSED_AT_INGRESS_OPTION``), named after the
+    event's id and type as ingress read them, or as the body has them."""
+    return InvalidEvent(
+        # Written by ingress from an InvalidEvent's own reason.
+        cast(RejectionReason, refused["reason"]),
+        str(refused["detail"]),
+        event_id=_header(refused, "event_id") or _header(body, "id"),
+        event_type=_header(refused, "event_type") or _header(body, "type"),
+    )

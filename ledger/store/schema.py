@@ -440,7 +440,9 @@ sweep_log = Table(
 )
 
 # Events that can never be valid (bad JSON, wrong schema): kept for ops with their
-# reason, keyed by the body's hash so each distinct body is reported once.
+# reason, keyed by the body's hash so each distinct body is reported once. ``body`` is
+# bytes, kept as received: a refused body may hold NUL or bytes that are not UTF-8,
+# which no text column (PostgreSQL's least of all) can hold.
 rejected_events = Table(
     "rejected_events",
     metadata,
@@ -449,7 +451,7 @@ rejected_events = Table(
     Column("event_type", EventType),
     Column("reason", Code, nullable=False),
     Column("detail", Text, nullable=False),
-    Column("body", Text, nullable=False),
+    Column("body", LargeBinary, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
 )
 

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Engine, inspect, text
 
 from ledger.store.database import create_database_engine
-from ledger.store.migrate import current_revision, head_revision, upgrade
+from ledger.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from ledger.store.schema import metadata
 
 
@@ -263,3 +264,36 @@ def test_late_evidence_upgrades_books_with_entries_and_allocations(
         ("order:ab2", False),
         ("order:mi0001", False),
     ]
+
+
+@pytest.mark.reliability
+def test_refused_bodies_become_bytes_without_a_byte_lost_and_back(empty_engine: Engine) -> None:
+    """0007 keeps ``rejected_events.body`` as bytes: a text body already there becomes
+    its UTF-8 bytes, a body of any bytes fits, and the downgrade writes them back as
+    the text the old column held (what is not UTF-8, and NUL, as U+FFFD)."""
+    upgrade(empty_engine, "0006_perf")
+    row = (
+        "INSERT INTO rejected_events (body_sha256, reason, detail, body, received_at)"
+        " VALUES (:digest, 'bad_json', 'not JSON', :body, '2026-01-10 09:30:00')"
+    )
+    with empty_engine.begin() as connection:
+        connection.execute(text(row), {"digest": "a" * 64, "body": "città {"})
+
+    upgrade(empty_engine)
+    with empty_engine.begin() as connection:
+        connection.execute(text(row), {"digest": "b" * 64, "body": b"\x00ok\xff"})
+        upgraded = connection.execute(
+            text("SELECT body FROM rejected_events ORDER BY body_sha256")
+        ).scalars()
+        assert [bytes(each) for each in upgraded] == ["città {".encode(), b"\x00ok\xff"]
+    assert _drift(empty_engine) == []
+
+    config = alembic_config()
+    with empty_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006_perf")
+    with empty_engine.connect() as connection:
+        downgraded = connection.execute(
+            text("SELECT body FROM rejected_events ORDER BY body_sha256")
+        ).scalars()
+        assert list(downgraded) == ["città {", "\ufffdok\ufffd"]

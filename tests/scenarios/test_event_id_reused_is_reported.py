@@ -29,7 +29,7 @@ def test_an_id_reused_for_another_payment_handed_case(ledger: Books) -> None:
             select(schema.rejected_events.c.body_sha256, schema.rejected_events.c.body)
         ).one()
     assert first in reported["detail"] and kept in reported["detail"]
-    assert '"70.00"' in body
+    assert b'"70.00"' in body
 
 
 def test_a_redelivery_is_a_duplicate_not_a_conflict(ledger: Books) -> None:

@@ -101,6 +101,29 @@ def test_customer_ids_are_pseudonymised_and_still_correlate(
     assert pseudonym.startswith("cust_")
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("no credit for 42.", "no credit for {}."),
+        ("customer=42, order MI0420", "customer={}, order MI0420"),
+        ("KeyError: '42'", "KeyError: '{}'"),
+        ("(42) owes nothing", "({}) owes nothing"),
+        ("evt-42 at 2026-04-20T10:42:00Z for MI0420 and 42x", None),
+        ("order 42.1 and 4242", None),
+    ],
+)
+def test_a_customer_id_is_replaced_only_where_it_stands_alone(text: str, kept: str | None) -> None:
+    """A customer id is a token of its own in a text (beside spaces, quotes, brackets,
+    a sentence's last full stop); inside a longer id, an order number or an instant
+    it is left alone (``None``: the text unchanged)."""
+    scrubber = LogScrubber(secrets=[], pseudonym_key=b"key")
+
+    line = scrubber(None, "info", {"event": "x", "customer_id": "42", "detail": text})
+
+    expected = text if kept is None else kept.format(scrubber.pseudonym("42"))
+    assert line["detail"] == expected
+
+
 def test_the_pseudonym_depends_on_the_key() -> None:
     """Without the key, a pseudonym cannot be recomputed from a guessed customer id."""
     one = LogScrubber(secrets=[], pseudonym_key=b"one")
@@ -129,14 +152,16 @@ def test_dramatiq_names_a_skipped_message_without_its_body(
 
 
 def test_console_lines_escape_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
-    """An escape sequence or a newline from upstream reaches the terminal escaped."""
+    """An escape sequence, a newline or a right-to-left override from upstream reaches
+    the terminal escaped, as ``residuo.printable`` writes it."""
     configured("console")
 
-    structlog.get_logger("test").warning("event rejected", event_id="evt\x1b[2J\nforged")
+    structlog.get_logger("test").warning("event rejected", event_id="evt\x1b[2J\nforged\u202e")
 
     written = capsys.readouterr().err
     assert "\x1b[2J" not in written
-    assert "evt\\x1b[2J\\x0aforged" in written
+    assert "\u202e" not in written
+    assert "evt\\x1b[2J\\nforged\\u202e" in written
     assert written.count("\n") == 1
 
 

@@ -3,6 +3,9 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
+from messages import InvalidEvent
 from messages.amqp_binding import structured_event
 
 DATA = b'{"order_id": "MI0001", "activated_at": "2026-01-12T10:00:00+01:00"}'
@@ -85,3 +88,53 @@ def test_a_body_that_is_not_json_is_kept_as_text_for_validation_to_refuse() -> N
     assert event is not None and event["data"] == "not json" and event["id"] == "evt-1"
     empty = structured_event(HEADERS, "application/json", b"")
     assert empty is not None and "data" not in empty
+
+
+def test_byte_arrays_of_text_attributes_are_their_utf8_text() -> None:
+    """Java's ``byte[]``, Go's ``[]byte``, a .NET forwarder: a core attribute or a
+    tracing extension sent as an AMQP byte array is its UTF-8 text, not base64, so the
+    event keeps the publisher's id (its idempotency key) and type."""
+    headers = {name: value.encode() for name, value in HEADERS.items()}
+    headers["cloudEvents_traceparent"] = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    headers["cloudEvents_subject"] = "città".encode()
+
+    event = structured_event(headers, "application/json", DATA)
+
+    assert event is not None
+    assert {name: event[name] for name in ("specversion", "id", "type", "subject")} == {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "type": "activation.completed",
+        "subject": "città",
+    }
+    assert event["traceparent"].startswith("00-0af76519")
+
+
+def test_a_text_attribute_whose_bytes_are_not_utf8_refuses_the_event() -> None:
+    """Bytes that are no text cannot be an id: refused, naming the header, under the
+    event's id and type when those could be read."""
+    headers = HEADERS | {"cloudEvents_source": b"billing\xff"}
+
+    with pytest.raises(InvalidEvent) as refused:
+        structured_event(headers, "application/json", DATA)
+
+    assert refused.value.reason == "bad_schema"
+    assert refused.value.detail.startswith("cloudEvents_source: a byte array that is not UTF-8")
+    assert (refused.value.event_id, refused.value.event_type) == ("evt-1", "activation.completed")
+
+
+def test_a_header_name_that_is_not_text_names_no_attribute() -> None:
+    """pika hands over a header name that is not UTF-8 as bytes: it is no attribute."""
+    headers: dict[Any, Any] = HEADERS | {b"cloudEvents_\xffx": "ignored"}
+
+    event = structured_event(headers, "application/json", DATA)
+
+    assert event is not None and "x" not in event and event["id"] == "evt-1"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["Application/CloudEvents+JSON", "APPLICATION/CLOUDEVENTS+json; charset=utf-8"]
+)
+def test_the_structured_media_type_is_matched_without_regard_to_case(content_type: str) -> None:
+    """RFC 9110 §8.3.1: media types are case-insensitive, so this is structured mode."""
+    assert structured_event(HEADERS, content_type, DATA) is None

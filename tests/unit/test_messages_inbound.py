@@ -20,6 +20,7 @@ from messages import (
     MessageError,
     PaymentReceived,
     PaymentReceivedEvent,
+    limits,
     parse_inbound,
 )
 
@@ -288,6 +289,35 @@ def test_datacontenttype_is_json_with_or_without_parameters(
         assert parse_inbound(body).datacontenttype == content_type
     else:
         assert refusal(body).detail.startswith("datacontenttype:")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "kept"),
+    [
+        ("Application/JSON", "application/json"),
+        ("APPLICATION/JSON; charset=UTF-8", "application/json; charset=UTF-8"),
+    ],
+)
+def test_datacontenttype_is_matched_without_regard_to_case(content_type: str, kept: str) -> None:
+    """Media types are case-insensitive (RFC 9110 §8.3.1): accepted, and kept with the
+    media type in lower case and the parameters as sent."""
+    body = payment()
+    body["datacontenttype"] = content_type
+
+    assert parse_inbound(body).datacontenttype == kept
+
+
+def test_a_request_naming_more_credits_than_allowed_is_refused() -> None:
+    """Each credit named is one query parameter: the list is bounded up front, where
+    its refusal says what the bound is, rather than by the database mid-transaction."""
+    most = ["CR-1"] * limits.CREDIT_IDS_MAX_COUNT
+
+    assert isinstance(parse_inbound(transfer_request(credit_ids=most)), CreditRequestedEvent)
+    error = refusal(transfer_request(credit_ids=[*most, "CR-2"]))
+    assert error.reason == "bad_schema"
+    assert error.detail.startswith(
+        f"data.credit_ids: List should have at most {limits.CREDIT_IDS_MAX_COUNT} items"
+    )
 
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

@@ -2,14 +2,16 @@
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 
 from sqlalchemy import Engine, select
 from unit.outbox_kit import CREATED_AT
 
 from ledger.store import schema
 from ledger.store.database import create_database_engine
-from residuo.bootstrap import Runtime
+from residuo.bootstrap import Runtime, bootstrap, ensure_schema
 from residuo.replay import EventLine, replaying
+from residuo.settings import Settings
 from workers.relay import MemoryPublisher
 
 PAID_AT = "2026-01-10T09:30:00+01:00"
@@ -90,3 +92,21 @@ def test_a_replay_publishes_its_own_notifications_and_no_one_elses(runtime: Runt
         "event.rejected",
     ]
     assert sorted(unpublished(runtime.engine)) == before + during
+
+
+def test_a_replay_bounds_bodies_by_the_configured_size(tmp_path: Path) -> None:
+    """A replay judges a line's size as a worker judges a message's: on its bytes,
+    against ``RESIDUO_MAX_BODY_BYTES``, not the default."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'books.sqlite3'}", max_body_bytes=1_000
+    )
+    with bootstrap(settings) as runtime:
+        ensure_schema(runtime.engine)
+        with replaying(runtime, MemoryPublisher()) as replayer:
+            padded = replayer.feed(1, line(PAYMENT | {"padding": "x" * 1_000}))
+            fitting = replayer.feed(2, line(PAYMENT))
+
+    ((too_large,), (applied,)) = padded.deliveries, fitting.deliveries
+    assert too_large.status == "rejected"
+    assert too_large.detail is not None and too_large.detail.startswith("body_too_large: ")
+    assert applied.status == "processed"

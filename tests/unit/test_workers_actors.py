@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,12 @@ from structlog.testing import capture_logs
 from ledger.store import schema
 from residuo.bootstrap import Runtime, bootstrap, ensure_schema
 from residuo.settings import Settings
+from workers.actors import Actors, declare_actors
+from workers.broker import MEMORY_BROKER_URL, create_broker
 from workers.embedded import Delivery, EmbeddedWorker
 from workers.errors import InvalidSweepError
 from workers.ingress import route
+from workers.middleware import RejectInvalidEvents, traceparent_of
 
 PAID_AT = "2026-01-10T09:30:00+01:00"
 
@@ -241,3 +244,73 @@ def test_a_sweep_without_an_offset_is_refused_before_it_is_sent(runtime: Runtime
     """A naive ``as_of`` is ambiguous by an hour or two: it never reaches a worker."""
     with pytest.raises(InvalidSweepError, match="no offset"):
         runtime.actors.sweep_messages("expiry", datetime(2026, 6, 1))
+
+
+NOW = datetime.fromisoformat("2026-06-01T12:00:00+02:00")
+
+
+@pytest.fixture
+def clocked(runtime: Runtime) -> Iterator[tuple[Actors, EmbeddedWorker]]:
+    """The actors as a RabbitMQ worker has them: sweeps judged against a clock."""
+    broker = create_broker(
+        MEMORY_BROKER_URL, middleware=[RejectInvalidEvents(ledger=runtime.ledger)]
+    )
+    assert isinstance(broker, StubBroker)
+    actors = declare_actors(broker, runtime.ledger, clock=lambda: NOW)
+    with EmbeddedWorker(broker) as worker:
+        yield actors, worker
+
+
+def test_a_sweep_at_an_instant_still_to_come_is_refused(
+    clocked: tuple[Actors, EmbeddedWorker],
+) -> None:
+    """Run early, an expiry sweep would forfeit credit the customer may still use: a
+    sweep message whose ``as_of`` is after the worker's now is dead-lettered, as
+    ``residuo sweep --as-of`` refuses it; one at now runs."""
+    actors, worker = clocked
+    (future,) = actors.sweep_messages("expiry", NOW + timedelta(seconds=1))
+    (present,) = actors.sweep_messages("expiry", NOW)
+
+    refused, ran = worker.deliver(future), worker.deliver(present)
+
+    assert refused.status == "failed"
+    assert refused.detail is not None and "is in the future" in refused.detail
+    assert refused.detail.startswith("not_retryable: InvalidSweepError")
+    assert ran.status == "processed"
+
+
+def test_a_replay_sweeps_at_the_instants_of_its_lines(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Without a clock (a replay, on the embedded broker) a sweep line sets its own
+    time, even one still to come for the wall clock."""
+    (far,) = runtime.actors.sweep_messages("expiry", datetime.now(UTC) + timedelta(days=365))
+
+    assert worker.deliver(far).status == "processed"
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "kept"),
+    [
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", True),
+        ("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-later-field", True),
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", False),
+        ("00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01", False),
+        ("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", False),
+        ("00-00000000000000000000000000000000-b7ad6b7169203331-01", False),
+        ("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", False),
+    ],
+    ids=[
+        "valid",
+        "a later version with a field more",
+        "version 00 with a field more",
+        "upper-case hex",
+        "version ff",
+        "zero trace id",
+        "zero parent id",
+    ],
+)
+def test_a_traceparent_is_judged_by_w3c_trace_context(traceparent: str, kept: bool) -> None:
+    """W3C Trace Context §3.2: lower-case hex; version ``ff`` is invalid, and so are
+    all-zero ids; version ``00`` has exactly four fields, a later one may have more."""
+    assert (traceparent_of({"traceparent": traceparent}) == traceparent) is kept

@@ -19,12 +19,27 @@ from workers.failures import Failure, classify
 pytestmark = pytest.mark.reliability
 
 
-def wrapped(driver_error: Exception) -> sqlalchemy.exc.DBAPIError:
-    """What SQLAlchemy raises for ``driver_error`` during a statement."""
+def wrapped(
+    driver_error: Exception, *, connection_invalidated: bool = False
+) -> sqlalchemy.exc.DBAPIError:
+    """What SQLAlchemy raises for ``driver_error`` during a statement; it invalidates
+    the connection when the driver says the connection is closed or broken."""
     driver_base = sqlite3.Error if isinstance(driver_error, sqlite3.Error) else psycopg.Error
-    error = sqlalchemy.exc.DBAPIError.instance("INSERT …", {}, driver_error, driver_base)
+    error = sqlalchemy.exc.DBAPIError.instance(
+        "INSERT …", {}, driver_error, driver_base, connection_invalidated=connection_invalidated
+    )
     assert isinstance(error, sqlalchemy.exc.DBAPIError)
     return error
+
+
+def refused_connection() -> psycopg.OperationalError:
+    """psycopg's own error for a connection attempt nobody answers (port 1 of this
+    host refuses at once): no SQLSTATE, the failed connection attached."""
+    try:
+        psycopg.connect("host=127.0.0.1 port=1 dbname=residuo connect_timeout=2")
+    except psycopg.OperationalError as error:
+        return error
+    raise AssertionError("something listens on port 1")
 
 
 def sqlite_error(kind: type[sqlite3.Error], code: int) -> sqlite3.Error:
@@ -43,7 +58,7 @@ def report_failed(cause: Exception) -> RejectionNotRecordedError:
 @pytest.mark.parametrize(
     "error",
     [
-        wrapped(psycopg.OperationalError("connection to server failed: Connection refused")),
+        wrapped(refused_connection()),
         wrapped(psycopg.errors.SerializationFailure("could not serialize access")),
         wrapped(psycopg.errors.DeadlockDetected("deadlock detected")),
         wrapped(psycopg.errors.AdminShutdown("terminating connection")),
@@ -51,14 +66,19 @@ def report_failed(cause: Exception) -> RejectionNotRecordedError:
         wrapped(psycopg.errors.LockNotAvailable("could not obtain lock")),
         wrapped(sqlite_error(sqlite3.OperationalError, 5)),  # SQLITE_BUSY
         wrapped(sqlite_error(sqlite3.OperationalError, 6 | 256)),  # an extended LOCKED code
-        sqlalchemy.exc.OperationalError("INSERT", {}, Exception("database is locked")),
+        wrapped(psycopg.OperationalError("consuming input failed"), connection_invalidated=True),
         sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
         ConnectionClosed(OSError("broker gone")),  # type: ignore[no-untyped-call]
         pika.exceptions.AMQPConnectionError("refused"),
         ConnectionRefusedError("refused"),
         TimeoutError("timed out"),
         TimeLimitExceeded(),
-        report_failed(wrapped(psycopg.OperationalError("server closed the connection"))),
+        report_failed(
+            wrapped(
+                psycopg.OperationalError("server closed the connection"),
+                connection_invalidated=True,
+            )
+        ),
     ],
     ids=lambda error: type(error).__name__,
 )
@@ -89,6 +109,13 @@ def test_a_message_that_can_never_succeed_is_invalid(error: BaseException) -> No
         wrapped(psycopg.errors.UndefinedTable('relation "orders" does not exist')),
         wrapped(sqlite_error(sqlite3.OperationalError, 1)),  # SQLITE_ERROR: no such table
         wrapped(sqlite_error(sqlite3.IntegrityError, 19)),  # SQLITE_CONSTRAINT
+        # Refused by psycopg before sending, on a healthy connection: no code.
+        wrapped(
+            psycopg.OperationalError(
+                "sending query and params failed: number of parameters must be between 0 and 65535"
+            )
+        ),
+        sqlalchemy.exc.OperationalError("INSERT", {}, Exception("no code, connection fine")),
         OverflowError("date value out of range"),
         ValueError("year 10000 is out of range"),
         ZeroDivisionError("division by zero"),

@@ -16,6 +16,7 @@ from structlog.testing import capture_logs
 from unit.test_workers_actors import outbox_types, payment
 
 from ledger.store import schema
+from messages import body_id
 from residuo.bootstrap import Runtime, bootstrap, ensure_schema
 from residuo.settings import Settings
 from workers.embedded import Delivery, EmbeddedWorker
@@ -74,7 +75,8 @@ def test_a_body_over_the_limit_is_refused_and_kept_cut_with_its_digest(
     runtime: Runtime, worker: EmbeddedWorker
 ) -> None:
     """``body_too_large``: the books keep the first ``max_body_bytes`` and the digest of
-    the whole, so two large bodies sharing a prefix are two reports."""
+    the whole, so two large bodies sharing a prefix are two reports, each under the id
+    of its whole body, the id its dead letter has."""
     event = payment()
     event["data"]["reference"] = "x" * (2 * LIMIT)
     body = json.dumps(event).encode()
@@ -90,9 +92,11 @@ def test_a_body_over_the_limit_is_refused_and_kept_cut_with_its_digest(
     )
     rows = rejected_rows(runtime)
     assert len(rows) == 2
-    kept = next(row.body for row in rows if hashlib.sha256(body).hexdigest() in row.body)
-    assert kept.startswith(body[:LIMIT].decode())
-    assert len(kept) < LIMIT + 200
+    digest = hashlib.sha256(body).hexdigest()
+    (kept,) = [row for row in rows if digest.encode() in row.body]
+    assert kept.body.startswith(body[:LIMIT])
+    assert len(kept.body) < LIMIT + 200
+    assert kept.body_sha256 == digest
 
 
 @pytest.mark.parametrize("paid_at", ["9999-12-31T23:00:00+01:00", "1970-01-01T00:00:00+00:00"])
@@ -234,3 +238,74 @@ def test_an_event_ops_can_never_be_told_of_is_dead_lettered_saying_so(
     assert delivery.status == "failed"
     assert delivery.detail is not None
     assert delivery.detail.startswith("processing_error: ValueError: bug (ops could not be told:")
+
+
+def event_rejected(runtime: Runtime) -> list[dict[str, Any]]:
+    with runtime.engine.connect() as connection:
+        payloads = connection.execute(
+            select(schema.outbox.c.payload).where(schema.outbox.c.type == "event.rejected")
+        ).scalars()
+        return [json.loads(payload)["data"] for payload in payloads]
+
+
+def test_a_message_whose_headers_could_not_be_read_is_reported_and_set_aside(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """Headers no client can read (pika's decoder failed on them): the body is not
+    applied but dead-lettered as it is, ``bad_headers``, and ops are told under the
+    event's id; the next event is applied."""
+    body = json.dumps(payment()).encode()
+
+    poison = worker.deliver(
+        route(body, runtime.actors, unreadable_headers="RecursionError: maximum recursion")
+    )
+    after = deliver_raw(runtime, worker, json.dumps(payment("evt-after")).encode())
+
+    assert poison.status == "rejected"
+    assert poison.detail is not None and poison.detail.startswith("bad_headers: ")
+    assert after.status == "processed"
+    (told,) = event_rejected(runtime)
+    assert (told["event_id"], told["reason"]) == ("evt-pay", "bad_headers")
+    assert "RecursionError" in told["detail"]
+
+
+def test_the_size_limit_bounds_the_bytes_received_not_their_re_encoding(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """A body of exactly ``max_body_bytes`` is judged (here applied), even though its
+    canonical JSON, every non-ASCII character a six-byte escape, is longer; one byte
+    more is ``body_too_large``."""
+    event = payment()
+    event["data"]["reference"] = ""
+    padding = LIMIT - len(json.dumps(event, ensure_ascii=False).encode())
+    event["data"]["reference"] = "è" * (padding // 2) + "x" * (padding % 2)
+    body = json.dumps(event, ensure_ascii=False).encode()
+    assert len(body) == LIMIT
+    assert len(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()) > LIMIT
+    over = json.dumps(payment("evt-over") | {"pad": "x" * LIMIT}).encode()
+
+    at_the_limit, too_large = deliver_raw(runtime, worker, body), deliver_raw(runtime, worker, over)
+
+    assert at_the_limit.status == "processed"
+    assert too_large.status == "rejected"
+    assert too_large.detail is not None and too_large.detail.startswith("body_too_large: ")
+
+
+def test_a_body_of_any_bytes_is_kept_byte_for_byte_and_named_by_its_dead_letter_id(
+    runtime: Runtime, worker: EmbeddedWorker
+) -> None:
+    """NUL and bytes that are not UTF-8 reach the books as received, and the report,
+    its row and the ``event rejected`` log line all name the dead letter's id."""
+    body = b'{"id": "evt-nul", "note": "\x00"}\xff\xfe'
+
+    with capture_logs() as logs:
+        delivery = deliver_raw(runtime, worker, body)
+
+    assert delivery.status == "rejected"
+    (row,) = rejected_rows(runtime)
+    assert row.body == body
+    assert row.body_sha256 == hashlib.sha256(body).hexdigest()
+    (told,) = event_rejected(runtime)
+    assert told["dead_letter_id"] == body_id(body)
+    (line,) = [entry for entry in logs if entry["event"] == "event rejected"]
+    assert line["dead_letter_id"] == body_id(body)

@@ -19,12 +19,14 @@ from messages import body_id
 from workers.actors import EVENTS_QUEUE, SWEEPS_QUEUE, Actors, declare_actors
 from workers.broker import create_broker
 from workers.ingress import open_raw_ingress
-from workers.middleware import DEAD_LETTER_OPTION, DurableRetries, RejectInvalidEvents
-from workers.rabbitmq.broker import ResiduoRabbitmqBroker
+from workers.middleware import DEAD_LETTER_OPTION, REFUSED_AT_INGRESS_OPTION, RejectInvalidEvents
+from workers.rabbitmq.broker import ResiduoRabbitmqBroker, Unusable
 from workers.rabbitmq.consumer import Delivery, ResiduoConsumer
 from workers.rabbitmq.dead_letter_queue import _fresh_body
 from workers.rabbitmq.dead_letters import dead_letter_of
+from workers.rabbitmq.properties import UnreadableHeadersProperties
 from workers.rabbitmq.topology import connection_parameters
+from workers.retries import DurableRetries
 
 EVENT = {"specversion": "1.0", "id": "evt-1", "type": "payment.received", "data": {}}
 
@@ -44,6 +46,20 @@ def wired() -> tuple[ResiduoRabbitmqBroker, Actors]:
     actors = declare_actors(broker, books)
     open_raw_ingress(broker, actors)
     return broker, actors
+
+
+def decoded(
+    broker: ResiduoRabbitmqBroker,
+    queue_name: str,
+    body: bytes,
+    properties: Any = None,
+    *,
+    exchange: str = "",
+) -> Message[Any]:
+    """What ``queue_name``'s consumer receives for ``body``, which must be a message."""
+    message = broker.decode(queue_name, body, properties, exchange=exchange)
+    assert isinstance(message, Message), message
+    return message
 
 
 def test_connections_get_heartbeats_unless_the_url_says_otherwise() -> None:
@@ -74,10 +90,9 @@ def test_a_raw_event_becomes_a_message_for_its_actor_with_an_id_from_the_event(
     broker, _ = wired
     body = json.dumps(EVENT).encode()
 
-    first, again = broker.decode(EVENTS_QUEUE, body), broker.decode(EVENTS_QUEUE, body + b" ")
-    other = broker.decode(EVENTS_QUEUE, json.dumps(EVENT | {"id": "evt-other"}).encode())
+    first, again = decoded(broker, EVENTS_QUEUE, body), decoded(broker, EVENTS_QUEUE, body + b" ")
+    other = decoded(broker, EVENTS_QUEUE, json.dumps(EVENT | {"id": "evt-other"}).encode())
 
-    assert first is not None and again is not None and other is not None
     assert (first.actor_name, first.queue_name, first.args) == (
         "payment_received",
         EVENTS_QUEUE,
@@ -98,9 +113,8 @@ def test_an_event_in_binary_content_mode_becomes_its_structured_event(
     headers |= {"cloudEvents_sequence": 7, "x-other": "kept out"}
     properties = pika.BasicProperties(content_type="application/json", headers=headers)
 
-    message = broker.decode(EVENTS_QUEUE, json.dumps(EVENT["data"]).encode(), properties)
+    message = decoded(broker, EVENTS_QUEUE, json.dumps(EVENT["data"]).encode(), properties)
 
-    assert message is not None
     assert message.actor_name == "payment_received"
     assert message.args == (EVENT | {"datacontenttype": "application/json", "sequence": 7},)
 
@@ -108,11 +122,133 @@ def test_an_event_in_binary_content_mode_becomes_its_structured_event(
 def test_a_raw_body_on_a_queue_without_ingress_is_not_a_message(
     wired: tuple[ResiduoRabbitmqBroker, Actors],
 ) -> None:
-    """The sweeps queue takes Dramatiq messages only: anything else decodes to None
-    (and its consumer dead-letters it as ``not_a_message``)."""
+    """The sweeps queue takes Dramatiq messages only: anything else its consumer
+    dead-letters as ``not_a_message``."""
     broker, _ = wired
 
-    assert broker.decode(SWEEPS_QUEUE, json.dumps(EVENT).encode()) is None
+    assert broker.decode(SWEEPS_QUEUE, json.dumps(EVENT).encode()) == Unusable(
+        "not_a_message", "residuo.sweeps takes Dramatiq messages only"
+    )
+
+
+def envelope(actor_name: str, *, queue_name: str = EVENTS_QUEUE, **fields: Any) -> bytes:
+    """A body shaped like a Dramatiq message, as anyone may write one."""
+    message = {
+        "queue_name": queue_name,
+        "actor_name": actor_name,
+        "args": [],
+        "kwargs": {},
+        "options": {},
+        "message_id": "m-forged",
+        "message_timestamp": 0,
+    }
+    return json.dumps(message | fields).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        envelope("sweep_expiry", args=["2030-01-01T00:00:00+01:00"]),
+        envelope("payment_received", kwargs={"event": EVENT}),
+        envelope("payment_received", args=[EVENT], options={"eta": 10**15}),
+    ],
+    ids=["a sweep", "an event in kwargs", "a far eta"],
+)
+def test_whatever_comes_through_the_events_exchange_is_an_upstream_event(
+    wired: tuple[ResiduoRabbitmqBroker, Actors], body: bytes
+) -> None:
+    """A body published to ``residuo.events`` is an event, even shaped like a Dramatiq
+    message: it names no actor, no arguments, no options of its own; here it has no
+    ``type``, so it goes to the unroutable-event actor, as the bytes received, to be
+    refused and reported."""
+    broker, _ = wired
+
+    message = decoded(broker, EVENTS_QUEUE, body, exchange="residuo.events")
+
+    assert message.actor_name == "unroutable_event"
+    assert message.args == (body.decode(),)
+    assert (message.kwargs, message.options) == ({}, {})
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "detail"),
+    [
+        (
+            envelope("sweep_expiry", args=["2030-01-01T00:00:00+01:00", None]),
+            "wrong_queue",
+            "sweep_expiry takes its messages from residuo.sweeps, not from residuo.events",
+        ),
+        (envelope("no_such_actor"), "not_a_message", "no actor is named 'no_such_actor'"),
+        (
+            envelope("payment_received", kwargs={"event": EVENT}),
+            "not_a_message",
+            "payment_received takes one inbound event, as its only argument",
+        ),
+        (
+            envelope("payment_received", args=[EVENT, EVENT]),
+            "not_a_message",
+            "payment_received takes one inbound event, as its only argument",
+        ),
+    ],
+    ids=["an actor of another queue", "no such actor", "kwargs", "two arguments"],
+)
+def test_a_dramatiq_message_must_be_one_its_queue_can_run(
+    wired: tuple[ResiduoRabbitmqBroker, Actors], body: bytes, reason: str, detail: str
+) -> None:
+    """Through the default exchange (residuo's own way in), a Dramatiq message must name
+    an actor of the queue it arrived on, and an inbound event's actor gets the event as
+    its one argument (``RejectInvalidEvents`` bounds that one): anything else is
+    dead-lettered as it came."""
+    broker, _ = wired
+
+    assert broker.decode(EVENTS_QUEUE, body) == Unusable(reason, detail)
+
+
+def test_a_message_whose_headers_could_not_be_read_is_refused_unapplied(
+    wired: tuple[ResiduoRabbitmqBroker, Actors],
+) -> None:
+    """Without its headers a body may be a structured event or a binary one's data:
+    it is refused (``bad_headers``), under the event id its body has, not applied."""
+    broker, _ = wired
+    properties = UnreadableHeadersProperties(content_type="application/json")
+    properties.unreadable_headers = "RecursionError: maximum recursion depth exceeded"
+
+    message = decoded(
+        broker, EVENTS_QUEUE, json.dumps(EVENT).encode(), properties, exchange="residuo.events"
+    )
+
+    assert message.actor_name == "unroutable_event"
+    assert message.args == (EVENT,)
+    refused = message.options[REFUSED_AT_INGRESS_OPTION]
+    assert (refused["reason"], refused["event_id"]) == ("bad_headers", "evt-1")
+    assert "RecursionError" in refused["detail"]
+
+
+def test_a_content_type_that_is_not_text_is_refused_with_the_headers(
+    wired: tuple[ResiduoRabbitmqBroker, Actors],
+) -> None:
+    """pika hands over a content type that is not UTF-8 as bytes: refused, never a
+    crash of the consumer that compared it with a string."""
+    broker, _ = wired
+    properties = pika.BasicProperties(content_type=b"application/\xffjson")
+
+    message = decoded(broker, EVENTS_QUEUE, json.dumps(EVENT).encode(), properties)
+
+    assert message.options[REFUSED_AT_INGRESS_OPTION]["reason"] == "bad_headers"
+
+
+def test_a_body_ingress_fails_to_route_is_set_aside_not_fatal() -> None:
+    """A router that raises (a bug) would crash the consumer, which would get the same
+    body again, forever: the body is dead-lettered as a processing error instead."""
+    broker = create_broker("amqp://guest:guest@127.0.0.1:1/")
+    assert isinstance(broker, ResiduoRabbitmqBroker)
+
+    def broken(body: bytes, properties: Any) -> Message[Any]:
+        raise KeyError("a bug")
+
+    broker.accept_raw_bodies(EVENTS_QUEUE, broken)
+
+    assert broker.decode(EVENTS_QUEUE, b"{}") == Unusable("processing_error", "KeyError: 'a bug'")
 
 
 def test_a_rejected_event_is_dead_lettered_as_the_event_with_its_reason(

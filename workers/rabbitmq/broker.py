@@ -17,11 +17,21 @@
 * A queue may carry exchange bindings, re-created whenever Dramatiq (re-)declares
   the queue, and may accept raw bodies, turned into messages by a router of the
   application's (``accept_raw_bodies``): see ``consumer.ResiduoConsumer``.
+* Only residuo's own messages are taken as Dramatiq messages (``decode``): what
+  arrives through a queue's bound exchange (where upstream publishes) is a raw body,
+  whatever it looks like, so a body shaped like a Dramatiq message cannot name an
+  actor, its arguments or its options (an ``eta`` that would park it in a worker's
+  memory for centuries). A Dramatiq message must name the queue it arrived on and an
+  actor of that queue, and an inbound event's actor takes the event as its only
+  argument.
+* A message whose headers pika cannot decode (``properties``) is received, not
+  fatal to the connection that carries it.
 """
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import pika.exceptions
@@ -32,17 +42,29 @@ from dramatiq.common import q_name, xq_name
 from dramatiq.errors import ConnectionClosed, DecodeError
 
 from workers.backoff import Deadline, delays_ms, sleep_ms
-from workers.middleware import body_bytes
+from workers.middleware import INBOUND_EVENT_OPTION, body_bytes
 from workers.rabbitmq.consumer import ResiduoConsumer
+from workers.rabbitmq.properties import read_unreadable_headers
 from workers.rabbitmq.topology import CLASSIC, QueueType, connection_parameters, queue_arguments
 
-__all__ = ["DEFAULT_PUBLISH_TIMEOUT_MS", "RawRouter", "ResiduoRabbitmqBroker"]
+__all__ = ["DEFAULT_PUBLISH_TIMEOUT_MS", "RawRouter", "ResiduoRabbitmqBroker", "Unusable"]
 
 DEFAULT_PUBLISH_TIMEOUT_MS: Final = 30_000
 
-RawRouter = Callable[[bytes, Mapping[str, Any], str | None], Message[Any]]
-"""Turns a body that is not a Dramatiq message into one (raw ingress), given the
-message's headers and content type."""
+RawRouter = Callable[[bytes, Any], Message[Any]]
+"""Turns a raw body into a message (raw ingress), given the message's pika properties
+(None when there are none); it must not raise."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """A delivery its queue cannot take as a message: dead-lettered as it came, with
+    ``reason`` (``not_a_message``, ``wrong_queue``, ``processing_error``) and
+    ``detail``."""
+
+    reason: str
+    detail: str
+
 
 _FIRST_DELAY_MS: Final = 100
 _MAX_DELAY_MS: Final = 5_000
@@ -75,6 +97,7 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
         publish_timeout_ms: int = DEFAULT_PUBLISH_TIMEOUT_MS,
         queue_type: QueueType = CLASSIC,
     ) -> None:
+        read_unreadable_headers()
         super().__init__(url=url, confirm_delivery=True, middleware=list(middleware))
         self.queue_type = queue_type
         parameters = connection_parameters(url)
@@ -93,23 +116,62 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
         self.queues_pending.add(queue_name)
 
     def accept_raw_bodies(self, queue_name: str, router: RawRouter) -> None:
-        """Let ``queue_name`` receive bodies that are not Dramatiq messages."""
+        """Let ``queue_name`` receive bodies that are not Dramatiq messages: every body
+        that comes through an exchange bound to it, and any other body that does not
+        decode as a Dramatiq message."""
         self._routers[queue_name] = router
 
-    def decode(self, queue_name: str, body: bytes, properties: Any = None) -> Message[Any] | None:
-        """The message for a body received on ``queue_name`` with pika ``properties``,
-        or None if it is not a Dramatiq message and the queue accepts no raw bodies."""
+    def decode(
+        self, queue_name: str, body: bytes, properties: Any = None, *, exchange: str = ""
+    ) -> Message[Any] | Unusable:
+        """The message for a body received on ``queue_name`` through ``exchange`` with
+        pika ``properties``, or why the queue cannot take it (see the module)."""
+        router = self._routers.get(queue_name)
+        if router is not None and exchange in self._bound_exchanges(queue_name):
+            return self._routed(router, queue_name, body, properties)
         try:
-            return Message.decode(body)
+            message = Message.decode(body)
         except DecodeError:
-            router = self._routers.get(queue_name)
             if router is None:
-                return None
-        headers = getattr(properties, "headers", None) or {}
-        message = router(body, headers, getattr(properties, "content_type", None))
+                return Unusable("not_a_message", f"{queue_name} takes Dramatiq messages only")
+            return self._routed(router, queue_name, body, properties)
+        return self._checked(queue_name, message)
+
+    def _bound_exchanges(self, queue_name: str) -> set[str]:
+        return {exchange for exchange, _ in self._bindings.get(queue_name, ())}
+
+    def _routed(
+        self, router: RawRouter, queue_name: str, body: bytes, properties: Any
+    ) -> Message[Any] | Unusable:
+        try:
+            message = router(body, properties)
+        except Exception as error:
+            # A bug in routing: the body is set aside rather than crashing the
+            # consumer, which would get it again, and again.
+            _logger.exception("raw body not routed", queue=queue_name)
+            return Unusable("processing_error", f"{type(error).__name__}: {error}")
         carried = body_bytes(message.args[0]) if message.args else body
         message_id = uuid.uuid5(_RAW_MESSAGE_NAMESPACE, hashlib.sha256(carried).hexdigest())
         return message.copy(message_id=str(message_id))
+
+    def _checked(self, queue_name: str, message: Message[Any]) -> Message[Any] | Unusable:
+        # Settled through the consumer of the queue it names, it would never be acked.
+        if message.queue_name != queue_name:
+            detail = f"a message for {message.queue_name} published to {queue_name}"
+            return Unusable("wrong_queue", detail)
+        actor = self.actors.get(message.actor_name)
+        if actor is None:
+            return Unusable("not_a_message", f"no actor is named {message.actor_name!r}")
+        if actor.queue_name != q_name(queue_name):
+            detail = (
+                f"{message.actor_name} takes its messages from {actor.queue_name}, "
+                f"not from {queue_name}"
+            )
+            return Unusable("wrong_queue", detail)
+        if actor.options.get(INBOUND_EVENT_OPTION) and (len(message.args) != 1 or message.kwargs):
+            detail = f"{message.actor_name} takes one inbound event, as its only argument"
+            return Unusable("not_a_message", detail)
+        return message
 
     def _declare_queue(self, queue_name: str) -> Any:
         declared = super()._declare_queue(queue_name)  # type: ignore[no-untyped-call]

@@ -2,11 +2,13 @@
 
 Three changes to Dramatiq's ``_RabbitmqConsumer``:
 
-* **Raw bodies.** A body that is not a Dramatiq message is handed to the queue's
+* **Raw bodies.** A body that is not a Dramatiq message, or that came through an
+  exchange bound to the queue (where upstream publishes), is handed to the queue's
   router (``ResiduoRabbitmqBroker.accept_raw_bodies``) instead of being nacked
   silently into the dead-letter queue; on a queue without a router it is
   dead-lettered with the reason ``not_a_message``, and a Dramatiq message naming
-  another queue with ``wrong_queue``.
+  another queue, or an actor of another queue, with ``wrong_queue``
+  (``ResiduoRabbitmqBroker.decode`` decides).
 * **Dead letters with a reason.** ``nack`` publishes the message to the queue's
   ``.XQ`` itself, confirmed, with ``x-residuo-*`` headers saying why
   (``dead_letters.dead_letter_of``), and only then acks the original. A plain
@@ -29,7 +31,9 @@ from dramatiq.brokers.rabbitmq import _RabbitmqConsumer
 from dramatiq.common import q_name, xq_name
 from dramatiq.errors import ConnectionClosed
 
+from messages import body_id
 from workers.rabbitmq.dead_letters import (
+    DEAD_LETTER_ID_HEADER,
     DETAIL_HEADER,
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -77,15 +81,9 @@ class ResiduoConsumer(_RabbitmqConsumer):
             raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
         if method is None:
             return None
-        message = self.broker.decode(self.queue_name, body, properties)
-        if message is None:
-            detail = f"{self.queue_name} takes Dramatiq messages only"
-            self._dead_letter_body(method.delivery_tag, body, "not_a_message", detail)
-            return None
-        if message.queue_name != self.queue_name:
-            # Settled through the consumer of the queue it names, it would never be acked.
-            detail = f"a message for {message.queue_name} published to {self.queue_name}"
-            self._dead_letter_body(method.delivery_tag, body, "wrong_queue", detail)
+        message = self.broker.decode(self.queue_name, body, properties, exchange=method.exchange)
+        if not isinstance(message, Message):
+            self._dead_letter_body(method.delivery_tag, body, message.reason, message.detail)
             return None
         self.known_tags.add(method.delivery_tag)
         return Delivery(
@@ -122,6 +120,7 @@ class ResiduoConsumer(_RabbitmqConsumer):
             detail=headers.get(DETAIL_HEADER),
             event_id=headers.get(EVENT_ID_HEADER),
             event_type=headers.get(EVENT_TYPE_HEADER),
+            dead_letter_id=headers.get(DEAD_LETTER_ID_HEADER),
         )
         super().ack(message)  # type: ignore[no-untyped-call]
 
@@ -143,5 +142,11 @@ class ResiduoConsumer(_RabbitmqConsumer):
             properties=unusable_body(self.queue_name, body, reason, detail),
             queue_name=q_name(self.queue_name),
         )
-        _logger.warning("unusable body dead-lettered", queue=self.queue_name, reason=reason)
+        _logger.warning(
+            "unusable body dead-lettered",
+            queue=self.queue_name,
+            reason=reason,
+            detail=detail,
+            dead_letter_id=body_id(body),
+        )
         self.channel.basic_ack(tag)

@@ -4,7 +4,7 @@ A dead letter keeps its message and says why in ``x-residuo-*`` headers, visible
 any AMQP tool (the management UI included):
 
 =============================  ===================================================
-``x-residuo-reason``           ``bad_json``, ``bad_schema``, ``bad_amount``, … (an
+``x-residuo-reason``           ``bad_json``, ``bad_headers``, ``bad_schema``, … (an
                                invalid event), ``processing_error``,
                                ``retries_exhausted``,
                                ``retry_not_enqueued``, ``not_retryable``,
