@@ -94,7 +94,7 @@ def statements_per_event(engine: Engine, events: Sequence[InboundEvent]) -> list
                 "statements_per_event": total / len(phase),
                 "top": [
                     {"per_event": calls / len(phase), "query": " ".join(query.split())[:160]}
-                    for query, calls in statements[:12]
+                    for query, calls in statements[:30]
                 ],
             }
         )

@@ -100,8 +100,8 @@ def post_entry(
     )
     assert result.inserted_primary_key is not None
     entry_id = result.inserted_primary_key[0]
-    uow.connection.execute(
-        schema.postings.insert(),
+    uow.insert_many(
+        schema.postings,
         [
             {
                 "entry_id": entry_id,

@@ -46,12 +46,12 @@ def apply_event(ctx: Context, event: BookedEvent) -> Dispatched:
     """Apply a claimed event, then the events parked waiting for an order it paid, or
     whose fate it decided (a failure leaves nothing for a parked activation to wait for:
     it is refused and reported, never left waiting in silence)."""
-    applied = _apply_and_close(ctx, event)
+    applied = _apply_and_close(ctx, event, stored=Outcome.APPLIED)
     unparked: list[tuple[BookedEvent, Applied]] = []
     if applied.outcome is Outcome.APPLIED:
         for order_id in _orders_it_names(event):
             for parked in inbox.parked_events(ctx, order_id):
-                unparked.append((parked, _apply_and_close(ctx, parked)))
+                unparked.append((parked, _apply_and_close(ctx, parked, stored=Outcome.PARKED)))
     return Dispatched(applied, tuple(unparked))
 
 
@@ -97,11 +97,12 @@ def report_event(
     )
 
 
-def _apply_and_close(ctx: Context, event: BookedEvent) -> Applied:
-    """Apply one event, record its outcome, and report a refusal to ops."""
+def _apply_and_close(ctx: Context, event: BookedEvent, *, stored: Outcome) -> Applied:
+    """Apply one event, record its outcome (its inbox row says ``stored`` until then),
+    and report a refusal to ops."""
     applying = replace(ctx, event_id=event.id)
     applied = _apply(applying, event)
-    inbox.close(applying, event, applied)
+    inbox.close(applying, event, applied, stored=stored)
     if applied.outcome is Outcome.REFUSED:
         assert applied.reason is not None and applied.detail is not None
         report_event(

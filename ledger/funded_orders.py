@@ -12,9 +12,9 @@ instead of at its due date.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from ledger.context import Context
 from ledger.holds import give_credit_back, release_hold, return_paid_topups
@@ -26,21 +26,23 @@ from messages.notifications import CreditPortion, CreditRestored
 __all__ = ["find_funding", "record_funded_failure"]
 
 
+_FUNDING: Final = (
+    select(schema.transfers)
+    .where(
+        schema.transfers.c.order_id == bindparam("order_id"),
+        (schema.transfers.c.status != "released") | schema.transfers.c.failed_at.is_not(None),
+    )
+    .order_by(schema.transfers.c.requested_at.desc(), schema.transfers.c.request_id.desc())
+    .limit(1)
+    .with_for_update()
+)
+"""An order's funding transfer, locked: read by nearly every event, built once."""
+
+
 def find_funding(ctx: Context, order_id: str) -> Row[Any] | None:
     """The credit transfer paying (or about to pay) ``order_id``, or the one its failure
     released, locked; None if there is none. A hold that lapsed unpaid funded nothing."""
-    column = schema.transfers.c
-    query = (
-        select(schema.transfers)
-        .where(
-            column.order_id == order_id,
-            (column.status != "released") | column.failed_at.is_not(None),
-        )
-        .order_by(column.requested_at.desc(), column.request_id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-    return ctx.uow.connection.execute(query).one_or_none()
+    return ctx.uow.connection.execute(_FUNDING, {"order_id": order_id}).one_or_none()
 
 
 def record_funded_failure(ctx: Context, funding: Row[Any], failure: ActivationFailed) -> None:

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ledger.context import Context
 from ledger.outcomes import Applied, Outcome
@@ -120,8 +120,13 @@ def claim(ctx: Context, event: BookedEvent) -> Claim:
     return Claim(claimed=False, digest=digest, conflicting_digest=conflicting)
 
 
-def close(ctx: Context, event: BookedEvent, applied: Applied) -> None:
-    """Record what became of a claimed event; a parked one is filed under its order."""
+def close(ctx: Context, event: BookedEvent, applied: Applied, *, stored: Outcome) -> None:
+    """Record what became of a claimed event whose inbox row says ``stored``; a parked
+    one is filed under its order. An event claimed and applied (nearly every one) is
+    already recorded as such by ``claim``, a parked one parked again by its parking:
+    nothing to write."""
+    if applied.outcome is stored and applied.detail is None:
+        return
     values: dict[str, Any] = {"status": applied.outcome.value, "detail": applied.detail}
     if applied.outcome is Outcome.PARKED:
         assert isinstance(event, ActivationCompletedEvent | ActivationFailedEvent)
@@ -131,18 +136,20 @@ def close(ctx: Context, event: BookedEvent, applied: Applied) -> None:
     )
 
 
+_PARKED: Final = (
+    select(schema.inbox.c.payload)
+    .where(
+        schema.inbox.c.status == Outcome.PARKED.value,
+        schema.inbox.c.order_id == bindparam("order_id"),
+    )
+    .order_by(schema.inbox.c.business_time, schema.inbox.c.event_id)
+)
+"""Every paid order asks for its parked events: built once."""
+
+
 def parked_events(ctx: Context, order_id: str) -> list[InboundEvent]:
     """The events waiting for ``order_id`` to be paid, in business-time order."""
-    column = schema.inbox.c
-    payloads = (
-        ctx.uow.connection.execute(
-            select(column.payload)
-            .where(column.status == Outcome.PARKED.value, column.order_id == order_id)
-            .order_by(column.business_time, column.event_id)
-        )
-        .scalars()
-        .all()
-    )
+    payloads = ctx.uow.connection.execute(_PARKED, {"order_id": order_id}).scalars().all()
     return [parse_inbound(payload, currency=ctx.policy.currency) for payload in payloads]
 
 

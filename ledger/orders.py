@@ -9,9 +9,9 @@ yet is parked by the caller and re-applied, in business-time order, when the ord
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
@@ -88,11 +88,15 @@ class OrderView:
         return transition(self.state, arrival)
 
 
+_ORDER: Final = (
+    select(schema.orders).where(schema.orders.c.order_id == bindparam("order_id")).with_for_update()
+)
+"""An order's row, locked: read by nearly every event, built once."""
+
+
 def load_order_view(ctx: Context, order_id: str) -> OrderView:
     """The order ``order_id``, its rows locked for update (call ``lock_order`` first)."""
-    card = ctx.uow.connection.execute(
-        select(schema.orders).where(schema.orders.c.order_id == order_id).with_for_update()
-    ).one_or_none()
+    card = ctx.uow.connection.execute(_ORDER, {"order_id": order_id}).one_or_none()
     funding = None if card is not None else find_funding(ctx, order_id)
     state = order_state(
         card_status=None if card is None else card.status,

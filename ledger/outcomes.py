@@ -16,11 +16,14 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    """An event's outcome; a refusal carries the reason ops will read."""
+    """An event's outcome; a refusal carries the reason ops will read. ``declined``: a
+    credit request handled by turning it down (applied: the customer was told why),
+    with the request's reason."""
 
     outcome: Outcome
     reason: str | None = None
     detail: str | None = None
+    declined: str | None = None
 
     @classmethod
     def refused(cls, reason: str, detail: str) -> "Applied":

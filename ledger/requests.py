@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, exists, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
@@ -12,7 +12,7 @@ from ledger.holds import release_hold
 from ledger.lifecycle import Arrival, Step, refusal_message
 from ledger.money import cents_to_decimal, decimal_to_cents
 from ledger.orders import cancel_spid_order, order_at, order_lock_key
-from ledger.outcomes import APPLIED, Applied
+from ledger.outcomes import APPLIED, Applied, Outcome
 from ledger.rules import (
     CreditState,
     Portion,
@@ -69,6 +69,7 @@ def record_credit_request(ctx: Context, event_id: str, request: CreditRequested)
             refusal = _refund(ctx, request, credits)
     if refusal is not None:
         _reject(ctx, request, refusal)
+        return Applied(Outcome.APPLIED, declined=refusal.reason)
     return APPLIED
 
 
@@ -109,32 +110,33 @@ def _settle_what_fell_due(ctx: Context, customer_id: str, as_of: datetime) -> No
     sweep settles them (same dates, same causes), so the sweep finds nothing left to do
     and a backlog writes the books punctual sweeps would have written.
     """
-    order = schema.orders.c
-    overdue = ctx.uow.connection.execute(
-        select(schema.orders)
-        .where(
-            order.customer_id == customer_id,
-            order.status == "awaiting_activation",
-            order.activation_deadline <= as_of,
-        )
-        .order_by(order.order_id)
-        .with_for_update()
-    ).all()
-    for row in overdue:
-        cancel_spid_order(ctx, row, cause=f"spid_timeout|{row.order_id}")
-    hold = schema.transfers.c
-    lapsed = ctx.uow.connection.execute(
-        select(schema.transfers)
-        .where(
-            hold.customer_id == customer_id,
-            hold.status == "awaiting_topup",
-            hold.due_by <= as_of,
-        )
-        .order_by(hold.request_id)
-        .with_for_update()
-    ).all()
-    for held in lapsed:
-        release_hold(ctx, held, cause=f"holds|{held.request_id}")
+    order, hold = schema.orders.c, schema.transfers.c
+    is_overdue = (
+        (order.customer_id == customer_id)
+        & (order.status == "awaiting_activation")
+        & (order.activation_deadline <= as_of)
+    )
+    has_lapsed = (
+        (hold.customer_id == customer_id)
+        & (hold.status == "awaiting_topup")
+        & (hold.due_by <= as_of)
+    )
+    # Nearly always neither: asked in one round trip, the rows read only when there.
+    any_overdue, any_lapsed = ctx.uow.connection.execute(
+        select(exists().where(is_overdue), exists().where(has_lapsed))
+    ).one()
+    if any_overdue:
+        overdue = ctx.uow.connection.execute(
+            select(schema.orders).where(is_overdue).order_by(order.order_id).with_for_update()
+        ).all()
+        for row in overdue:
+            cancel_spid_order(ctx, row, cause=f"spid_timeout|{row.order_id}")
+    if any_lapsed:
+        lapsed = ctx.uow.connection.execute(
+            select(schema.transfers).where(has_lapsed).order_by(hold.request_id).with_for_update()
+        ).all()
+        for held in lapsed:
+            release_hold(ctx, held, cause=f"holds|{held.request_id}")
 
 
 def _owned_credits(ctx: Context, request: CreditRequested) -> list[CreditState] | Refusal:

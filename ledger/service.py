@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from ledger import corrections, dispatch, inbox, timeline
 from ledger.context import Context
@@ -37,7 +37,6 @@ from ledger.sweeps import SWEEPS, SweepKind, SweepTally, Window, settle_window
 from ledger.timeline import Timeliness
 from messages.adjustments import Adjustment, BookedEvent
 from messages.errors import BODY_ID_PREFIX, body_id
-from messages.inbound import CreditRequestedEvent
 from messages.notifications import SweepCompleted
 
 __all__ = ["EventRecorded", "Ledger", "Recorded", "Recording"]
@@ -164,8 +163,8 @@ class Ledger:
             at = inbox.business_time(event)
             done = _apply_in_time(ctx, event, subjects, timeline.judge(ctx, at, subjects))
             recording = Recording(
-                _recorded(ctx, event, done.applied),
-                tuple(_recorded(ctx, parked, applied) for parked, applied in done.unparked),
+                _recorded(event, done.applied),
+                tuple(_recorded(parked, applied) for parked, applied in done.unparked),
             )
             if refusal_keeps_nothing and recording.outcome is Recorded.REFUSED:
                 raise AdjustmentRefusedError(done.applied.detail or "refused")
@@ -372,29 +371,23 @@ def _apply_as_it_comes(
     ctx: Context, event: BookedEvent, subjects: set[str], verdict: timeline.Verdict
 ) -> dispatch.Dispatched:
     done = dispatch.apply_event(ctx, event)
-    now = timeline.judge(ctx, verdict.position, subjects).frontier
-    if now is not None and verdict.position < now:
+    # A parked event has done nothing yet: it is applied, in its turn, with its order.
+    parked = done.applied.outcome is Outcome.PARKED
+    before = timeline.advance(
+        ctx, {} if parked else dict.fromkeys(subjects, verdict.position), watched=subjects
+    )
+    if before is not None and verdict.position < before:
         # A sweep (which takes no subject locks) committed books past this event
         # while it was being applied: start again, knowing it is late.
         raise _OvertakenError(event.id)
-    # A parked event has done nothing yet: it is applied, in its turn, with its order.
-    parked = done.applied.outcome is Outcome.PARKED
-    timeline.advance(ctx, {} if parked else dict.fromkeys(subjects, verdict.position))
     return done
 
 
-def _recorded(ctx: Context, event: BookedEvent, applied: Applied) -> EventRecorded:
+def _recorded(event: BookedEvent, applied: Applied) -> EventRecorded:
     """``applied`` as the caller reads it: a credit request turned down is refused,
-    with the reason ``ledger.requests`` kept in ``credit_requests``."""
-    if applied.outcome is Outcome.APPLIED and isinstance(event, CreditRequestedEvent):
-        request = schema.credit_requests.c
-        reason = ctx.uow.connection.execute(
-            select(request.reason).where(
-                request.request_id == event.data.request_id, request.outcome == "rejected"
-            )
-        ).scalar_one_or_none()
-        if reason is not None:
-            return EventRecorded(event.id, event.type, Recorded.REFUSED, reason)
+    with the request's reason."""
+    if applied.declined is not None:
+        return EventRecorded(event.id, event.type, Recorded.REFUSED, applied.declined)
     outcome = Recorded(applied.outcome.value)
     return EventRecorded(event.id, event.type, outcome, applied.reason, applied.detail)
 

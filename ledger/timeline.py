@@ -34,9 +34,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import any_, bindparam, func, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.context import Context
@@ -117,17 +117,21 @@ def _named(event: BookedEvent) -> tuple[set[str], set[str]]:
     return {request.customer_id}, orders
 
 
+_OWNERS: Final = union(
+    *(
+        select(table.c.customer_id).where(table.c.order_id.in_(bindparam("orders", expanding=True)))
+        for table in (schema.orders, schema.transfers)
+    )
+)
+"""The customers who paid the orders named (by card, with credit), built once."""
+
+
 def subjects_of(ctx: Context, event: BookedEvent) -> set[str]:
     """What ``event`` is about: the customers and orders it names, and the customers
     who paid the orders it names (read from the books)."""
     customers, orders = _named(event)
     if orders:
-        for table in (schema.orders, schema.transfers):
-            customers |= set(
-                ctx.uow.connection.execute(
-                    select(table.c.customer_id).where(table.c.order_id.in_(sorted(orders)))
-                ).scalars()
-            )
+        customers |= set(ctx.uow.connection.execute(_OWNERS, {"orders": sorted(orders)}).scalars())
     return {customer_subject(each) for each in customers} | {order_subject(o) for o in orders}
 
 
@@ -163,15 +167,17 @@ class Verdict:
     rederivable: bool
 
 
+_FRONTIER: Final = select(
+    func.max(schema.subject_frontiers.c.frontier),
+    func.count().filter(schema.subject_frontiers.c.rederivable.is_(False)),
+).where(schema.subject_frontiers.c.subject.in_(bindparam("subjects", expanding=True)))
+"""The subjects' frontier, and how many of them predate kept payloads (every event asks:
+built once)."""
+
+
 def judge(ctx: Context, at: datetime, subjects: Collection[str]) -> Verdict:
     """How an event at business time ``at`` about ``subjects`` stands (module doc)."""
-    column = schema.subject_frontiers.c
-    frontier, legacy = ctx.uow.connection.execute(
-        select(
-            func.max(column.frontier),
-            func.count().filter(column.rederivable.is_(False)),
-        ).where(column.subject.in_(sorted(subjects)))
-    ).one()
+    frontier, legacy = ctx.uow.connection.execute(_FRONTIER, {"subjects": sorted(subjects)}).one()
     # At the very instant of something already written, which of the two comes first
     # is for ``dispatch.same_instant_rank`` to say, not for arrival: derive again.
     if frontier is None or at > frontier:
@@ -210,35 +216,82 @@ def placed(event: BookedEvent, position: datetime) -> BookedEvent:
     return event
 
 
-def advance(ctx: Context, frontiers: Mapping[str, datetime]) -> None:
+def advance(
+    ctx: Context, frontiers: Mapping[str, datetime], *, watched: Collection[str] = ()
+) -> datetime | None:
     """Move each subject's frontier forward to the instant given (never back), and every
-    customer's to the latest entry booked for them in this unit of work."""
+    customer's to the latest entry booked for them in this unit of work; the largest
+    frontier of the ``watched`` subjects as it stood just before (None: none), read in
+    the same statement on PostgreSQL, to tell an event whether a sweep committed books
+    past it while it was being applied."""
     wanted = dict(frontiers)
     for customer_id, effective_at in ctx.booked.items():
         subject = customer_subject(customer_id)
         if subject not in wanted or wanted[subject] < effective_at:
             wanted[subject] = effective_at
-    if not wanted:
-        return
-    table = schema.subject_frontiers
-    statement: Any
+    rows = sorted(wanted.items())
+    watching = sorted(watched)
     if ctx.uow.dialect == "postgresql":
-        pg_insert = postgresql.insert(table)
-        statement = pg_insert.on_conflict_do_update(
-            index_elements=[table.c.subject],
-            set_={"frontier": func.greatest(table.c.frontier, pg_insert.excluded.frontier)},
+        if not rows and not watching:
+            return None
+        before: datetime | None = ctx.uow.connection.execute(
+            _ADVANCE_ALL,
+            {
+                "subjects": [subject for subject, _ in rows],
+                "frontiers": [at for _, at in rows],
+                "watched": watching,
+            },
+        ).scalar_one()
+        return before
+    before = _frontier_of(ctx, watching) if watching else None
+    if rows:
+        ctx.uow.connection.execute(
+            _ADVANCE_ONE, [{"subject": subject, "frontier": at} for subject, at in rows]
         )
-    else:
-        # SQLite's two-argument max() is the scalar greatest; its UTC texts sort in time.
-        lite_insert = sqlite.insert(table)
-        statement = lite_insert.on_conflict_do_update(
-            index_elements=[table.c.subject],
-            set_={"frontier": func.max(table.c.frontier, lite_insert.excluded.frontier)},
+    return before
+
+
+def _frontier_of(ctx: Context, subjects: Sequence[str]) -> datetime | None:
+    frontier: datetime | None = ctx.uow.connection.execute(
+        select(func.max(schema.subject_frontiers.c.frontier)).where(
+            schema.subject_frontiers.c.subject.in_(subjects)
         )
-    ctx.uow.connection.execute(
-        statement,
-        [{"subject": subject, "frontier": instant} for subject, instant in sorted(wanted.items())],
+    ).scalar_one()
+    return frontier
+
+
+def _advance_all() -> Any:
+    """PostgreSQL, one statement: the watched subjects' largest frontier, read before
+    every subject's frontier is moved (arrays unnested). A data-modifying CTE runs
+    whether or not the query reads it, and the query's snapshot does not see it."""
+    table = schema.subject_frontiers
+    given = select(
+        func.unnest(bindparam("subjects", type_=postgresql.ARRAY(table.c.subject.type))),
+        func.unnest(bindparam("frontiers", type_=postgresql.ARRAY(table.c.frontier.type))),
     )
+    insert = postgresql.insert(table).from_select(["subject", "frontier"], given)
+    moved = insert.on_conflict_do_update(
+        index_elements=[table.c.subject],
+        set_={"frontier": func.greatest(table.c.frontier, insert.excluded.frontier)},
+    ).cte("moved")
+    watched = bindparam("watched", type_=postgresql.ARRAY(table.c.subject.type))
+    return select(func.max(table.c.frontier)).where(table.c.subject == any_(watched)).add_cte(moved)
+
+
+def _advance_one() -> Any:
+    """SQLite, in process: one subject a row of an executemany. Its two-argument max()
+    is the scalar greatest; its UTC texts sort in time."""
+    table = schema.subject_frontiers
+    insert = sqlite.insert(table)
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.subject],
+        set_={"frontier": func.max(table.c.frontier, insert.excluded.frontier)},
+    )
+
+
+# Built once: an event moves frontiers every time.
+_ADVANCE_ALL: Final = _advance_all()
+_ADVANCE_ONE: Final = _advance_one()
 
 
 def set_position(ctx: Context, event_id: str, position: datetime) -> None:

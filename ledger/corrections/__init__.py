@@ -78,7 +78,7 @@ def rederive(
     told = live_notifications(ctx, component)
     parked_before = inbox.parked_among(ctx, component.event_ids)
     staging = derive(ctx, component, customers, event.id)
-    outcome = outcome_of(ctx, event.id)
+    outcome = outcome_of(ctx, event)
     changes = Changes(
         *entry_changes(written, staging.entries),
         *notification_changes(told, staging.notifications),
@@ -103,9 +103,6 @@ def rederive(
 def would_change(ctx: Context, event: BookedEvent, subjects: Iterable[str]) -> Correction | None:
     """What ``rederive`` would correct if ``event`` were at its business time, with
     nothing kept (a savepoint is rolled back)."""
-    savepoint = ctx.uow.connection.begin_nested()
-    try:
+    with ctx.uow.tried():
         timeline.set_position(ctx, event.id, business_time(event))
         return rederive(replace(ctx, booked={}), event, subjects)
-    finally:
-        savepoint.rollback()

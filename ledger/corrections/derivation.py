@@ -17,7 +17,7 @@ from ledger.outcomes import Applied, Outcome
 from ledger.store import schema
 from ledger.sweeps import PASSES, SweepTally, Window, settle_window
 from messages.adjustments import ADJUSTMENT_TYPES, Adjustment, BookedEvent
-from messages.inbound import parse_inbound
+from messages.inbound import CreditRequestedEvent, parse_inbound
 
 __all__ = ["clear_projections", "derive", "frontiers", "lock_component", "outcome_of"]
 
@@ -134,13 +134,23 @@ def _settle(
         settle_window(ctx, PASSES[kind], as_of, Window(customers=customers), SweepTally())
 
 
-def outcome_of(ctx: Context, event_id: str) -> Applied:
+def outcome_of(ctx: Context, event: BookedEvent) -> Applied:
+    """What became of ``event`` once its component was derived again: its inbox row,
+    and for a credit request turned down, the request's reason."""
     status, detail = ctx.uow.connection.execute(
         select(schema.inbox.c.status, schema.inbox.c.detail).where(
-            schema.inbox.c.event_id == event_id
+            schema.inbox.c.event_id == event.id
         )
     ).one()
-    return Applied(Outcome(status), detail=detail)
+    declined = None
+    if status == Outcome.APPLIED and isinstance(event, CreditRequestedEvent):
+        request = schema.credit_requests.c
+        declined = ctx.uow.connection.execute(
+            select(request.reason).where(
+                request.request_id == event.data.request_id, request.outcome == "rejected"
+            )
+        ).scalar_one_or_none()
+    return Applied(Outcome(status), detail=detail, declined=declined)
 
 
 def frontiers(ctx: Context, component: timeline.Component) -> dict[str, datetime]:

@@ -5,11 +5,23 @@ event are written through one ``UnitOfWork`` and commit together or not at all.
 """
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Final, Self
 
-from sqlalchemy import Column, Connection, Engine, Insert, Row, Table, bindparam, func, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Insert,
+    Row,
+    Table,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.store.database import WRITE_TRANSACTION
@@ -17,8 +29,12 @@ from ledger.store.database import WRITE_TRANSACTION
 __all__ = ["UnitOfWork"]
 
 # Statements an event issues every time are built once, not at each call.
-_ADVISORY_LOCK: Final = select(
-    func.pg_advisory_xact_lock(func.hashtextextended(bindparam("lock_key"), 0))
+# Every key in one round trip, locked in the order given: the subquery is kept apart
+# (OFFSET 0) so that its rows come out sorted before the outer select locks each.
+_ADVISORY_LOCKS: Final = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(key, 0)) FROM"
+    " (SELECT key FROM unnest(CAST(:lock_keys AS text[])) WITH ORDINALITY AS given(key, n)"
+    " ORDER BY n OFFSET 0) AS ordered"
 )
 
 
@@ -28,6 +44,33 @@ def _insert_ignoring_conflicts(table: Table, dialect: str) -> Insert:
     return dialect_insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
+@functools.cache
+def _batch_insert(
+    table: Table,
+    names: tuple[str, ...],
+    *,
+    dialect: str,
+    unnested: bool,
+    ignore_conflicts: bool,
+    returning: tuple[Column[Any], ...],
+) -> Any:
+    """``UnitOfWork.insert_many``'s statement, built once per shape: building it anew
+    at every call cost more client time than the round trip it saves."""
+    if unnested:
+        columns = [
+            func.unnest(bindparam(f"batch_{name}", type_=postgresql.ARRAY(table.c[name].type)))
+            for name in names
+        ]
+        statement: Any = postgresql.insert(table).from_select(list(names), select(*columns))
+    else:
+        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    if ignore_conflicts:
+        statement = statement.on_conflict_do_nothing()
+    if returning:
+        statement = statement.returning(*returning)
+    return statement
+
+
 class UnitOfWork:
     """A database transaction with the few primitives the ledger needs."""
 
@@ -35,6 +78,7 @@ class UnitOfWork:
         self._engine = engine
         self._connection: Connection | None = None
         self._committed = False
+        self._locked: set[str] = set()
 
     def __enter__(self) -> Self:
         self._connection = self._engine.connect().execution_options(**{WRITE_TRANSACTION: True})
@@ -54,6 +98,7 @@ class UnitOfWork:
         finally:
             self._connection.close()
             self._connection = None
+            self._locked.clear()
 
     @property
     def connection(self) -> Connection:
@@ -66,6 +111,18 @@ class UnitOfWork:
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return self._engine.dialect.name
+
+    @contextmanager
+    def tried(self) -> Iterator[None]:
+        """Run the block in a savepoint that is always rolled back: what it would have
+        written, read and forgotten. Locks taken in it are released with it."""
+        savepoint = self.connection.begin_nested()
+        locked = set(self._locked)
+        try:
+            yield
+        finally:
+            savepoint.rollback()
+            self._locked = locked
 
     def commit(self) -> None:
         """Make every write of this unit durable, at once."""
@@ -81,8 +138,12 @@ class UnitOfWork:
         """
         if self.dialect != "postgresql":
             return
-        for key in sorted(set(keys)):
-            self.connection.execute(_ADVISORY_LOCK, {"lock_key": key})
+        # A key already held is held until the transaction ends: asking again would
+        # only cost a round trip.
+        wanted = sorted(set(keys) - self._locked)
+        if wanted:
+            self.connection.execute(_ADVISORY_LOCKS, {"lock_keys": wanted})
+            self._locked.update(wanted)
 
     def insert_ignoring_conflicts(
         self, table: Table, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -123,28 +184,20 @@ class UnitOfWork:
         """
         if not rows:
             return []
-        if self.dialect == "postgresql" and not long_text:
-            names = list(rows[0])
-            columns = [
-                func.unnest(
-                    bindparam(
-                        f"batch_{name}",
-                        [row[name] for row in rows],
-                        type_=postgresql.ARRAY(table.c[name].type),
-                    )
-                )
-                for name in names
-            ]
-            statement: Any = postgresql.insert(table).from_select(names, select(*columns))
-            parameters: list[Mapping[str, Any]] | None = None
+        names = tuple(rows[0])
+        unnested = self.dialect == "postgresql" and not long_text
+        statement = _batch_insert(
+            table,
+            names,
+            dialect=self.dialect,
+            unnested=unnested,
+            ignore_conflicts=ignore_conflicts,
+            returning=tuple(returning),
+        )
+        if unnested:
+            parameters: Any = {f"batch_{name}": [row[name] for row in rows] for name in names}
         else:
-            dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-            statement = dialect_insert(table)
             parameters = list(rows)
-        if ignore_conflicts:
-            statement = statement.on_conflict_do_nothing()
-        if returning:
-            statement = statement.returning(*returning)
         result = self.connection.execute(statement, parameters)
         return list(result) if returning else []
 
