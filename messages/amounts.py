@@ -157,6 +157,9 @@ def _schema(*, positive: bool, integer_digits: int | None, example: str) -> With
         {
             "type": "string",
             "pattern": pattern,
+            # Python's `$` also matches before a final newline (ECMA-262's does not):
+            # validators on either engine refuse "49.90\n" as residuo does.
+            "not": {"pattern": "[^-.0-9]"},
             "description": f"A decimal string with at most 2 decimals, {sign}{bound}.",
             "examples": [example],
         }

@@ -86,6 +86,7 @@ ExtensionValue = Annotated[
                 {"type": "string"},
                 {"type": "integer", "minimum": -_INT32, "maximum": _INT32 - 1},
                 {"type": "boolean"},
+                {"type": "null"},
             ]
         }
     ),

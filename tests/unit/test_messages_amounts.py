@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from pydantic import TypeAdapter, ValidationError
 
 from ledger.money import cents_to_decimal, decimal_to_cents
@@ -159,19 +159,18 @@ _WIRE_STRINGS = st.builds(
     st.sampled_from(["", "-", "+", "0", "00", "-0"]),
     st.text("0123456789", max_size=15),
     st.sampled_from(["", ".", ".0", ".00", ".000", ".5", ".05", ".50", ".01", ".1x"]),
-    st.sampled_from(["", " ", "e3"]),
+    st.sampled_from(["", " ", "e3", "\n"]),
 )
 
 
 @pytest.mark.parametrize("kind", list(EVERY_KIND))
 @given(text=_WIRE_STRINGS)
-def test_each_amount_schema_pattern_accepts_exactly_what_its_validator_accepts(
+def test_each_amount_schema_accepts_exactly_what_its_validator_accepts(
     kind: str, text: str
 ) -> None:
     """The JSON Schema of each kind (published in docs/contract) and its validator agree
     on every string: one cannot drift from the other."""
     adapter = EVERY_KIND[kind]
-    pattern = adapter.json_schema()["pattern"]
     try:
         adapter.validate_python(text)
     except ValidationError:
@@ -179,7 +178,7 @@ def test_each_amount_schema_pattern_accepts_exactly_what_its_validator_accepts(
     else:
         accepted = True
 
-    assert (re.search(pattern, text) is not None) == accepted, (pattern, text)
+    assert Draft202012Validator(adapter.json_schema()).is_valid(text) == accepted, text
 
 
 @pytest.mark.parametrize(
@@ -192,10 +191,10 @@ def test_each_amount_schema_pattern_accepts_exactly_what_its_validator_accepts(
         ("PositiveTotal", "0.01"),
     ],
 )
-def test_each_amount_schema_pattern_accepts_the_edges(kind: str, text: str) -> None:
+def test_each_amount_schema_accepts_the_edges(kind: str, text: str) -> None:
     """The edges themselves, which random strings may miss: the bound, leading zeros, a
     negative zero, a total past the bound, the smallest positive amount."""
     adapter = EVERY_KIND[kind]
 
     adapter.validate_python(text)
-    assert re.search(adapter.json_schema()["pattern"], text)
+    Draft202012Validator(adapter.json_schema()).validate(text)
