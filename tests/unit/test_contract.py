@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dramatiq.common import q_name
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from messages import INBOUND_TYPES, NOTIFICATION_TYPES, InvalidEvent, parse_inbound
+from messages.amqp_binding import structured_event
 from residuo.bootstrap import bootstrap, ensure_schema
 from residuo.contract import asyncapi_document, contract_files
 from residuo.replay import parse_line, replaying, split_lines
@@ -41,6 +43,10 @@ PAYMENT: dict[str, Any] = {
         "reference": None,
     },
 }
+
+
+TOO_MUCH = "1000000000000.00"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def schema_of(kind: str, message_type: str) -> Draft202012Validator:
@@ -72,8 +78,9 @@ def test_every_event_and_notification_type_has_a_schema_and_a_message() -> None:
 
     assert {f"schemas/events/{each}.json" for each in INBOUND_TYPES} <= set(files)
     assert {f"schemas/notifications/{each}.json" for each in NOTIFICATION_TYPES} <= set(files)
+    binary = {f"{each}.binary" for each in INBOUND_TYPES}
     assert set(document["channels"]["notifications"]["messages"]) == set(NOTIFICATION_TYPES)
-    assert set(document["channels"]["events"]["messages"]) == set(INBOUND_TYPES)
+    assert set(document["channels"]["events"]["messages"]) == set(INBOUND_TYPES) | binary
     for schema in (Draft202012Validator(json.loads(text)) for text in files.values()):
         Draft202012Validator.check_schema(schema.schema)
 
@@ -158,3 +165,85 @@ def test_contract_md_names_every_type_and_verb() -> None:
         "metrics",
     ):
         assert f"residuo {verb}" in text, verb
+
+
+def asyncapi_validator(message: str, part: str) -> Draft202012Validator:
+    """The schema of one message's ``headers`` or ``payload`` in the checked-in AsyncAPI
+    document, its references resolved within the document."""
+    document = json.loads((EXPORTED / "asyncapi.json").read_text())
+    schema = document["components"]["messages"][message][part]
+    return Draft202012Validator({**document, **schema})
+
+
+def binary_mode(event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    """The headers and body a publisher in binary content mode sends for ``event``."""
+    headers = {f"cloudEvents_{name}": value for name, value in event.items() if name != "data"}
+    return headers, json.dumps(event["data"]).encode()
+
+
+@pytest.mark.parametrize(
+    ("case", "event"),
+    [
+        ("valid", PAYMENT),
+        (
+            "with an extension",
+            PAYMENT | {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        ),
+        ("a blank source", PAYMENT | {"source": " "}),
+        ("an escape in the id", PAYMENT | {"id": "evt-\x1b[31m"}),
+        ("a float extension", PAYMENT | {"sequence": 1.5}),
+        ("without a time", {name: v for name, v in PAYMENT.items() if name != "time"}),
+        (
+            "an amount over the bound",
+            PAYMENT | {"data": PAYMENT["data"] | {"amount": "1" + "0" * 12}},
+        ),
+    ],
+)
+def test_the_binary_mode_message_accepts_what_residuo_accepts_in_binary_mode(
+    case: str, event: dict[str, Any]
+) -> None:
+    """A message published in binary mode passes the AsyncAPI document's headers and
+    payload schemas exactly when residuo accepts the structured event it stands for."""
+    headers, body = binary_mode(event)
+    structured = structured_event(headers, "application/json", body)
+    assert structured is not None, case
+    try:
+        parse_inbound(structured)
+    except InvalidEvent:
+        accepted = False
+    else:
+        accepted = True
+
+    described = asyncapi_validator("payment.received.binary", "headers").is_valid(
+        headers
+    ) and asyncapi_validator("payment.received.binary", "payload").is_valid(json.loads(body))
+
+    assert described == accepted, case
+
+
+def test_each_binary_mode_message_has_a_header_for_every_attribute_but_data() -> None:
+    """The headers are the envelope's attributes, `data` and `datacontenttype` aside (the
+    body and the content type), each with the attribute's own schema."""
+    document = asyncapi_document()
+    schemas = document["components"]["schemas"]
+    for event_type in INBOUND_TYPES:
+        envelope = schemas[event_type]["properties"]
+        headers = document["components"]["messages"][f"{event_type}.binary"]["headers"]
+
+        attributes = set(envelope) - {"data", "datacontenttype"}
+        assert set(headers["properties"]) == {f"cloudEvents_{each}" for each in attributes}
+        assert headers["properties"]["cloudEvents_id"] == envelope["id"]
+
+
+def test_every_dead_letter_queue_a_worker_has_is_a_channel(tmp_path: Path) -> None:
+    """Each queue the workers consume (as bootstrap declares them) has its `.XQ` in the
+    AsyncAPI document, with the message it holds."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'books.sqlite3'}")
+    with bootstrap(settings) as runtime:
+        queues = {q_name(each) for each in runtime.broker.get_declared_queues()}
+    channels = asyncapi_document()["channels"].values()
+    by_address = {channel["address"]: channel for channel in channels}
+
+    assert queues == {"residuo.events", "residuo.sweeps"}
+    for queue in queues:
+        assert by_address[f"{queue}.XQ"]["messages"], queue
