@@ -44,7 +44,6 @@ __all__ = [
     "NonNegativeAmount",
     "PositiveTotal",
     "Total",
-    "amount_pattern",
     "format_amount",
 ]
 
@@ -68,7 +67,7 @@ def format_amount(amount: Decimal) -> str:
     return f"{amount.quantize(CENT, context=EXACT):f}"
 
 
-def amount_pattern(*, positive: bool, integer_digits: int | None) -> str:
+def _pattern(*, positive: bool, integer_digits: int | None) -> str:
     """The JSON Schema ``pattern`` of the wire strings an amount type accepts.
 
     ``positive``: zero is refused; ``integer_digits``: at most that many significant
@@ -150,7 +149,7 @@ _AS_STRING: Final = PlainSerializer(format_amount, return_type=str, when_used="j
 
 
 def _schema(*, positive: bool, integer_digits: int | None, example: str) -> WithJsonSchema:
-    pattern = amount_pattern(positive=positive, integer_digits=integer_digits)
+    pattern = _pattern(positive=positive, integer_digits=integer_digits)
     sign = "greater than 0" if positive else "0 or more"
     bound = "" if integer_digits is None else f", at most {Decimal(10) ** integer_digits - CENT}"
     return WithJsonSchema(
