@@ -10,6 +10,7 @@ made from the envelope's own, so that both modes say the same of every attribute
 Schemas are inline under ``components.schemas``, shared where equal.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from importlib.metadata import version
@@ -19,6 +20,7 @@ from dramatiq import Message
 
 from messages import INBOUND_TYPES, NOTIFICATION_TYPES
 from messages.amqp_binding import ATTRIBUTE_PREFIXES
+from messages.cloudevents import EXTENSION_NAME_CHARACTERS
 from residuo.contract_schemas import event_schema, notification_schema
 from workers.actors import EVENTS_QUEUE, SWEEPS_QUEUE
 from workers.rabbitmq.dead_letters import (
@@ -218,7 +220,8 @@ def _message(name: str, payload: dict[str, Any], summary: str) -> dict[str, Any]
 def _binary_headers(event_type: str, envelope: dict[str, Any]) -> dict[str, Any]:
     """The headers of ``event_type`` in binary mode: each attribute of the envelope's
     schema, ``data`` and ``datacontenttype`` aside, under its ``cloudEvents_`` name,
-    with the same schema; extension attributes as the envelope allows them."""
+    with the same schema; extension attributes as the envelope allows them, names
+    and values (a header residuo would read as a badly named attribute is refused)."""
     attributes = {
         name: schema for name, schema in envelope["properties"].items() if name not in _NOT_HEADERS
     }
@@ -227,7 +230,7 @@ def _binary_headers(event_type: str, envelope: dict[str, Any]) -> dict[str, Any]
     properties[f"{_HEADER_PREFIX}time"] = time | {
         "description": "An ISO 8601 string with an offset, or an AMQP timestamp (read as UTC)."
     }
-    name_rule = envelope["propertyNames"]["pattern"].removeprefix("^")
+    prefix = re.escape(_HEADER_PREFIX)
     return {
         "type": "object",
         "title": f"{event_type} attributes",
@@ -235,10 +238,14 @@ def _binary_headers(event_type: str, envelope: dict[str, Any]) -> dict[str, Any]
         f"{_HEADER_PREFIX}<attribute> ({_ALSO_UNDERSTOOD}<attribute> is understood too; "
         "the first wins if a message has both). A message is in binary mode when it "
         f"has {_HEADER_PREFIX}specversion and its content type does not start with "
-        "application/cloudevents. Other headers are ignored.",
+        f"application/cloudevents. A {_HEADER_PREFIX} header whose attribute name is "
+        "not lowercase letters and digits is refused; other headers are ignored.",
         "properties": properties,
+        # Any attribute header (residuo ignores a bare prefix) has an attribute's value;
+        # one whose name is not an attribute's is refused, as residuo refuses it.
         "patternProperties": {
-            f"^{_HEADER_PREFIX}{name_rule}": envelope["additionalProperties"],
+            f"^{prefix}[\\s\\S]": envelope["additionalProperties"],
+            f"^{prefix}[\\s\\S]*[^{EXTENSION_NAME_CHARACTERS}]": False,
         },
         "required": [
             f"{_HEADER_PREFIX}{name}" for name in envelope["required"] if name not in _NOT_HEADERS

@@ -84,6 +84,7 @@ PATHS: dict[str, list[tuple[str | int, ...]]] = {
         ("source",),
         ("subject",),
         ("traceparent",),
+        ("datacontenttype",),
         ("data", "order_id"),
         ("data", "customer_id"),
         ("data", "service"),
@@ -111,6 +112,11 @@ _CHARACTERS = st.sampled_from(
 VALUES = st.one_of(
     st.text(_CHARACTERS, max_size=10),
     st.sampled_from(["card", "documents", "purchase", "Card", "card\n"]),
+    st.builds(
+        "application/json{}{}".format,
+        st.text(_CHARACTERS, max_size=2),
+        st.sampled_from(["", ";", "; charset=utf-8", ";x\n", "x"]),
+    ),
     st.builds(
         "{}{}{}".format,
         st.sampled_from(["", "-", "0", "00"]),
@@ -150,8 +156,8 @@ def test_the_schema_and_residuo_agree_on_any_value_anywhere(
     event_type: str, data: st.DataObject
 ) -> None:
     """One attribute or field replaced by a string of controls, whitespace and letters,
-    an amount-like string, null, a boolean, an integer or a float: the published
-    schema's verdict is residuo's."""
+    an amount-like or media-type-like string, null, a boolean, an integer or a float:
+    the published schema's verdict is residuo's."""
     event = copy.deepcopy(VALID[event_type])
     path = data.draw(st.sampled_from(PATHS[event_type]), label="path")
     value = data.draw(VALUES, label="value")
