@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dramatiq.common import q_name
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from messages import INBOUND_TYPES, NOTIFICATION_TYPES, InvalidEvent, parse_inbound
-from messages.amqp_binding import structured_event
 from residuo.bootstrap import bootstrap, ensure_schema
 from residuo.contract import asyncapi_document, contract_files
 from residuo.replay import parse_line, replaying, split_lines
@@ -124,19 +122,27 @@ def test_the_demo_story_is_valid_against_the_schemas(
 
 
 def test_the_event_schema_refuses_what_residuo_refuses() -> None:
-    """A third-decimal amount, an unknown data field, an extension name in capitals or
-    a float extension fail the schema as they fail residuo; a traceparent passes both."""
+    """A third-decimal amount, an amount over the largest, an unknown data field, an
+    extension name in capitals or ending in a newline, a fractional or a 33-bit
+    extension, an id or a customer id with a control character fail the schema as they
+    fail residuo; a traceparent and an integral float extension (JSON's integer) pass
+    both."""
     payment = PAYMENT
     validator = schema_of("events", "payment.received")
-    traced = payment | {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 
-    validator.validate(traced)
-    parse_inbound(traced)
+    for right in (payment | {"traceparent": TRACEPARENT}, payment | {"sequence": 7.0}):
+        validator.validate(right)
+        parse_inbound(json.dumps(right))
     for wrong in (
         payment | {"data": payment["data"] | {"amount": "49.901"}},
+        payment | {"data": payment["data"] | {"amount": TOO_MUCH}},
         payment | {"data": payment["data"] | {"colour": "red"}},
+        payment | {"data": payment["data"] | {"customer_id": "1234567@aruba.it\x1b"}},
         payment | {"Traceparent": "x"},
+        payment | {"sequence\n": 1},
         payment | {"sequence": 1.5},
+        payment | {"sequence": 2.0**31},
+        payment | {"id": "evt-1\t"},
     ):
         with pytest.raises(ValidationError):
             validator.validate(wrong)
@@ -167,83 +173,36 @@ def test_contract_md_names_every_type_and_verb() -> None:
         assert f"residuo {verb}" in text, verb
 
 
-def asyncapi_validator(message: str, part: str) -> Draft202012Validator:
-    """The schema of one message's ``headers`` or ``payload`` in the checked-in AsyncAPI
-    document, its references resolved within the document."""
-    document = json.loads((EXPORTED / "asyncapi.json").read_text())
-    schema = document["components"]["messages"][message][part]
-    return Draft202012Validator({**document, **schema})
-
-
-def binary_mode(event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-    """The headers and body a publisher in binary content mode sends for ``event``."""
-    headers = {f"cloudEvents_{name}": value for name, value in event.items() if name != "data"}
-    return headers, json.dumps(event["data"]).encode()
-
-
 @pytest.mark.parametrize(
-    ("case", "event"),
-    [
-        ("valid", PAYMENT),
-        (
-            "with an extension",
-            PAYMENT | {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-        ),
-        ("a blank source", PAYMENT | {"source": " "}),
-        ("an escape in the id", PAYMENT | {"id": "evt-\x1b[31m"}),
-        ("a float extension", PAYMENT | {"sequence": 1.5}),
-        ("without a time", {name: v for name, v in PAYMENT.items() if name != "time"}),
-        (
-            "an amount over the bound",
-            PAYMENT | {"data": PAYMENT["data"] | {"amount": "1" + "0" * 12}},
-        ),
-    ],
+    ("notification_type", "field"),
+    [("credit.applied", "available_after"), ("refund.requested", "amount")],
 )
-def test_the_binary_mode_message_accepts_what_residuo_accepts_in_binary_mode(
-    case: str, event: dict[str, Any]
+def test_a_total_past_the_largest_amount_is_valid_in_its_notification_schema(
+    demo_notifications: list[dict[str, Any]], notification_type: str, field: str
 ) -> None:
-    """A message published in binary mode passes the AsyncAPI document's headers and
-    payload schemas exactly when residuo accepts the structured event it stands for."""
-    headers, body = binary_mode(event)
-    structured = structured_event(headers, "application/json", body)
-    assert structured is not None, case
-    try:
-        parse_inbound(structured)
-    except InvalidEvent:
-        accepted = False
-    else:
-        accepted = True
+    """A total (what is left, a refund of every credit) may pass the largest amount of
+    one credit; the published schema says so, to the cent, and still refuses a third
+    decimal, a JSON number and a negative total."""
+    (notification, *_) = [each for each in demo_notifications if each["type"] == notification_type]
+    validator = schema_of("notifications", notification_type)
 
-    described = asyncapi_validator("payment.received.binary", "headers").is_valid(
-        headers
-    ) and asyncapi_validator("payment.received.binary", "payload").is_valid(json.loads(body))
+    def with_total(value: object) -> dict[str, Any]:
+        return notification | {"data": notification["data"] | {field: value}}
 
-    assert described == accepted, case
+    assert validator.is_valid(with_total(f"{1 + 10**15}.99"))
+    for wrong in (f"{10**15}.999", 10**15, "-1.00"):
+        assert not validator.is_valid(with_total(wrong)), wrong
 
 
-def test_each_binary_mode_message_has_a_header_for_every_attribute_but_data() -> None:
-    """The headers are the envelope's attributes, `data` and `datacontenttype` aside (the
-    body and the content type), each with the attribute's own schema."""
-    document = asyncapi_document()
-    schemas = document["components"]["schemas"]
-    for event_type in INBOUND_TYPES:
-        envelope = schemas[event_type]["properties"]
-        headers = document["components"]["messages"][f"{event_type}.binary"]["headers"]
+def test_an_amount_past_the_largest_is_refused_by_its_notification_schema(
+    demo_notifications: list[dict[str, Any]],
+) -> None:
+    """What one credit or order is worth stays bounded: credit.applied's `applied` is
+    never more than the largest amount, in the schema as in residuo."""
+    (applied, *_) = [each for each in demo_notifications if each["type"] == "credit.applied"]
+    validator = schema_of("notifications", "credit.applied")
 
-        attributes = set(envelope) - {"data", "datacontenttype"}
-        assert set(headers["properties"]) == {f"cloudEvents_{each}" for each in attributes}
-        assert headers["properties"]["cloudEvents_id"] == envelope["id"]
-
-
-def test_every_dead_letter_queue_a_worker_has_is_a_channel(tmp_path: Path) -> None:
-    """Each queue the workers consume (as bootstrap declares them) has its `.XQ` in the
-    AsyncAPI document, with the message it holds."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'books.sqlite3'}")
-    with bootstrap(settings) as runtime:
-        queues = {q_name(each) for each in runtime.broker.get_declared_queues()}
-    channels = asyncapi_document()["channels"].values()
-    by_address = {channel["address"]: channel for channel in channels}
-
-    assert queues == {"residuo.events", "residuo.sweeps"}
-    for queue in queues:
-        assert by_address[f"{queue}.XQ"]["messages"], queue
+    assert validator.is_valid(applied | {"data": applied["data"] | {"applied": "999999999999.99"}})
+    assert not validator.is_valid(
+        applied | {"data": applied["data"] | {"applied": "1000000000000.00"}}
+    )
