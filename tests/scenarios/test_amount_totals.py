@@ -108,3 +108,25 @@ def test_reports_and_a_balance_over_two_largest_credits_reconcile(ledger: Books)
     assert (owed.available_cents, owed.reconciled) == (twice, True)
     assert available == twice
     assert (forfeited.total_cents, forfeited.reconciled) == (twice, True)
+
+
+def test_a_transfer_of_the_largest_amount_drawn_from_two_credits_says_what_is_left(
+    ledger: Books,
+) -> None:
+    """Three credits one cent short of the largest; an order of the largest amount takes
+    all of the soonest-expiring credit and one cent of the next: `applied` is one
+    order's amount, `available_after` the total left, past the largest."""
+    short = MAX_AMOUNT - CENT
+    for day, order in ((10, "MI0001"), (11, "MI0002"), (12, "MI0003")):
+        ledger.record(
+            pay(order, CUSTOMER, f"{short:f}", rome(2026, 1, day)),
+            fail(order, rome(2026, 1, day + 5)),
+        )
+
+    recorded = ledger.record(transfer("REQ-1", CUSTOMER, "MI0009", LARGEST, rome(2026, 2, 1)))
+
+    applied = ledger.only("credit.applied")
+    assert recorded == [Recorded.APPLIED]
+    assert applied["applied"] == LARGEST
+    assert applied["available_after"] == f"{3 * short - MAX_AMOUNT:f}"
+    assert [each["amount"] for each in applied["from_credits"]] == [f"{short:f}", "0.01"]
