@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from ledger.books import Account
 from ledger.store import schema
+from ledger.store.sums import joined_cents, summed_cents
 
 __all__ = ["Balance", "CreditLine", "StatementLine", "balance", "statement"]
 
@@ -118,7 +119,7 @@ def balance(
             .order_by(credit.expires_at, credit.granted_at, credit.credit_id)
         ).all()
         sums = connection.execute(
-            select(posting.credit_id, posting.account, func.sum(posting.amount_cents))
+            select(posting.credit_id, posting.account, *summed_cents(posting.amount_cents))
             .join(schema.journal_entries, entry.entry_id == posting.entry_id)
             .where(
                 posting.customer_id == customer_id,
@@ -130,8 +131,8 @@ def balance(
             .group_by(posting.credit_id, posting.account)
         ).all()
     buckets: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
-    for credit_id, account, total in sums:
-        buckets[credit_id][_BUCKET_OF_ACCOUNT[account]] = -int(total)
+    for credit_id, account, high, low in sums:
+        buckets[credit_id][_BUCKET_OF_ACCOUNT[account]] = -joined_cents(high, low)
     # Known at a recorded time, a credit nothing had been booked for did not exist yet
     # (a correction granted it later).
     lines = [

@@ -8,7 +8,9 @@ each report's totals are checked against the account balance it restates
 
 Amounts are integer cents, positive as the provider sees them: breakage is income
 (``-sum`` of the credit-normal ``breakage`` postings), liability is what the
-customers are owed (``-sum`` of ``credit_available`` and ``credit_held``). Instants
+customers are owed (``-sum`` of ``credit_available`` and ``credit_held``). Totals
+have no upper bound (many credits of the largest amount add up past a 64-bit
+integer): sums are taken with ``ledger.store.sums``, exact on both databases. Instants
 are business time: a posting counts from its entry's ``effective_at``.
 """
 
@@ -21,6 +23,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from ledger.books import Account
 from ledger.store import schema
+from ledger.store.sums import joined_cents, summed_cents
 
 __all__ = [
     "BreakageLine",
@@ -119,7 +122,7 @@ def breakage(engine: Engine, start: datetime, end: datetime) -> BreakageReport:
                 credit.origin,
                 entry.kind,
                 func.count(func.distinct(posting.credit_id)),
-                func.sum(posting.amount_cents),
+                *summed_cents(posting.amount_cents),
             )
             .select_from(schema.postings)
             .join(schema.journal_entries, entry.entry_id == posting.entry_id)
@@ -129,8 +132,13 @@ def breakage(engine: Engine, start: datetime, end: datetime) -> BreakageReport:
         ).all()
         journal = -_account_sum(connection, Account.BREAKAGE, in_period)
     lines = sorted(
-        BreakageLine(origin=origin or _NO_CREDIT, kind=kind, credits=int(count), cents=-int(total))
-        for origin, kind, count, total in rows
+        BreakageLine(
+            origin=origin or _NO_CREDIT,
+            kind=kind,
+            credits=int(count),
+            cents=-joined_cents(high, low),
+        )
+        for origin, kind, count, high, low in rows
     )
     return BreakageReport(
         start=start,
@@ -155,7 +163,7 @@ def liability(engine: Engine, as_of: datetime, zone: ZoneInfo) -> LiabilityRepor
                 credit.origin,
                 credit.expires_at,
                 posting.account,
-                func.sum(posting.amount_cents),
+                *summed_cents(posting.amount_cents),
             )
             .select_from(schema.postings)
             .join(schema.journal_entries, entry.entry_id == posting.entry_id)
@@ -168,9 +176,9 @@ def liability(engine: Engine, as_of: datetime, zone: ZoneInfo) -> LiabilityRepor
     by_credit: dict[tuple[str | None, str, str], dict[str, int]] = defaultdict(
         lambda: dict.fromkeys(owed, 0)
     )
-    for credit_id, origin, expires_at, account, total in rows:
+    for credit_id, origin, expires_at, account, high, low in rows:
         month = expires_at.astimezone(zone).strftime("%Y-%m") if expires_at else _NO_CREDIT
-        by_credit[(credit_id, month, origin or _NO_CREDIT)][account] = -int(total)
+        by_credit[(credit_id, month, origin or _NO_CREDIT)][account] = -joined_cents(high, low)
     groups: dict[tuple[str, str], list[dict[str, int]]] = defaultdict(list)
     for (_, month, origin), amounts in by_credit.items():
         groups[(month, origin)].append(amounts)
@@ -198,10 +206,10 @@ def liability(engine: Engine, as_of: datetime, zone: ZoneInfo) -> LiabilityRepor
 def _account_sum(connection: Connection, account: Account, when: ColumnElement[bool]) -> int:
     """The signed sum of ``account``'s postings in entries matching ``when``."""
     posting, entry = schema.postings.c, schema.journal_entries.c
-    total = connection.execute(
-        select(func.coalesce(func.sum(posting.amount_cents), 0))
+    high, low = connection.execute(
+        select(*summed_cents(posting.amount_cents))
         .select_from(schema.postings)
         .join(schema.journal_entries, entry.entry_id == posting.entry_id)
         .where(posting.account == account.value, when)
-    ).scalar_one()
-    return int(total)
+    ).one()
+    return joined_cents(high, low)

@@ -5,7 +5,15 @@ configured currency, identifiers bounded by ``messages.limits``), never business
 rules; ``InboundBounds`` adds the size and time window a worker applies at the edge.
 """
 
-from messages.amounts import CENT, MAX_AMOUNT, Amount, NonNegativeAmount, format_amount
+from messages.amounts import (
+    CENT,
+    MAX_AMOUNT,
+    Amount,
+    NonNegativeAmount,
+    PositiveTotal,
+    Total,
+    format_amount,
+)
 from messages.bounds import InboundBounds
 from messages.catalogue import NOTIFICATION_TYPES
 from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
@@ -118,6 +126,7 @@ __all__ = [
     "PaymentReceived",
     "PaymentReceivedEvent",
     "PaymentUnmatched",
+    "PositiveTotal",
     "Purpose",
     "RefundRequested",
     "RejectionReason",
@@ -132,6 +141,7 @@ __all__ = [
     "SweepKind",
     "TopupMethod",
     "TopupRequired",
+    "Total",
     "UnmatchedReason",
     "body_id",
     "decode_body",

@@ -6,10 +6,11 @@ is required (rules judge events at business time and ops read it).
 Extension attributes are accepted as the specification allows and kept with the event
 (``model_extra``): names of lowercase letters and digits (the specification
 recommends at most 20 characters; residuo does not insist), values a string, an
-integer (32-bit signed) or a boolean; an extension whose value is null is unset, as
-the JSON format says. A name that looks like a misspelt core attribute is refused
-(`misspelt_attribute`): ``subjet`` would otherwise be kept as an extension while the
-event silently lost its subject. The rule: a name within edit distance 2 of a core
+integer (32-bit signed; ``2.0`` is the integer 2, as JSON Schema has it) or a
+boolean; an extension whose value is null is unset, as the JSON format says. A name
+that looks like a misspelt core attribute is refused (`misspelt_attribute`):
+``subjet`` would otherwise be kept as an extension while the event silently lost its
+subject. The rule: a name within edit distance 2 of a core
 attribute (optimal string alignment, a swap of two neighbours counts once), 1 for
 the four-letter ones (``type``, ``time``, ``data``); ``id`` is too short to judge.
 """
@@ -24,19 +25,21 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     PlainValidator,
-    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 from rapidfuzz.distance import OSA
 
-from messages._fields import EventId, EventType, Text, WireModel
+from messages._fields import EventId, EventType, StringRule, Text, WireModel
 
 __all__ = [
     "CORE_ATTRIBUTES",
     "EXTENSION_NAME",
+    "EXTENSION_NAME_CHARACTERS",
+    "EXTENSION_NAME_SCHEMA",
     "JSON_CONTENT_TYPE",
     "SPECVERSION",
     "CloudEvent",
@@ -60,8 +63,20 @@ CORE_ATTRIBUTES: Final = (
 )
 """The attributes the CloudEvents specification defines, and `data`."""
 
-EXTENSION_NAME: Final = re.compile(r"[a-z0-9]+")
-"""What an extension attribute's name may be made of (CloudEvents 1.0, §Naming)."""
+EXTENSION_NAME_CHARACTERS: Final = "a-z0-9"
+"""What an extension attribute's name may be made of (CloudEvents 1.0, §Naming), as the
+inside of a regular expression's character class."""
+
+EXTENSION_NAME: Final = re.compile(f"[{EXTENSION_NAME_CHARACTERS}]+")
+"""An extension attribute's name, whole (``fullmatch``)."""
+
+EXTENSION_NAME_SCHEMA: Final[dict[str, JsonValue]] = {
+    "minLength": 1,
+    # Unanchored: Python's `$` also matches before a final newline, ECMA-262's does not,
+    # so "^[a-z0-9]+$" would let a Python validator pass "sequence\n".
+    "not": {"pattern": f"[^{EXTENSION_NAME_CHARACTERS}]"},
+}
+"""`EXTENSION_NAME` as a JSON Schema of a string, the same on every regex engine."""
 
 _INT32: Final = 2**31
 
@@ -69,6 +84,10 @@ _INT32: Final = 2**31
 def _extension_value(value: object) -> bool | int | str | None:
     if value is None or isinstance(value, bool | str):
         return value
+    # JSON has one kind of number and JSON Schema calls 1.0 an integer: so does residuo,
+    # or the published schema would accept an event residuo refuses.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, int) and -_INT32 <= value < _INT32:
         return value
     raise PydanticCustomError(
@@ -86,6 +105,7 @@ ExtensionValue = Annotated[
                 {"type": "string"},
                 {"type": "integer", "minimum": -_INT32, "maximum": _INT32 - 1},
                 {"type": "boolean"},
+                {"type": "null"},
             ]
         }
     ),
@@ -103,11 +123,29 @@ def _media_type_in_lower_case(value: object) -> object:
     return media_type.lower() + separator + parameters
 
 
+# What may follow the media type: ASCII whitespace, then parameters if any. Written as
+# a prefix and a forbidden continuation, never with `$`, so that the published schema
+# reads alike on every regular-expression engine (see messages._fields).
+_SPACE: Final = r"\t-\r "
+_JSON_MEDIA_TYPE: Final = re.compile("^application/json")
+_NOT_JSON_MEDIA_TYPE: Final = re.compile(f"^application/json[{_SPACE}]*[^{_SPACE};]")
+
+
+def _json_media_type(value: str) -> str:
+    if _JSON_MEDIA_TYPE.search(value) is None or _NOT_JSON_MEDIA_TYPE.search(value):
+        raise PydanticCustomError("not_json", "must be application/json, with parameters if any")
+    return value
+
+
 JsonMediaType = Annotated[
     str,
-    StringConstraints(pattern=r"^application/json\s*(;.*)?$"),
-    # After the constraint in this list, so it runs before it and the JSON Schema keeps
-    # the pattern (the schema states the canonical, lower-case form).
+    StringRule(
+        _json_media_type,
+        pattern=_JSON_MEDIA_TYPE.pattern,
+        forbidden=_NOT_JSON_MEDIA_TYPE.pattern,
+    ),
+    # After the rule in this list, so it runs before it; the JSON Schema states the
+    # canonical, lower-case form.
     BeforeValidator(_media_type_in_lower_case),
 ]
 """``application/json``, with parameters if any (``application/json; charset=utf-8``):
@@ -147,7 +185,7 @@ class CloudEvent(WireModel, Generic[DataT]):
     model_config = ConfigDict(
         extra="allow",
         # What JSON Schema can say of the naming rule (the misspelling rule it cannot).
-        json_schema_extra={"propertyNames": {"pattern": EXTENSION_NAME.pattern.join("^$")}},
+        json_schema_extra={"propertyNames": EXTENSION_NAME_SCHEMA},
     )
     __pydantic_extra__: dict[str, ExtensionValue] = Field(init=False)
 

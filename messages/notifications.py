@@ -2,7 +2,11 @@
 
 Each model knows its CloudEvents `TYPE`, which is also its routing key; `outbound`
 wraps them in envelopes. Amounts are `Decimal` in Python and two-decimal strings on
-the wire; instants are aware datetimes, written as ISO 8601 with an offset.
+the wire; instants are aware datetimes, written as ISO 8601 with an offset. What one
+payment, order or credit is worth, or a part of it, is an `Amount` (at most
+`MAX_AMOUNT`, as inbound); a sum over several credits (`credit.applied`'s
+`available_after`, a refund, a sweep's `amounts`) is a `Total`, unbounded: a customer
+may hold any number of credits of the largest amount.
 
 Extensions beyond SPEC §3: `payment.unmatched`, telling ops about a top-up payment that
 settled nothing or settled too much (R8: reported to ops, never lost), and
@@ -38,7 +42,7 @@ from messages._fields import (
     Text,
     WireModel,
 )
-from messages.amounts import Amount, NonNegativeAmount
+from messages.amounts import Amount, NonNegativeAmount, PositiveTotal, Total
 
 __all__ = [
     "TOPUP_METHODS",
@@ -139,7 +143,7 @@ class CreditApplied(CustomerNotification):
     order_id: OrderId
     applied: Amount
     from_credits: list[CreditPortion]
-    available_after: NonNegativeAmount
+    available_after: Total
 
 
 class TopupRequired(CustomerNotification):
@@ -193,7 +197,7 @@ class RefundRequested(CustomerNotification):
 
     TYPE: ClassVar[str] = "refund.requested"
     request_id: RequestId
-    amount: Amount
+    amount: PositiveTotal
     from_credits: list[CreditPortion]
 
 
@@ -265,7 +269,7 @@ class SweepCompleted(NotificationData):
     kind: SweepKind
     as_of: AwareDatetime
     counts: dict[str, NonNegativeInt]
-    amounts: dict[str, NonNegativeAmount]
+    amounts: dict[str, Total]
 
 
 class PaymentUnmatched(CustomerNotification):

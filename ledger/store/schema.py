@@ -5,7 +5,11 @@ Conventions:
   validate against, derived ids included (a credit id is ``CR-<order number>``): an
   event the validator accepts always fits;
 * money is integer cents (``*_cents``), never binary floating point; every amount column has a
-  check constraint on its sign;
+  check constraint on its sign, and holds the amount of one payment, order or credit or
+  a part of one: at most ``messages.MAX_AMOUNT`` in cents (99,999,999,999,999), which a
+  BigInteger holds 92,233 times over. Sums over many rows have no bound and are never
+  stored in a cents column (a sweep's totals are JSON); SQL sums go through
+  ``ledger.store.sums``;
 * instants are stored in UTC (``UTCDateTime``) and returned timezone-aware;
 * ``effective_at`` is business time (when the rule says it happened), ``recorded_at``
   is when residuo wrote it: a replay or a catch-up gives the same effective dates;

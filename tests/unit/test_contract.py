@@ -43,6 +43,10 @@ PAYMENT: dict[str, Any] = {
 }
 
 
+TOO_MUCH = "1000000000000.00"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
 def schema_of(kind: str, message_type: str) -> Draft202012Validator:
     schema = json.loads((EXPORTED / "schemas" / kind / f"{message_type}.json").read_text())
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -72,8 +76,9 @@ def test_every_event_and_notification_type_has_a_schema_and_a_message() -> None:
 
     assert {f"schemas/events/{each}.json" for each in INBOUND_TYPES} <= set(files)
     assert {f"schemas/notifications/{each}.json" for each in NOTIFICATION_TYPES} <= set(files)
+    binary = {f"{each}.binary" for each in INBOUND_TYPES}
     assert set(document["channels"]["notifications"]["messages"]) == set(NOTIFICATION_TYPES)
-    assert set(document["channels"]["events"]["messages"]) == set(INBOUND_TYPES)
+    assert set(document["channels"]["events"]["messages"]) == set(INBOUND_TYPES) | binary
     for schema in (Draft202012Validator(json.loads(text)) for text in files.values()):
         Draft202012Validator.check_schema(schema.schema)
 
@@ -117,19 +122,27 @@ def test_the_demo_story_is_valid_against_the_schemas(
 
 
 def test_the_event_schema_refuses_what_residuo_refuses() -> None:
-    """A third-decimal amount, an unknown data field, an extension name in capitals or
-    a float extension fail the schema as they fail residuo; a traceparent passes both."""
+    """A third-decimal amount, an amount over the largest, an unknown data field, an
+    extension name in capitals or ending in a newline, a fractional or a 33-bit
+    extension, an id or a customer id with a control character fail the schema as they
+    fail residuo; a traceparent and an integral float extension (JSON's integer) pass
+    both."""
     payment = PAYMENT
     validator = schema_of("events", "payment.received")
-    traced = payment | {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 
-    validator.validate(traced)
-    parse_inbound(traced)
+    for right in (payment | {"traceparent": TRACEPARENT}, payment | {"sequence": 7.0}):
+        validator.validate(right)
+        parse_inbound(json.dumps(right))
     for wrong in (
         payment | {"data": payment["data"] | {"amount": "49.901"}},
+        payment | {"data": payment["data"] | {"amount": TOO_MUCH}},
         payment | {"data": payment["data"] | {"colour": "red"}},
+        payment | {"data": payment["data"] | {"customer_id": "1234567@aruba.it\x1b"}},
         payment | {"Traceparent": "x"},
+        payment | {"sequence\n": 1},
         payment | {"sequence": 1.5},
+        payment | {"sequence": 2.0**31},
+        payment | {"id": "evt-1\t"},
     ):
         with pytest.raises(ValidationError):
             validator.validate(wrong)
@@ -158,3 +171,38 @@ def test_contract_md_names_every_type_and_verb() -> None:
         "metrics",
     ):
         assert f"residuo {verb}" in text, verb
+
+
+@pytest.mark.parametrize(
+    ("notification_type", "field"),
+    [("credit.applied", "available_after"), ("refund.requested", "amount")],
+)
+def test_a_total_past_the_largest_amount_is_valid_in_its_notification_schema(
+    demo_notifications: list[dict[str, Any]], notification_type: str, field: str
+) -> None:
+    """A total (what is left, a refund of every credit) may pass the largest amount of
+    one credit; the published schema says so, to the cent, and still refuses a third
+    decimal, a JSON number and a negative total."""
+    (notification, *_) = [each for each in demo_notifications if each["type"] == notification_type]
+    validator = schema_of("notifications", notification_type)
+
+    def with_total(value: object) -> dict[str, Any]:
+        return notification | {"data": notification["data"] | {field: value}}
+
+    assert validator.is_valid(with_total(f"{1 + 10**15}.99"))
+    for wrong in (f"{10**15}.999", 10**15, "-1.00"):
+        assert not validator.is_valid(with_total(wrong)), wrong
+
+
+def test_an_amount_past_the_largest_is_refused_by_its_notification_schema(
+    demo_notifications: list[dict[str, Any]],
+) -> None:
+    """What one credit or order is worth stays bounded: credit.applied's `applied` is
+    never more than the largest amount, in the schema as in residuo."""
+    (applied, *_) = [each for each in demo_notifications if each["type"] == "credit.applied"]
+    validator = schema_of("notifications", "credit.applied")
+
+    assert validator.is_valid(applied | {"data": applied["data"] | {"applied": "999999999999.99"}})
+    assert not validator.is_valid(
+        applied | {"data": applied["data"] | {"applied": "1000000000000.00"}}
+    )

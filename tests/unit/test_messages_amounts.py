@@ -7,12 +7,22 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from pydantic import TypeAdapter, ValidationError
 
-from messages import MAX_AMOUNT, Amount, NonNegativeAmount, format_amount
+from ledger.money import cents_to_decimal, decimal_to_cents
+from messages import MAX_AMOUNT, Amount, NonNegativeAmount, PositiveTotal, Total, format_amount
 
 AMOUNT: TypeAdapter[Decimal] = TypeAdapter(Amount)
 NON_NEGATIVE: TypeAdapter[Decimal] = TypeAdapter(NonNegativeAmount)
+TOTAL: TypeAdapter[Decimal] = TypeAdapter(Total)
+POSITIVE_TOTAL: TypeAdapter[Decimal] = TypeAdapter(PositiveTotal)
+EVERY_KIND = {
+    "Amount": AMOUNT,
+    "NonNegativeAmount": NON_NEGATIVE,
+    "Total": TOTAL,
+    "PositiveTotal": POSITIVE_TOTAL,
+}
 
 
 def refusal(adapter: TypeAdapter[Decimal], json_text: str) -> str:
@@ -67,7 +77,7 @@ def test_a_positive_amount_refuses_zero_and_negatives(text: str) -> None:
 
 
 def test_a_non_negative_amount_accepts_zero() -> None:
-    """`NonNegativeAmount` is for remainders and totals, which may be zero."""
+    """`NonNegativeAmount` is for remainders, which may be zero."""
     assert NON_NEGATIVE.validate_json('"0"') == Decimal("0.00")
 
 
@@ -117,3 +127,74 @@ def test_any_amount_in_cents_round_trips_through_its_wire_string(amount: Decimal
 
     assert wire == f'"{amount:.2f}"'.encode()
     assert AMOUNT.validate_json(wire) == amount
+
+
+def test_a_total_has_no_upper_bound() -> None:
+    """A sum over several credits may exceed the largest amount one event carries."""
+    assert TOTAL.validate_json(f'"{2 * MAX_AMOUNT}"') == 2 * MAX_AMOUNT
+    assert POSITIVE_TOTAL.validate_python(2 * MAX_AMOUNT) == 2 * MAX_AMOUNT
+    assert "at most" in refusal(NON_NEGATIVE, f'"{2 * MAX_AMOUNT}"')
+
+
+def test_a_positive_total_refuses_zero_and_a_total_refuses_negatives() -> None:
+    """The signs are the amounts' own: a refund of nothing is not a refund."""
+    assert "must be greater than 0" in refusal(POSITIVE_TOTAL, '"0.00"')
+    assert "must not be negative" in refusal(TOTAL, '"-0.01"')
+
+
+def test_totals_with_more_digits_than_the_default_decimal_context_stay_exact() -> None:
+    """Python rounds decimals to 28 digits by default; a total in cents never is."""
+    cents = 10**40 + 7
+
+    amount = cents_to_decimal(cents)
+
+    assert TOTAL.dump_json(TOTAL.validate_python(amount)) == f'"{cents // 100}.07"'.encode()
+    assert decimal_to_cents(amount) == cents
+
+
+# What a wire string may look like near every rule: leading zeros, signs, a third
+# decimal, a missing part, as many digits as the bound and one more.
+_WIRE_STRINGS = st.builds(
+    "{}{}{}{}".format,
+    st.sampled_from(["", "-", "+", "0", "00", "-0"]),
+    st.text("0123456789", max_size=15),
+    st.sampled_from(["", ".", ".0", ".00", ".000", ".5", ".05", ".50", ".01", ".1x"]),
+    st.sampled_from(["", " ", "e3", "\n"]),
+)
+
+
+@pytest.mark.parametrize("kind", list(EVERY_KIND))
+@given(text=_WIRE_STRINGS)
+def test_each_amount_schema_accepts_exactly_what_its_validator_accepts(
+    kind: str, text: str
+) -> None:
+    """The JSON Schema of each kind (published in docs/contract) and its validator agree
+    on every string: one cannot drift from the other."""
+    adapter = EVERY_KIND[kind]
+    try:
+        adapter.validate_python(text)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+
+    assert Draft202012Validator(adapter.json_schema()).is_valid(text) == accepted, text
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("Amount", f"{MAX_AMOUNT}"),
+        ("Amount", "0000999999999999.99"),
+        ("NonNegativeAmount", "-0.00"),
+        ("Total", f"{10 * MAX_AMOUNT}"),
+        ("PositiveTotal", "0.01"),
+    ],
+)
+def test_each_amount_schema_accepts_the_edges(kind: str, text: str) -> None:
+    """The edges themselves, which random strings may miss: the bound, leading zeros, a
+    negative zero, a total past the bound, the smallest positive amount."""
+    adapter = EVERY_KIND[kind]
+
+    adapter.validate_python(text)
+    Draft202012Validator(adapter.json_schema()).validate(text)

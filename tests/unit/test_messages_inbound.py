@@ -273,8 +273,12 @@ def test_an_unknown_data_field_is_refused_as_bad_schema() -> None:
     ("content_type", "accepted"),
     [
         ("application/json; charset=utf-8", True),
+        ("application/json ;charset=utf-8\n", True),
+        ("application/json\r\n", True),
         ("text/plain", False),
         ("application/jsonx", False),
+        ("application/json\u3000", False),
+        ("application/json\x1c", False),
     ],
 )
 def test_datacontenttype_is_json_with_or_without_parameters(
@@ -382,7 +386,19 @@ def test_an_extension_name_outside_lowercase_letters_and_digits_is_refused(name:
     )
 
 
-@pytest.mark.parametrize("value", [1.5, 2**31, {"a": 1}, ["a"]])
+def test_an_integral_number_extension_is_the_integer() -> None:
+    """JSON has one kind of number and JSON Schema calls ``2.0`` an integer: so does
+    residuo, which keeps it as the integer 2 (the published schema accepts it too)."""
+    body = payment()
+    body |= {"sequence": 2.0, "negative": -0.0}
+
+    extensions = parse_inbound(json.dumps(body)).extensions
+
+    assert extensions == {"sequence": 2, "negative": 0}
+    assert {type(value) for value in extensions.values()} == {int}
+
+
+@pytest.mark.parametrize("value", [1.5, 2**31, float(2**31), 1e300, {"a": 1}, ["a"]])
 def test_an_extension_value_of_another_type_is_refused(value: object) -> None:
     """Values are strings, 32-bit integers or booleans, the types the JSON format has
     for CloudEvents attributes."""
