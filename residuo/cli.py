@@ -29,14 +29,13 @@ from residuo.cli_support import (
     Customer,
     KnownAt,
     fail,
-    first_line,
     load_settings,
     open_runtime,
     parse_as_of,
     parse_known_at,
 )
 from residuo.demo import run_demo
-from residuo.printable import printable
+from residuo.printable import first_line, printable
 from residuo.render import (
     balance_document,
     balance_table,

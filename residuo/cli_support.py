@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from residuo.bootstrap import Runtime, SchemaNotReadyError, bootstrap, ensure_schema, wall_clock
+from residuo.printable import first_line
 from residuo.replay import aware_instant
 from residuo.settings import Settings
 
@@ -20,7 +21,6 @@ __all__ = [
     "Customer",
     "KnownAt",
     "fail",
-    "first_line",
     "load_settings",
     "open_runtime",
     "parse_as_of",
@@ -51,10 +51,6 @@ Customer = Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer_
 def fail(message: str, *, status: int = 2) -> NoReturn:
     typer.echo(f"residuo: error: {message}", err=True)
     raise typer.Exit(status)
-
-
-def first_line(error: BaseException | None) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
 
 
 def load_settings() -> Settings:
