@@ -22,7 +22,7 @@ from ledger.dead_letters import Disposition
 from residuo.bootstrap import Runtime, bootstrap
 from residuo.cli_support import AsJson, fail, load_settings, open_runtime
 from residuo.dead_letter_ops import current_operator, reference, replay_refusals, resolutions
-from residuo.dead_letter_views import dead_letters_document, dead_letters_table
+from residuo.dead_letter_views import dead_letters_document, print_dead_letters
 from residuo.metrics import status_registry
 from residuo.processes import run_relay, run_worker, serve_metrics, stop_on_signals
 from residuo.settings import Settings
@@ -211,7 +211,7 @@ def list_dead_letters_command(
     if as_json:
         typer.echo(json.dumps(dead_letters_document(letters, resolved), indent=2))
     else:
-        Console().print(dead_letters_table(letters, resolved))
+        print_dead_letters(Console(), letters, resolved)
 
 
 @dead_letters_app.command("replay")

@@ -9,7 +9,7 @@ arrival resolved it, if any.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -17,7 +17,7 @@ from rich.text import Text
 from residuo.printable import shown
 from workers.rabbitmq.dead_letter_queue import DeadLetter
 
-__all__ = ["dead_letters_document", "dead_letters_table"]
+__all__ = ["dead_letters_document", "dead_letters_table", "print_dead_letters"]
 
 
 def dead_letters_document(
@@ -86,3 +86,12 @@ def dead_letters_table(
         ),
     ]
     return Group(*blocks)
+
+
+def print_dead_letters(
+    console: Console, letters: Sequence[DeadLetter], resolved: Mapping[str, str]
+) -> None:
+    """Print `dead_letters_table` on ``console`` without cropping: on a terminal
+    narrower than an id, the id runs on and the terminal wraps it, whole, rather
+    than being cut at the edge."""
+    console.print(dead_letters_table(letters, resolved), crop=False)
