@@ -16,11 +16,11 @@ from dramatiq.common import xq_name
 from dramatiq.errors import ConnectionClosed
 from pika.exceptions import AMQPError
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
 from ledger.dead_letters import Disposition
 from residuo.bootstrap import Runtime, bootstrap
 from residuo.cli_support import AsJson, fail, load_settings, open_runtime
+from residuo.connection_urls import shown_url
 from residuo.dead_letter_ops import current_operator, reference, replay_refusals, resolutions
 from residuo.dead_letter_views import dead_letters_document, print_dead_letters
 from residuo.metrics import status_registry
@@ -68,7 +68,7 @@ def _rabbitmq(settings: Settings, verb: str) -> Iterator[None]:
     """Refuse the embedded broker; a broker that cannot be used is a one-line error."""
     if settings.embedded_broker:
         fail(f"`residuo {verb}` needs RabbitMQ: set RESIDUO_BROKER_URL=amqp://…")
-    where = make_url(settings.broker_url).render_as_string(hide_password=True)
+    where = shown_url(settings.broker_url)
     try:
         yield
     except (AMQPError, ConnectionClosed, OSError) as error:
