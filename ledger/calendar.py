@@ -17,9 +17,25 @@ All instants returned are timezone-aware and in UTC, the storage convention.
 
 import calendar
 from datetime import UTC, date, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
-__all__ = ["add_calendar_days", "add_calendar_months", "business_date", "require_aware"]
+__all__ = [
+    "FIRST_REPRESENTABLE",
+    "LAST_REPRESENTABLE",
+    "add_calendar_days",
+    "add_calendar_months",
+    "business_date",
+    "representable",
+    "require_aware",
+]
+
+# Python's datetimes run from year 1 to year 9999; a day's margin at each end keeps
+# the reading of an instant in any zone (up to 14 hours from UTC) inside the calendar.
+FIRST_REPRESENTABLE: Final = datetime(1, 1, 2, tzinfo=UTC)
+"""The earliest instant every calculation of residuo's can start from."""
+LAST_REPRESENTABLE: Final = datetime(9999, 12, 30, tzinfo=UTC)
+"""The latest instant every calculation of residuo's can start from."""
 
 
 def require_aware(instant: datetime) -> datetime:
@@ -27,6 +43,16 @@ def require_aware(instant: datetime) -> datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"naive datetime {instant.isoformat()} has no offset")
     return instant
+
+
+def representable(instant: datetime) -> bool:
+    """Whether ``instant`` (aware) lies within [FIRST_REPRESENTABLE, LAST_REPRESENTABLE]:
+    read in any zone, and a day either way, it is still a date."""
+    try:
+        return FIRST_REPRESENTABLE <= require_aware(instant) <= LAST_REPRESENTABLE
+    except OverflowError:
+        # Comparing converts to UTC, which an instant at the calendar's very edge leaves.
+        return False
 
 
 def _resolve_wall_clock(wall: datetime, zone: ZoneInfo) -> datetime:

@@ -18,6 +18,15 @@ residuo keys events by ``id`` alone (SPEC §2: ``id`` is the idempotency key), s
 ``source`` does not enter into it: an event with the same id from another source
 would be a duplicate too. A dead letter without an event id, or a sweep message, is
 never resolved by the books; ops drop, archive or replay it.
+
+**Counted from the books.** ``residuo status`` and every scrape of ``residuo metrics``
+count resolved dead letters without reading a ``.XQ`` (a read holds the letters from
+other readers and, on a quorum queue, spends a delivery attempt of each):
+`inbound_dead_letters_on_record` counts the inbound dead letters the books know of
+(every body the worker dead-lettered has a ``rejected_events`` row) that no
+disposition has taken out of the queue since, and how many of them are resolved.
+The books cannot see a dead letter removed behind residuo's back (a purge, the
+management UI): the caller compares ``outstanding`` with what the queue holds.
 """
 
 from collections.abc import Sequence
@@ -25,16 +34,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, case, exists, func, literal, select
 
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 from messages import limits
 from messages.errors import BODY_ID_PREFIX
 
-__all__ = ["DeadLetterRef", "Disposition", "record_disposition", "superseding_events"]
+__all__ = [
+    "NOT_DEAD_LETTERED",
+    "DeadLetterRef",
+    "DeadLettersOnRecord",
+    "Disposition",
+    "inbound_dead_letters_on_record",
+    "record_disposition",
+    "superseding_events",
+]
 
 Disposition = Literal["dropped", "archived", "replayed"]
+
+NOT_DEAD_LETTERED: Final = frozenset({"id_conflict"})
+"""``rejected_events`` reasons of bodies reported but never dead-lettered: an id
+reused for another body is refused and told (``ledger.service``), not kept in a queue."""
 
 _CHUNK: Final = 500
 
@@ -54,6 +75,40 @@ class DeadLetterRef:
     reason: str
     detail: str | None = None
     dead_lettered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLettersOnRecord:
+    """Inbound dead letters (``residuo.events.XQ``) as the books know them.
+
+    ``outstanding``: bodies dead-lettered (a ``rejected_events`` row) that no
+    disposition (drop, archive, replay) has taken out since; ``resolved``: how many of
+    those are resolved. A dead letter the books never heard of (dead-lettered untold,
+    or by hand) is in neither; one replayed and dead-lettered again counts as taken out.
+    """
+
+    outstanding: int
+    resolved: int
+
+
+def inbound_dead_letters_on_record(connection: Connection) -> DeadLettersOnRecord:
+    """Count the inbound dead letters the books know of (see `DeadLettersOnRecord`),
+    by the rule of the module, in one statement."""
+    rejected, inbox = schema.rejected_events.c, schema.inbox.c
+    disposed = exists().where(
+        schema.dead_letter_dispositions.c.dead_letter_id
+        == literal(BODY_ID_PREFIX) + rejected.body_sha256
+    )
+    # As `superseding_events`: the event recorded at or after the body was refused.
+    superseded = exists().where(
+        inbox.event_id == rejected.event_id, inbox.received_at >= rejected.received_at
+    )
+    outstanding, resolved = connection.execute(
+        select(func.count(), func.count(case((superseded, 1)))).where(
+            rejected.reason.not_in(sorted(NOT_DEAD_LETTERED)), ~disposed
+        )
+    ).one()
+    return DeadLettersOnRecord(outstanding=outstanding, resolved=resolved)
 
 
 def record_disposition(

@@ -16,7 +16,9 @@ from ledger import corrections, dispatch, inbox, timeline
 from ledger.context import Context
 from ledger.dead_letters import (
     DeadLetterRef,
+    DeadLettersOnRecord,
     Disposition,
+    inbound_dead_letters_on_record,
     record_disposition,
     superseding_events,
 )
@@ -224,6 +226,12 @@ class Ledger:
         dead-letter id → the event id that resolved it (``ledger.dead_letters``)."""
         with self.engine.connect() as connection:
             return superseding_events(connection, letters)
+
+    def inbound_dead_letters_on_record(self) -> DeadLettersOnRecord:
+        """The inbound dead letters the books know of, and how many are resolved,
+        without reading the broker (``ledger.dead_letters``)."""
+        with self.engine.connect() as connection:
+            return inbound_dead_letters_on_record(connection)
 
     def record_dead_letter_disposition(
         self,

@@ -26,6 +26,7 @@ from typing import Final
 
 from pydantic import BaseModel
 
+from messages.adjustments import Adjustment
 from messages.errors import InvalidEvent
 from messages.inbound import InboundEvent
 
@@ -70,9 +71,10 @@ class InboundBounds:
                 f"the body is {len(body)} bytes, more than the {self.max_body_bytes} accepted",
             )
 
-    def check_times(self, event: InboundEvent) -> None:
+    def check_times(self, event: InboundEvent | Adjustment) -> None:
         """Raise `InvalidEvent` (``implausible_timestamp``) naming the first instant of
-        ``event`` outside the window."""
+        ``event`` outside the window; an operator's adjustment is held to the same
+        window, since the books derive the same dates from it."""
         for path, instant in _instants(event):
             if not self.earliest <= instant < self.latest:
                 raise InvalidEvent(

@@ -7,6 +7,7 @@ an environment that does not work (database unreachable, schema not migrated).
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from ledger import queries
@@ -29,14 +29,14 @@ from residuo.cli_support import (
     Customer,
     KnownAt,
     fail,
-    first_line,
     load_settings,
     open_runtime,
     parse_as_of,
     parse_known_at,
 )
+from residuo.connection_urls import shown_url
 from residuo.demo import run_demo
-from residuo.printable import printable
+from residuo.printable import first_line, printable
 from residuo.render import (
     balance_document,
     balance_table,
@@ -64,6 +64,15 @@ _SWEEP_KINDS = ("all", *SWEEPS)
 # `migrate --wait`: how often a database that is still starting is tried again.
 _FIRST_RETRY_MS = 500
 _MAX_RETRY_MS = 5_000
+# What waiting never changes: PostgreSQL refusing the credentials or the login itself
+# (SQLSTATE class 28, a missing CONNECT privilege) and libpq having no password to
+# send. libpq reports no SQLSTATE for a connection that failed, so its English text is
+# all there is to read; a server speaking another language is retried as before.
+_REFUSED_FOR_GOOD = re.compile(
+    r"authentication failed|role \".*\" does not exist|is not permitted to log in"
+    r"|no pg_hba\.conf entry|pg_hba\.conf rejects|permission denied for database"
+    r"|no password supplied"
+)
 
 
 @app.command()
@@ -199,25 +208,32 @@ def migrate(
 ) -> None:
     """Create the schema, or upgrade it to the code's newest revision."""
     settings = load_settings()
-    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    where = shown_url(settings.database_url)
     try:
         with bootstrap(settings) as runtime:
             _upgrade_once_reachable(runtime.engine, where, Deadline.after_ms(wait * 1000))
             revision = current_revision(runtime.engine)
     except OperationalError as error:
-        fail(f"cannot use the database {where}: {first_line(error.orig)}", status=1)
+        why = first_line(error.orig)
+        if _refused_for_good(error):
+            why += " (credentials refused: --wait does not retry them)"
+        fail(f"cannot use the database {where}: {why}", status=1)
     typer.echo(f"{where}: schema at revision {revision}")
+
+
+def _refused_for_good(error: OperationalError) -> bool:
+    return _REFUSED_FOR_GOOD.search(str(error.orig)) is not None
 
 
 def _upgrade_once_reachable(engine: Engine, where: str, deadline: Deadline) -> None:
     """Upgrade the schema, retrying with backoff (half a second, doubling, at most five)
     while the database refuses connections and ``deadline`` allows; then the last
-    ``OperationalError`` is raised."""
+    ``OperationalError`` is raised, and at once if it refuses the credentials."""
     for delay_ms in delays_ms(first_ms=_FIRST_RETRY_MS, max_ms=_MAX_RETRY_MS):
         try:
             upgrade(engine)
         except OperationalError as error:
-            if not deadline.allows_ms(delay_ms):
+            if _refused_for_good(error) or not deadline.allows_ms(delay_ms):
                 raise
             typer.echo(
                 f"residuo: {where} not reachable yet ({first_line(error.orig)}); "

@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from ledger.errors import AdjustmentRefusedError
+from messages import InvalidEvent
 from messages.adjustments import Adjustment
 from residuo.bootstrap import wall_clock
 from residuo.cli_support import AsJson, Customer, fail, load_settings, open_runtime, parse_as_of
@@ -164,6 +165,15 @@ def _book(kind: str, at: str | None, as_json: bool, **data: str | None) -> None:
         ledger = runtime.ledger
         when = parse_as_of(at, option="--at") if at else ledger.watermark() or wall_clock()
         adjustment = _adjustment(kind, when, data)
+        try:
+            # The window every inbound instant must fit: the settings guarantee that
+            # every date the books derive from an instant inside it exists.
+            settings.inbound_bounds.check_times(adjustment)
+        except InvalidEvent as outside:
+            fail(
+                f"refused, nothing booked: {outside.detail} "
+                "(RESIDUO_EVENT_TIME_EARLIEST, RESIDUO_EVENT_TIME_LATEST)"
+            )
         try:
             recording = ledger.adjust(adjustment)
         except AdjustmentRefusedError as refused:

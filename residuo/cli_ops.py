@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Annotated, Final
 
 import typer
+from dramatiq.common import xq_name
 from dramatiq.errors import ConnectionClosed
 from pika.exceptions import AMQPError
 from rich.console import Console
-from sqlalchemy.engine import make_url
 
 from ledger.dead_letters import Disposition
 from residuo.bootstrap import Runtime, bootstrap
 from residuo.cli_support import AsJson, fail, load_settings, open_runtime
+from residuo.connection_urls import shown_url
 from residuo.dead_letter_ops import current_operator, reference, replay_refusals, resolutions
-from residuo.dead_letter_views import dead_letters_document, dead_letters_table
+from residuo.dead_letter_views import dead_letters_document, print_dead_letters
 from residuo.metrics import status_registry
 from residuo.processes import run_relay, run_worker, serve_metrics, stop_on_signals
 from residuo.settings import Settings
@@ -67,7 +68,7 @@ def _rabbitmq(settings: Settings, verb: str) -> Iterator[None]:
     """Refuse the embedded broker; a broker that cannot be used is a one-line error."""
     if settings.embedded_broker:
         fail(f"`residuo {verb}` needs RabbitMQ: set RESIDUO_BROKER_URL=amqp://…")
-    where = make_url(settings.broker_url).render_as_string(hide_password=True)
+    where = shown_url(settings.broker_url)
     try:
         yield
     except (AMQPError, ConnectionClosed, OSError) as error:
@@ -185,7 +186,12 @@ TargetQueue = Annotated[
 ]
 Operator = Annotated[
     str | None,
-    typer.Option("--operator", help="Who decides, for the audit record. Default: login name."),
+    typer.Option(
+        "--operator",
+        envvar="RESIDUO_OPERATOR",
+        help="Who decides, for the audit record. Default: the login name, unless it is "
+        "`nobody` (the image's user): then this is required.",
+    ),
 ]
 
 
@@ -199,13 +205,13 @@ def list_dead_letters_command(
     resolved (its event is in the books since); nothing is removed."""
     settings = load_settings()
     with _rabbitmq(settings, "dead-letters list"), open_runtime(settings) as runtime:
-        queues = [queue] if queue else sorted(runtime.broker.get_declared_queues())
+        queues = [_known_queue(runtime, queue)] if queue else _queues(runtime)
         letters = list_dead_letters(settings.broker_url, queues, limit=limit)
         resolved = resolutions(runtime.ledger, letters)
     if as_json:
         typer.echo(json.dumps(dead_letters_document(letters, resolved), indent=2))
     else:
-        Console().print(dead_letters_table(letters, resolved))
+        print_dead_letters(Console(), letters, resolved)
 
 
 @dead_letters_app.command("replay")
@@ -225,15 +231,19 @@ def replay_dead_letters_command(
 ) -> None:
     """Send dead letters back to their queue; each leaves the dead-letter queue only once
     RabbitMQ confirmed its new copy and the replay is recorded. An event that still
-    fails validation, or whose id is in the books already, is kept unless --force."""
+    fails validation, or whose id is in the books already, is kept unless --force.
+    Exit status 1 if a dead letter named or chosen was not replayed."""
     wanted = set(ids or ())
     if not wanted and not every:
         fail("name the dead letters to replay (dead-letter or event ids), or give --all")
+    who = _operator(operator)
     settings = load_settings()
-    who = current_operator(operator)
     with _rabbitmq(settings, "dead-letters replay"), open_runtime(settings) as runtime:
+        _known_queue(runtime, queue)
         chosen = _chosen(settings, queue, lambda letter: every or any(map(letter.matches, wanted)))
-        refused = {} if force else replay_refusals(runtime.ledger, chosen)
+        refused = (
+            {} if force else replay_refusals(runtime.ledger, chosen, bounds=settings.inbound_bounds)
+        )
 
         def record(letter: DeadLetter) -> None:
             runtime.ledger.record_dead_letter_disposition(
@@ -241,16 +251,21 @@ def replay_dead_letters_command(
             )
 
         replaying = {each.dead_letter_id for each in chosen} - set(refused)
-        replayed = replay_dead_letters(
-            settings.broker_url,
-            queue,
-            lambda letter: letter.dead_letter_id in replaying,
-            after_publish=record,
+        replayed = _settled(
+            replaying,
+            lambda: replay_dead_letters(
+                settings.broker_url,
+                queue,
+                lambda letter: letter.dead_letter_id in replaying,
+                after_publish=record,
+            ),
         )
     typer.echo(f"replayed {len(replayed)} dead letters to {queue}")
     for dead_letter_id, why in sorted(refused.items()):
         typer.echo(f"kept {dead_letter_id}: {why} (--force replays it anyway)", err=True)
-    _fail_on_missing(wanted, chosen, queue)
+    _fail_unless_done(
+        "replayed", queue, intended=replaying, done=replayed, wanted=wanted, chosen=chosen
+    )
     if refused:
         raise typer.Exit(1)
 
@@ -275,19 +290,20 @@ def _settle_command(action: Disposition) -> Callable[..., None]:
             fail(f"name the dead letters to {verb} (dead-letter or event ids), or give --resolved")
         if not reason.strip():
             fail(f"--reason is required: say why you {verb} them, for the audit record")
+        who = _operator(operator)
         settings = load_settings()
-        who = current_operator(operator)
         with _rabbitmq(settings, f"dead-letters {verb}"), open_runtime(settings) as runtime:
-            chosen = _chosen(settings, queue, lambda letter: any(map(letter.matches, wanted)))
-            if resolved_only:
-                resolved = resolutions(runtime.ledger, _chosen(settings, queue, lambda _: True))
-                chosen = _chosen(
-                    settings,
-                    queue,
-                    lambda letter: (
-                        letter.dead_letter_id in resolved or any(map(letter.matches, wanted))
-                    ),
-                )
+            _known_queue(runtime, queue)
+            # One walk to choose: every letter when the resolved are wanted, to judge them.
+            letters = _chosen(
+                settings, queue, lambda letter: resolved_only or any(map(letter.matches, wanted))
+            )
+            resolved = resolutions(runtime.ledger, letters) if resolved_only else {}
+            chosen = [
+                each
+                for each in letters
+                if each.dead_letter_id in resolved or any(map(each.matches, wanted))
+            ]
             removing = {each.dead_letter_id for each in chosen}
 
             def record(letter: DeadLetter) -> None:
@@ -299,18 +315,24 @@ def _settle_command(action: Disposition) -> Callable[..., None]:
                     body=letter.body,
                 )
 
-            removed = remove_dead_letters(
-                settings.broker_url,
-                queue,
-                lambda letter: letter.dead_letter_id in removing,
-                before_removal=record,
+            removed = _settled(
+                removing,
+                lambda: remove_dead_letters(
+                    settings.broker_url,
+                    queue,
+                    lambda letter: letter.dead_letter_id in removing,
+                    before_removal=record,
+                ),
             )
         typer.echo(f"{action} {len(removed)} dead letters of {queue}, by {who}")
-        _fail_on_missing(wanted, chosen, queue)
+        _fail_unless_done(
+            action, queue, intended=removing, done=removed, wanted=wanted, chosen=chosen
+        )
 
     settle.__doc__ = (
         f"{verb.capitalize()} dead letters: each leaves the dead-letter queue once the "
-        f"decision (who, when, why; {keeps}) is in the books."
+        f"decision (who, when, why; {keeps}) is in the books. Exit status 1 if a dead "
+        f"letter named or chosen was not {action}."
     )
     return settle
 
@@ -319,21 +341,76 @@ dead_letters_app.command("drop")(_settle_command("dropped"))
 dead_letters_app.command("archive")(_settle_command("archived"))
 
 
+def _operator(given: str | None) -> str:
+    who = current_operator(given)
+    if who is None:
+        fail(
+            "say who decides, for the audit record: --operator NAME or RESIDUO_OPERATOR=NAME "
+            "(this process runs under no person's login name)"
+        )
+    return who
+
+
+def _queues(runtime: Runtime) -> list[str]:
+    """The queues residuo's actors consume, each with its ``.XQ``."""
+    return sorted(runtime.broker.get_declared_queues())
+
+
+def _known_queue(runtime: Runtime, queue: str) -> str:
+    """``queue``, or a one-line error if residuo has no such queue (a typo)."""
+    known = _queues(runtime)
+    if queue not in known:
+        fail(f"--queue {queue!r} is not one of residuo's queues: {', '.join(known)}")
+    return queue
+
+
 def _chosen(
     settings: Settings, queue: str, selected: Callable[[DeadLetter], bool]
 ) -> list[DeadLetter]:
-    """The ``selected`` dead letters of ``queue``, read without removing any."""
-    try:
-        letters = list_dead_letters(settings.broker_url, [queue], limit=_EVERY_DEAD_LETTER)
-    except DeadLetterQueueMissingError as error:
-        fail(str(error))
+    """The ``selected`` dead letters of ``queue``, read without removing any (none
+    while no worker has consumed ``queue``: its ``.XQ`` does not exist yet)."""
+    letters = list_dead_letters(settings.broker_url, [queue], limit=_EVERY_DEAD_LETTER)
     return [each for each in letters if selected(each)]
 
 
-def _fail_on_missing(wanted: set[str], chosen: list[DeadLetter], queue: str) -> None:
+def _settled(intended: set[str], walk: Callable[[], list[DeadLetter]]) -> list[DeadLetter]:
+    """What ``walk`` (the second walk, which acts) settled; no walk when nothing is
+    ``intended``, and none settled when the ``.XQ`` went away in between."""
+    if not intended:
+        return []
+    try:
+        return walk()
+    except DeadLetterQueueMissingError:
+        return []
+
+
+def _fail_unless_done(
+    action: str,
+    queue: str,
+    *,
+    intended: set[str],
+    done: list[DeadLetter],
+    wanted: set[str],
+    chosen: list[DeadLetter],
+) -> None:
+    """Exit 1 naming each dead letter meant to be ``action`` and not, and each id
+    ``wanted`` that matched none: a command that did less than asked never exits 0.
+
+    A letter listed by the first walk may be missing from the second: another reader
+    (a second ``dead-letters`` command) holds it meanwhile, or it left the queue."""
+    problems = []
     missing = sorted(each for each in wanted if not any(letter.matches(each) for letter in chosen))
     if missing:
-        fail(f"no dead letter in {queue} for: {', '.join(missing)}", status=1)
+        problems.append(f"no dead letter in {queue} for: {', '.join(missing)}")
+    undone = sorted(intended - {each.dead_letter_id for each in done})
+    if undone:
+        problems.append(
+            f"not {action}, no longer found in {xq_name(queue)} (another reader holds it, "
+            f"or it left the queue since it was listed; run the command again): "
+            f"{', '.join(undone)}"
+        )
+    if problems:
+        fail("; ".join(problems), status=1)
 
 
 def scheduler(

@@ -9,12 +9,22 @@ import json
 import re
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 
 from ledger import reports
-from residuo.cli_support import AsJson, AsOf, fail, load_settings, open_runtime, parse_as_of
+from ledger.calendar import representable
+from residuo.cli_support import (
+    CALENDAR,
+    AsJson,
+    AsOf,
+    fail,
+    load_settings,
+    open_runtime,
+    parse_as_of,
+)
 from residuo.report_views import (
     breakage_csv,
     breakage_document,
@@ -43,14 +53,8 @@ def breakage(
 ) -> None:
     """Credit forfeited to the provider (R4) in a month, by origin and entry kind."""
     _one_format(as_json, as_csv)
-    found = _MONTH.fullmatch(month)
-    if found is None:
-        fail(f"--month {month!r} must be YYYY-MM, e.g. 2026-03")
-    year, number = int(found[1]), int(found[2])
     settings = load_settings()
-    zone = settings.policy.zone
-    start = datetime(year, number, 1, tzinfo=zone)
-    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    start, end = _month_bounds(month, settings.policy.zone)
     with open_runtime(settings) as runtime:
         report = reports.breakage(runtime.engine, start, end)
     if as_json:
@@ -80,6 +84,24 @@ def liability(as_of: AsOf = None, as_json: AsJson = False, as_csv: AsCsv = False
         Console().print(liability_table(report, settings.policy))
     if not report.reconciled:
         raise typer.Exit(1)
+
+
+def _month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first instant of ``month`` (YYYY-MM) in ``zone`` and of the month after it,
+    or a one-line error if either is not a date residuo can compute with."""
+    found = _MONTH.fullmatch(month)
+    if found is None:
+        fail(f"--month {month!r} must be YYYY-MM, e.g. 2026-03")
+    year, number = int(found[1]), int(found[2])
+    outside = f"--month {month} is outside the calendar residuo computes in: {CALENDAR}"
+    try:
+        start = datetime(year, number, 1, tzinfo=zone)
+        end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    except ValueError:  # year 0, or the month after 9999-12
+        fail(outside)
+    if not (representable(start) and representable(end)):
+        fail(outside)
+    return start, end
 
 
 def _one_format(as_json: bool, as_csv: bool) -> None:

@@ -3,24 +3,27 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, NoReturn
+from typing import Annotated, Final, NoReturn
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy.engine import make_url
+from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
 
+from ledger.calendar import FIRST_REPRESENTABLE, LAST_REPRESENTABLE, representable
 from residuo.bootstrap import Runtime, SchemaNotReadyError, bootstrap, ensure_schema, wall_clock
+from residuo.connection_urls import shown_url
+from residuo.printable import first_line
 from residuo.replay import aware_instant
 from residuo.settings import Settings
 
 __all__ = [
+    "CALENDAR",
     "AsJson",
     "AsOf",
     "Customer",
     "KnownAt",
     "fail",
-    "first_line",
     "load_settings",
     "open_runtime",
     "parse_as_of",
@@ -44,6 +47,12 @@ KnownAt = Annotated[
         show_default=False,
     ),
 ]
+CALENDAR: Final = (
+    f"{FIRST_REPRESENTABLE.isoformat()} to {LAST_REPRESENTABLE.isoformat()} "
+    "(years 1 to 9999, a day's margin at each end)"
+)
+"""The instants a command accepts, as its errors say."""
+
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 Customer = Annotated[str, typer.Argument(metavar="CUSTOMER", help="The customer_id.")]
 
@@ -53,19 +62,29 @@ def fail(message: str, *, status: int = 2) -> NoReturn:
     raise typer.Exit(status)
 
 
-def first_line(error: BaseException | None) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-
-
 def load_settings() -> Settings:
+    """The settings from the environment, or a one-line error naming what is wrong."""
     try:
         return Settings()
     except ValidationError as error:
-        problems = "; ".join(
-            f"RESIDUO_{'__'.join(str(part) for part in each['loc']).upper()}: {each['msg']}"
-            for each in error.errors(include_url=False)
-        )
+        errors = error.errors(include_url=False)
+        problems = "; ".join(_problem(each["loc"], each["msg"]) for each in errors)
         fail(f"invalid settings: {problems}")
+    except SettingsError as error:
+        # A value pydantic-settings could not even decode (a tuple or a mapping not
+        # given as JSON): its message names the field, never the value.
+        fail(
+            f"invalid settings: {error}; tuples, sets and mappings are given as JSON, "
+            "e.g. RESIDUO_POLICY__CREDIT_REMINDER_DAYS='[30, 7, 1]'"
+        )
+
+
+def _problem(location: tuple[int | str, ...], message: str) -> str:
+    # A check of several settings together (the event time window) has no location:
+    # its message names the settings itself.
+    if not location:
+        return message
+    return f"RESIDUO_{'__'.join(str(part) for part in location).upper()}: {message}"
 
 
 def parse_as_of(text: str | None, *, option: str = "--as-of") -> datetime:
@@ -74,6 +93,8 @@ def parse_as_of(text: str | None, *, option: str = "--as-of") -> datetime:
     instant = aware_instant(text)
     if instant is None:
         fail(f"{option} {text!r} must be ISO 8601 with an offset, e.g. 2026-03-01T00:00:00+01:00")
+    if not representable(instant):
+        fail(f"{option} {text} is outside the calendar residuo computes in: {CALENDAR}")
     return instant
 
 
@@ -84,7 +105,7 @@ def parse_known_at(text: str | None) -> datetime | None:
 @contextmanager
 def open_runtime(settings: Settings) -> Iterator[Runtime]:
     """A runtime whose schema is ready; database trouble becomes a one-line error."""
-    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    where = shown_url(settings.database_url)
     try:
         with bootstrap(settings) as runtime:
             ensure_schema(runtime.engine)

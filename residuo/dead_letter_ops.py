@@ -4,8 +4,10 @@ record of what ops decided.
 
 A replay is refused, unless forced, for a dead letter that would change nothing:
 
-* an inbound event that still fails validation (the code and settings of this
-  process judge it, as the worker would): it would be dead-lettered again at once;
+* an inbound event that still fails validation: judged by this process's code and
+  settings with the worker's own checks (``messages.InboundBounds``: the size
+  limit, then ``parse_inbound``, then the time window), it would be dead-lettered
+  again at once;
 * a resolved one (``ledger.dead_letters``): its event is in the books already, so
   the replay would be a duplicate.
 """
@@ -16,10 +18,14 @@ from datetime import datetime
 
 from ledger.dead_letters import DeadLetterRef
 from ledger.service import Ledger
-from messages import InvalidEvent, parse_inbound
+from messages import InboundBounds, InvalidEvent, parse_inbound
 from workers.rabbitmq.dead_letter_queue import DeadLetter
 
 __all__ = ["current_operator", "reference", "replay_refusals", "resolutions"]
+
+_DEFAULT_BOUNDS = InboundBounds()
+# Login names that are an account, not a person: `nobody` is the image's user.
+_NO_ONE = frozenset({"nobody"})
 
 
 def reference(letter: DeadLetter) -> DeadLetterRef:
@@ -40,8 +46,11 @@ def resolutions(ledger: Ledger, letters: Iterable[DeadLetter]) -> dict[str, str]
     return ledger.resolved_dead_letters([reference(each) for each in letters])
 
 
-def replay_refusals(ledger: Ledger, letters: Sequence[DeadLetter]) -> dict[str, str]:
-    """Dead-letter id → why replaying it would change nothing, for such ``letters``."""
+def replay_refusals(
+    ledger: Ledger, letters: Sequence[DeadLetter], *, bounds: InboundBounds = _DEFAULT_BOUNDS
+) -> dict[str, str]:
+    """Dead-letter id → why replaying it would change nothing, for such ``letters``;
+    ``bounds`` are the worker's (the settings' ``inbound_bounds``)."""
     resolved = resolutions(ledger, letters)
     refusals = {}
     for letter in letters:
@@ -51,21 +60,26 @@ def replay_refusals(ledger: Ledger, letters: Sequence[DeadLetter]) -> dict[str, 
             )
         elif letter.dramatiq_message is None:
             try:
-                parse_inbound(letter.body, currency=ledger.policy.currency)
+                bounds.check_size(letter.body)
+                bounds.check_times(parse_inbound(letter.body, currency=ledger.policy.currency))
             except InvalidEvent as invalid:
                 refusals[letter.dead_letter_id] = f"still invalid: {invalid}"
     return refusals
 
 
-def current_operator(given: str | None) -> str:
-    """``given``, or the login name of whoever runs the command."""
-    if given:
-        return given
+def current_operator(given: str | None) -> str | None:
+    """Who decides, for the audit record: ``given`` (``--operator`` or
+    ``RESIDUO_OPERATOR``), else the login name of whoever runs the command; None when
+    that names no one (no login name at all, or ``nobody``, the account the image
+    runs as: every decision made through the compose stack would be signed so)."""
+    if given and given.strip():
+        return given.strip()
     try:
-        return getpass.getuser()
+        login = getpass.getuser()
     except (KeyError, OSError):
         # No login name in the environment nor the password database (a bare container).
-        return "unknown"
+        return None
+    return None if login in _NO_ONE else login
 
 
 def _instant(text: str | None) -> datetime | None:

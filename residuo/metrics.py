@@ -6,6 +6,11 @@ command, so an alert and the command ops run at 3 a.m. never disagree. Each sect
 has its gauges below; ``residuo_status_up{section}`` is 0 when a section could not be
 read (its other gauges are then missing, not zero). A section with only a note (the
 embedded broker keeps no queues) has no samples.
+
+Every family is declared once, in ``_FAMILIES``, and the collector describes them:
+a scrape restricted to some names (``/metrics?name[]=residuo_dead_letters``) reads
+the sections for them, and one restricted to others (``name[]=residuo_build_info``,
+the compose healthcheck) reads no section at all: no RabbitMQ, no database.
 """
 
 from collections.abc import Callable, Iterator, Sequence
@@ -18,39 +23,95 @@ from prometheus_client.registry import Collector
 from residuo.bootstrap import Runtime
 from residuo.status import SECTIONS, Section, SectionProvider, collect
 
-__all__ = ["StatusCollector", "status_registry"]
+__all__ = ["HEALTH_QUERY", "StatusCollector", "status_registry"]
 
-_PREFIX: Final = "residuo"
+HEALTH_QUERY: Final = "name[]=residuo_build_info"
+"""A query of ``/metrics`` that answers without reading any section (see the module)."""
+
+_Family = GaugeMetricFamily | CounterMetricFamily
+
+_FAMILIES: Final[dict[str, tuple[type[_Family], str, tuple[str, ...]]]] = {
+    "residuo_status_up": (
+        GaugeMetricFamily,
+        "1 if the status section could be read, 0 if not (residuo status says why).",
+        ("section",),
+    ),
+    "residuo_queue_ready_messages": (GaugeMetricFamily, "Messages ready in a queue.", ("queue",)),
+    "residuo_queue_consumers": (GaugeMetricFamily, "Consumers attached to a queue.", ("queue",)),
+    "residuo_dead_letters": (
+        GaugeMetricFamily,
+        "Unresolved messages in a dead-letter queue, waiting for a decision "
+        "(residuo dead-letters list).",
+        ("queue",),
+    ),
+    "residuo_dead_letters_resolved": (
+        GaugeMetricFamily,
+        "Messages in a dead-letter queue whose event is in the books since (a corrected "
+        "event was applied); residuo dead-letters archive --resolved clears them.",
+        ("queue",),
+    ),
+    "residuo_outbox_unpublished": (
+        GaugeMetricFamily,
+        "Notifications committed but not yet confirmed by RabbitMQ.",
+        (),
+    ),
+    "residuo_outbox_oldest_age_seconds": (
+        GaugeMetricFamily,
+        "How long the oldest unpublished notification has waited (0: none waits).",
+        (),
+    ),
+    "residuo_events_parked": (
+        GaugeMetricFamily,
+        "Activation events waiting for their order's payment.",
+        (),
+    ),
+    "residuo_events_parked_oldest_age_seconds": (
+        GaugeMetricFamily,
+        "How long the oldest parked event has waited (0: none is parked).",
+        (),
+    ),
+    # Rejected events stay on record (they are never deleted), so their number only
+    # grows: a counter, whose increase() is the rate of new ones.
+    "residuo_events_rejected": (
+        CounterMetricFamily,
+        "Invalid events on record, each reported as event.rejected.",
+        (),
+    ),
+    "residuo_sweep_last_completed_timestamp_seconds": (
+        GaugeMetricFamily,
+        "When the newest completed run of a sweep kind finished (Unix time).",
+        ("kind",),
+    ),
+    "residuo_sweep_runs_unfinished": (
+        GaugeMetricFamily,
+        "Recent runs of a sweep kind claimed but not completed.",
+        ("kind",),
+    ),
+}
+"""Every family the collector exports: name → (kind, help, label names)."""
 
 
-def _queues(section: Section) -> Iterator[GaugeMetricFamily]:
-    ready = GaugeMetricFamily(
-        f"{_PREFIX}_queue_ready_messages", "Messages ready in a queue.", labels=["queue"]
-    )
-    consumers = GaugeMetricFamily(
-        f"{_PREFIX}_queue_consumers", "Consumers attached to a queue.", labels=["queue"]
-    )
+def _family(name: str) -> _Family:
+    """An empty family ``name`` as ``_FAMILIES`` declares it, for samples to be added."""
+    kind, documentation, labels = _FAMILIES[name]
+    return kind(name, documentation, labels=labels)
+
+
+def _queues(section: Section) -> Iterator[Metric]:
+    ready, consumers = _family("residuo_queue_ready_messages"), _family("residuo_queue_consumers")
     for row in _existing(section.rows, "ready"):
         ready.add_metric([row["queue"]], row["ready"])
         consumers.add_metric([row["queue"]], row["consumers"])
     yield from (ready, consumers)
 
 
-def _dead_letters(section: Section) -> Iterator[GaugeMetricFamily]:
-    letters = GaugeMetricFamily(
-        f"{_PREFIX}_dead_letters",
-        "Unresolved messages in a dead-letter queue, waiting for a decision "
-        "(residuo dead-letters list).",
-        labels=["queue"],
-    )
-    resolved = GaugeMetricFamily(
-        f"{_PREFIX}_dead_letters_resolved",
-        "Messages in a dead-letter queue whose event is in the books since (a corrected "
-        "event was applied); residuo dead-letters archive --resolved clears them.",
-        labels=["queue"],
-    )
+def _dead_letters(section: Section) -> Iterator[Metric]:
+    letters, resolved = _family("residuo_dead_letters"), _family("residuo_dead_letters_resolved")
     for row in _existing(section.rows, "messages"):
         letters.add_metric([row["queue"]], row["unresolved"])
+    # Resolution the books cannot judge (``residuo.status``) has no sample; every
+    # letter of that queue is then counted unresolved above.
+    for row in _existing(section.rows, "resolved"):
         resolved.add_metric([row["queue"]], row["resolved"])
     yield from (letters, resolved)
 
@@ -61,52 +122,28 @@ def _existing(rows: Sequence[dict[str, Any]], count: str) -> Iterator[dict[str, 
     return (row for row in rows if row[count] is not None)
 
 
-def _outbox(section: Section) -> Iterator[GaugeMetricFamily]:
+def _single(name: str, value: float) -> Metric:
+    family = _family(name)
+    family.add_metric([], value)
+    return family
+
+
+def _outbox(section: Section) -> Iterator[Metric]:
     (row,) = section.rows
-    yield GaugeMetricFamily(
-        f"{_PREFIX}_outbox_unpublished",
-        "Notifications committed but not yet confirmed by RabbitMQ.",
-        value=row["unpublished"],
-    )
-    yield GaugeMetricFamily(
-        f"{_PREFIX}_outbox_oldest_age_seconds",
-        "How long the oldest unpublished notification has waited (0: none waits).",
-        value=row["oldest_age_seconds"] or 0,
-    )
+    yield _single("residuo_outbox_unpublished", row["unpublished"])
+    yield _single("residuo_outbox_oldest_age_seconds", row["oldest_age_seconds"] or 0)
 
 
 def _events(section: Section) -> Iterator[Metric]:
     (row,) = section.rows
-    yield GaugeMetricFamily(
-        f"{_PREFIX}_events_parked",
-        "Activation events waiting for their order's payment.",
-        value=row["parked"],
-    )
-    yield GaugeMetricFamily(
-        f"{_PREFIX}_events_parked_oldest_age_seconds",
-        "How long the oldest parked event has waited (0: none is parked).",
-        value=row["oldest_parked_age_seconds"] or 0,
-    )
-    # Rejected events stay on record (they are never deleted), so their number only
-    # grows: a counter, whose increase() is the rate of new ones.
-    yield CounterMetricFamily(
-        f"{_PREFIX}_events_rejected",
-        "Invalid events on record, each reported as event.rejected.",
-        value=row["rejected"],
-    )
+    yield _single("residuo_events_parked", row["parked"])
+    yield _single("residuo_events_parked_oldest_age_seconds", row["oldest_parked_age_seconds"] or 0)
+    yield _single("residuo_events_rejected", row["rejected"])
 
 
-def _sweeps(section: Section) -> Iterator[GaugeMetricFamily]:
-    completed = GaugeMetricFamily(
-        f"{_PREFIX}_sweep_last_completed_timestamp_seconds",
-        "When the newest completed run of a sweep kind finished (Unix time).",
-        labels=["kind"],
-    )
-    unfinished = GaugeMetricFamily(
-        f"{_PREFIX}_sweep_runs_unfinished",
-        "Recent runs of a sweep kind claimed but not completed.",
-        labels=["kind"],
-    )
+def _sweeps(section: Section) -> Iterator[Metric]:
+    completed = _family("residuo_sweep_last_completed_timestamp_seconds")
+    unfinished = _family("residuo_sweep_runs_unfinished")
     newest: dict[str, float] = {}
     pending: dict[str, int] = {}
     for row in section.rows:  # newest business date first
@@ -140,13 +177,13 @@ class StatusCollector(Collector):
         self._runtime = runtime
         self._providers = providers
 
+    def describe(self) -> Iterator[Metric]:
+        """Every family ``collect`` may export, without reading a section."""
+        return (_family(name) for name in _FAMILIES)
+
     def collect(self) -> Iterator[Metric]:
         sections = collect(self._runtime, self._providers)
-        up = GaugeMetricFamily(
-            f"{_PREFIX}_status_up",
-            "1 if the status section could be read, 0 if not (residuo status says why).",
-            labels=["section"],
-        )
+        up = _family("residuo_status_up")
         for section in sections:
             up.add_metric([section.key], 0 if section.problem else 1)
         yield up

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-__all__ = ["printable", "shown"]
+__all__ = ["first_line", "printable", "shown"]
 
 
 def printable(value: object) -> str:
@@ -32,3 +32,9 @@ def shown(value: object) -> Text:
     """``printable(value)`` as a rich ``Text``: a table cell or title that is never
     parsed as markup."""
     return Text(printable(value))
+
+
+def first_line(error: BaseException | None) -> str:
+    """The first line of ``error``'s message (its ``repr`` when it has none): what a
+    one-line report of it shows."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)

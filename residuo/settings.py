@@ -6,9 +6,8 @@ as JSON (``RESIDUO_POLICY__CREDIT_REMINDER_DAYS='[30, 7, 1]'``). A misspelt poli
 field is an error at start-up, never a silently ignored setting.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Final, Literal, Self
-from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AwareDatetime,
@@ -20,7 +19,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ledger.calendar import add_calendar_days, add_calendar_months
+from ledger.calendar import (
+    FIRST_REPRESENTABLE,
+    LAST_REPRESENTABLE,
+    add_calendar_days,
+    add_calendar_months,
+)
 from ledger.policy import Policy
 from ledger.sweep_runs import DEFAULT_CHUNK_SIZE
 from messages.bounds import (
@@ -29,6 +33,7 @@ from messages.bounds import (
     DEFAULT_MAX_BODY_BYTES,
     InboundBounds,
 )
+from residuo.connection_urls import check_database_url, check_server_urls, url_secrets
 from scheduler.settings import SchedulerSettings
 from workers.broker import MEMORY_BROKER_URL, RetryPolicy
 from workers.rabbitmq.broker import DEFAULT_PUBLISH_TIMEOUT_MS
@@ -40,11 +45,6 @@ __all__ = ["DEFAULT_DATABASE_URL", "MEMORY_BROKER_URL", "LogFormat", "LogLevel",
 DEFAULT_DATABASE_URL: Final = "sqlite:///residuo.sqlite3"
 
 _DEFAULT_RETRIES: Final = RetryPolicy()
-
-# Python's datetimes end with year 9999; a day's margin keeps the UTC conversion of a
-# local wall-clock reading (up to 14 hours ahead) inside the calendar.
-_LAST_REPRESENTABLE: Final = datetime(9999, 12, 30, tzinfo=UTC)
-_FIRST_REPRESENTABLE: Final = datetime(1, 1, 2, tzinfo=UTC)
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -135,11 +135,27 @@ class Settings(BaseSettings):
         DEFAULT_LATEST, description="inbound instants from this one on are implausible"
     )
 
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database(cls, url: str) -> str:
+        check_database_url(url)
+        return url
+
     @field_validator("broker_url")
     @classmethod
     def _known_broker(cls, url: str) -> str:
-        if url != MEMORY_BROKER_URL and not url.startswith(("amqp://", "amqps://")):
-            raise ValueError(f"expected {MEMORY_BROKER_URL!r} or an amqp:// URL")
+        if url == MEMORY_BROKER_URL:
+            return url
+        if not all(each.startswith(("amqp://", "amqps://")) for each in url.split(";")):
+            raise ValueError(f"expected {MEMORY_BROKER_URL!r} or amqp:// URLs")
+        check_server_urls(url)
+        return url
+
+    @field_validator("broker_management_url")
+    @classmethod
+    def _readable_management_api(cls, url: str | None) -> str | None:
+        if url is not None:
+            check_server_urls(url)
         return url
 
     @field_validator("retry_max_backoff_ms")
@@ -159,40 +175,45 @@ class Settings(BaseSettings):
     def _derived_dates_representable(self) -> Self:
         """Every date the rules derive from a plausible event must exist: an expiry
         (anchored at a SPID cancellation at the latest), a hold's due date, the
-        reminders before a deadline at the earliest."""
+        reminders before a deadline and the allowed lateness behind the watermark
+        (``ledger.timeline``) at the earliest."""
         if self.event_time_earliest >= self.event_time_latest:
             raise ValueError("RESIDUO_EVENT_TIME_EARLIEST must precede RESIDUO_EVENT_TIME_LATEST")
         policy, zone = self.policy, self.policy.zone
         longest_reminder = max((*policy.credit_reminder_days, *policy.spid_reminder_days, 0))
+        reaches_back = max(longest_reminder, policy.allowed_lateness_days)
         try:
             cancelled = add_calendar_days(self.event_time_latest, policy.spid_activation_days, zone)
             latest = max(
                 add_calendar_months(cancelled, policy.credit_validity_months, zone),
                 add_calendar_days(self.event_time_latest, policy.hold_window_days, zone),
             )
-            earliest = self.event_time_earliest - timedelta(days=longest_reminder)
+            earliest = self.event_time_earliest - timedelta(days=reaches_back)
         except (OverflowError, ValueError) as error:
             raise ValueError(self._unrepresentable(str(error))) from error
-        if latest > _LAST_REPRESENTABLE or earliest < _FIRST_REPRESENTABLE:
+        if latest > LAST_REPRESENTABLE or earliest < FIRST_REPRESENTABLE:
             raise ValueError(self._unrepresentable(f"dates from {earliest} to {latest}"))
         return self
 
     def _unrepresentable(self, problem: str) -> str:
         return (
-            f"the event time window [{self.event_time_earliest}, {self.event_time_latest}) "
-            f"with this policy derives dates no calendar holds ({problem}): narrow it"
+            "RESIDUO_EVENT_TIME_EARLIEST and RESIDUO_EVENT_TIME_LATEST "
+            f"[{self.event_time_earliest}, {self.event_time_latest}) with the policy's "
+            "day counts (RESIDUO_POLICY__ALLOWED_LATENESS_DAYS, __CREDIT_VALIDITY_MONTHS, "
+            "__HOLD_WINDOW_DAYS, __SPID_ACTIVATION_DAYS, the reminder days) derive dates no "
+            f"calendar holds ({problem}): narrow the window or lower those numbers"
         )
 
     @property
     def secrets(self) -> list[str]:
         """What logs must never show: the passwords in the database and broker URLs
-        (as written, percent-encoded, and decoded) and the pseudonym key."""
-        urls = (self.database_url, *self.broker_url.split(";"), self.broker_management_url or "")
-        passwords = [urlsplit(url).password or "" for url in urls]
-        found = [*passwords, *map(unquote, passwords)]
+        (as written, percent-encoded, and decoded; ``user:password@`` and
+        ``?password=``, see ``residuo.connection_urls``) and the pseudonym key."""
+        urls = (self.database_url, self.broker_url, self.broker_management_url or "")
+        found = [secret for url in urls for each in url.split(";") for secret in url_secrets(each)]
         if self.log_pseudonym_key is not None:
             found.append(self.log_pseudonym_key.get_secret_value())
-        return [each for each in found if each]
+        return list(dict.fromkeys(found))
 
     @property
     def inbound_bounds(self) -> InboundBounds:

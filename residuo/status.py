@@ -3,11 +3,13 @@
 Each section comes from a provider, a function of the runtime; ``SECTIONS`` lists
 them in the order shown. A new concern is a new provider appended there: the
 command, its tables and its JSON document follow. A provider that cannot read what
-it reports returns its section with a ``problem`` instead of raising, so the other
-sections are still shown, and the command exits with status 1.
+it reports (the broker or the database unreachable) returns its section with a
+``problem`` instead of raising, so the other sections are still shown, each scrape of
+``residuo metrics`` still answers (``residuo_status_up{section}`` 0), and the command
+exits with status 1.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -18,19 +20,19 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from ledger.dead_letters import DeadLettersOnRecord
 from ledger.store import schema
 from residuo.bootstrap import Runtime
-from residuo.dead_letter_ops import resolutions
-from residuo.printable import shown
+from residuo.printable import first_line, shown
 from scheduler.runs import last_runs
-from workers.rabbitmq.admin import queue_depths
-from workers.rabbitmq.dead_letter_queue import list_dead_letters
-from workers.rabbitmq.management import ManagementApi
+from workers.actors import EVENTS_QUEUE
+from workers.rabbitmq.admin import QueueDepth, queue_depths
+from workers.rabbitmq.management import ManagementApi, QueueCounts
 from workers.rabbitmq.topology import NOTIFICATIONS_QUEUE
 
 __all__ = [
-    "DEAD_LETTERS_READ",
     "SECTIONS",
     "Section",
     "SectionProvider",
@@ -46,8 +48,9 @@ __all__ = [
 
 _BROKER_ERRORS: Final = (pika.exceptions.AMQPError, OSError)
 
-DEAD_LETTERS_READ: Final = 1_000
-"""How many dead letters of each queue ``status`` reads to tell the resolved ones."""
+_INBOUND_DEAD_LETTERS: Final = xq_name(EVENTS_QUEUE)
+_OUTBOX_COLUMNS: Final = ("unpublished", "oldest_created_at", "oldest_age_seconds")
+_EVENTS_COLUMNS: Final = ("parked", "oldest_parked_age_seconds", "rejected")
 _EMBEDDED_NOTE: Final = "the embedded broker (RESIDUO_BROKER_URL=memory) keeps no queues"
 
 
@@ -87,18 +90,8 @@ def queues_section(runtime: Runtime) -> Section:
         depths = queue_depths(runtime.settings.broker_url, [*names, NOTIFICATIONS_QUEUE])
     except _BROKER_ERRORS as error:
         return Section("queues", "Queues", columns, problem=f"RabbitMQ unreachable: {error!r}")
-    api = ManagementApi.for_broker(
-        runtime.settings.broker_url, runtime.settings.broker_management_url
-    )
-    note = None
-    try:
-        counts = api.queue_counts()
-    except (OSError, ValueError) as error:
-        counts = {}
-        note = (
-            f"unacked unknown: the management API at {api.url} did not answer "
-            f"({error}); set RESIDUO_BROKER_MANAGEMENT_URL"
-        )
+    counts, unknown = _held_counts(runtime)
+    note = None if unknown is None else f"unacked unknown: {unknown}"
     rows = [
         {
             "queue": d.queue,
@@ -116,50 +109,97 @@ def dead_letters_section(runtime: Runtime) -> Section:
     many of them are resolved (their event is in the books since: they need no one,
     and ``dead-letters archive --resolved`` clears them) and how many are not.
 
-    Resolution is judged on the first ``DEAD_LETTERS_READ`` of each queue; any beyond
-    are counted unresolved."""
+    Nothing is read from the queues themselves: a read would hide the letters from
+    every other reader while it lasts and, on a quorum queue, spend one of each
+    letter's delivery attempts (``docs/rabbitmq.md``, "A cluster"). ``messages`` is
+    the larger of what AMQP counts ready now and what the management API counted,
+    ready or held by a reader, at its last sample (a few seconds old); without the
+    API, letters a reader holds are left out and a note says so. ``resolved`` comes
+    from the books (``ledger.dead_letters``), for ``residuo.events.XQ`` (a sweep is
+    never resolved): unknown (``null``, every letter counted unresolved) when the
+    books cannot be read or expect more dead letters than the queue holds (some
+    were removed behind residuo's back, and which are left cannot be told).
+    """
     columns = ("queue", "messages", "resolved", "unresolved")
     if runtime.settings.embedded_broker:
         return Section("dead_letters", "Dead letters", columns, note=_EMBEDDED_NOTE)
-    queues = _work_queues(runtime)
+    names = [xq_name(each) for each in _work_queues(runtime)]
     try:
-        depths = queue_depths(runtime.settings.broker_url, [xq_name(each) for each in queues])
-        letters = list_dead_letters(runtime.settings.broker_url, queues, limit=DEAD_LETTERS_READ)
+        depths = queue_depths(runtime.settings.broker_url, names)
     except _BROKER_ERRORS as error:
         problem = f"RabbitMQ unreachable: {error!r}"
         return Section("dead_letters", "Dead letters", columns, problem=problem)
-    resolved = resolutions(runtime.ledger, letters)
+    counts, unknown = _held_counts(runtime)
+    notes = [] if unknown is None else [f"letters a reader holds are not counted: {unknown}"]
+    try:
+        on_record: DeadLettersOnRecord | None = runtime.ledger.inbound_dead_letters_on_record()
+    except SQLAlchemyError as error:
+        on_record = None
+        notes.append(f"resolved unknown: the books cannot be read ({_first_line(error)})")
     rows = []
     for depth in depths:
-        settled = sum(
-            each.dead_letter_id in resolved
-            for each in letters
-            if each.dead_letter_queue == depth.queue
-        )
+        messages = _messages(depth, counts.get(depth.queue))
+        resolved: int | None = 0
+        if messages is None:
+            resolved = None
+        elif depth.queue == _INBOUND_DEAD_LETTERS:
+            resolved = None if on_record is None else on_record.resolved
+            if on_record is not None and on_record.outstanding > messages:
+                resolved = None
+                notes.append(
+                    f"resolved unknown: the books expect {on_record.outstanding} dead letters "
+                    f"in {depth.queue}, it holds {messages}: some were removed outside "
+                    "residuo (a purge?), every one is counted unresolved"
+                )
         rows.append(
             {
                 "queue": depth.queue,
-                "messages": depth.ready,
-                "resolved": None if depth.ready is None else settled,
-                "unresolved": None if depth.ready is None else max(depth.ready - settled, 0),
+                "messages": messages,
+                "resolved": resolved,
+                "unresolved": None if messages is None else messages - (resolved or 0),
             }
         )
-    return Section("dead_letters", "Dead letters", columns, rows)
+    return Section("dead_letters", "Dead letters", columns, rows, note="; ".join(notes) or None)
+
+
+def _held_counts(runtime: Runtime) -> tuple[Mapping[str, QueueCounts], str | None]:
+    """The management API's counts of every queue, or none and why."""
+    api = ManagementApi.for_broker(
+        runtime.settings.broker_url, runtime.settings.broker_management_url
+    )
+    try:
+        return api.queue_counts(), None
+    except (OSError, ValueError) as error:
+        return {}, (
+            f"the management API at {api.url} did not answer ({error}); "
+            "set RESIDUO_BROKER_MANAGEMENT_URL"
+        )
+
+
+def _messages(depth: QueueDepth, counted: QueueCounts | None) -> int | None:
+    """A dead-letter queue's messages, held ones included when the API counted them."""
+    if depth.ready is None or counted is None:
+        return depth.ready
+    return max(depth.ready, counted.ready + counted.unacknowledged)
 
 
 def outbox_section(runtime: Runtime) -> Section:
     """Notifications committed but not yet confirmed by the broker, and the oldest's age."""
+    title = "Outbox (waiting for the relay)"
     outbox = schema.outbox.c
     query = select(func.count(), func.min(outbox.created_at)).where(outbox.published_at.is_(None))
-    with runtime.engine.connect() as connection:
-        count, oldest = connection.execute(query).one()
+    try:
+        with runtime.engine.connect() as connection:
+            count, oldest = connection.execute(query).one()
+    except SQLAlchemyError as error:
+        return Section("outbox", title, _OUTBOX_COLUMNS, problem=_database_problem(error))
     zone = runtime.settings.policy.zone
     row = {
         "unpublished": count,
         "oldest_created_at": None if oldest is None else oldest.astimezone(zone),
         "oldest_age_seconds": _age_seconds(runtime, oldest),
     }
-    return Section("outbox", "Outbox (waiting for the relay)", tuple(row), [row])
+    return Section("outbox", title, _OUTBOX_COLUMNS, [row])
 
 
 def events_section(runtime: Runtime) -> Section:
@@ -168,20 +208,29 @@ def events_section(runtime: Runtime) -> Section:
     inbox = schema.inbox.c
     parked = select(func.count(), func.min(inbox.received_at)).where(inbox.status == "parked")
     rejected = select(func.count()).select_from(schema.rejected_events)
-    with runtime.engine.connect() as connection:
-        count, oldest = connection.execute(parked).one()
-        row = {
-            "parked": count,
-            "oldest_parked_age_seconds": _age_seconds(runtime, oldest),
-            "rejected": connection.execute(rejected).scalar_one(),
-        }
-    return Section("events", "Inbound events", tuple(row), [row])
+    try:
+        with runtime.engine.connect() as connection:
+            count, oldest = connection.execute(parked).one()
+            row = {
+                "parked": count,
+                "oldest_parked_age_seconds": _age_seconds(runtime, oldest),
+                "rejected": connection.execute(rejected).scalar_one(),
+            }
+    except SQLAlchemyError as error:
+        problem = _database_problem(error)
+        return Section("events", "Inbound events", _EVENTS_COLUMNS, problem=problem)
+    return Section("events", "Inbound events", _EVENTS_COLUMNS, [row])
 
 
 def sweeps_section(runtime: Runtime) -> Section:
     """The newest scheduled sweep runs: which business day, how far, what they settled."""
+    title = "Last sweep runs"
     columns = ("kind", "business_date", "status", "chunks", "sent", "completed_at", "outcomes")
     zone = runtime.settings.policy.zone
+    try:
+        runs = last_runs(runtime.engine)
+    except SQLAlchemyError as error:
+        return Section("sweeps", title, columns, problem=_database_problem(error))
     rows = [
         {
             "kind": run.kind,
@@ -193,9 +242,9 @@ def sweeps_section(runtime: Runtime) -> Section:
             "outcomes": ", ".join(f"{name} {count}" for name, count in sorted(run.counts.items()))
             or None,
         }
-        for run in last_runs(runtime.engine)
+        for run in runs
     ]
-    return Section("sweeps", "Last sweep runs", columns, rows)
+    return Section("sweeps", title, columns, rows)
 
 
 SECTIONS: list[SectionProvider] = [
@@ -239,6 +288,16 @@ def status_tables(sections: Sequence[Section]) -> list[RenderableType]:
             table.add_row(*(_cell(row.get(column)) for column in section.columns))
         shown.append(table)
     return shown
+
+
+def _database_problem(error: SQLAlchemyError) -> str:
+    return f"database unreachable: {_first_line(error)}"
+
+
+def _first_line(error: SQLAlchemyError) -> str:
+    # The driver's own message (``orig``) says what failed without SQLAlchemy's
+    # statement and background link.
+    return first_line(getattr(error, "orig", None) or error)
 
 
 def _age_seconds(runtime: Runtime, since: datetime | None) -> int | None:

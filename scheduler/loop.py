@@ -33,7 +33,6 @@ def serve(
     interval: a claim whose message could not be sent is re-sent once silent.
     """
     report = SchedulerReport(scheduler.schedule, started_at=clock(), metrics=metrics)
-    report.started()
     while not stop.is_set():
         now = clock()
         try:

@@ -1,10 +1,10 @@
 """What the scheduler says about time: its log lines and its Prometheus metrics.
 
-One ``SchedulerReport`` follows one serve loop. It logs when the scheduler starts
-(with the next run time), each run it sends (``catch_up`` when the run is late: a
-day was missed, or its time came before this scheduler started), each run it sent
-that completed (with its counts), a silent run sent again, and the next run time
-each time the day's runs are done.
+One ``SchedulerReport`` follows one serve loop. It logs that the scheduler started,
+once its first tick has read the runs (with the next run time), each run it sends
+(``catch_up`` when the run is late: a day was missed, or its time came before this
+scheduler started), each run it sent that completed (with its counts), a silent run
+sent again, and the next run time each time the day's runs are done.
 
 ============================================================  =========  ==============
 metric                                                        type       labels
@@ -19,6 +19,13 @@ metric                                                        type       labels
 ============================================================  =========  ==============
 
 Completion is counted by the replica that sent the run (or last sent it again).
+
+The *next run* is the earliest run not completed yet: while a run is due (sent,
+waited for, sent again) it is that run, at its own time, in the past when it is late
+(a catch-up); once the day's runs are done, the next day's run time. Only a tick
+knows which runs are done, so the start is told after the first tick; a first tick
+that failed tells it with ``next_run_at`` None (unknown), and the gauge stays 0 until
+a tick succeeds.
 """
 
 from datetime import date, datetime
@@ -26,7 +33,7 @@ from datetime import date, datetime
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from scheduler.plan import DueRun, Schedule, is_catch_up, next_run_at
+from scheduler.plan import DueRun, Schedule, is_catch_up
 from scheduler.runs import RunRecord
 from scheduler.service import Action, Tick
 
@@ -69,7 +76,8 @@ class SchedulerMetrics:
         )
         self.next_run = Gauge(
             "residuo_scheduler_next_run_timestamp_seconds",
-            "The next daily run time (Unix time).",
+            "When the earliest run not completed yet is due (Unix time): in the past "
+            "while a late run is under way.",
             registry=registry,
         )
 
@@ -91,20 +99,12 @@ class SchedulerReport:
         self._metrics = metrics
         self._watching: set[tuple[str, date]] = set()
         self._idle = False
-
-    def started(self) -> None:
-        """Say when the next daily run is due."""
-        upcoming = next_run_at(self._started_at, self._schedule)
-        self._metrics.next_run.set(upcoming.timestamp())
-        _logger.info(
-            "scheduler started",
-            run_at=self._schedule.run_at.isoformat(),
-            zone=str(self._schedule.zone),
-            next_run_at=self._local(upcoming),
-        )
+        self._told_start = False
 
     def ticked(self, tick: Tick, now: datetime) -> None:
-        """Report ``tick``, taken at ``now``."""
+        """Report ``tick``, taken at ``now`` (the first one tells the start too)."""
+        upcoming = _next_run(tick)
+        self._tell_start(upcoming)
         for record in tick.completed:
             self._completed(record)
         if tick.action is Action.SENT and tick.run is not None:
@@ -115,12 +115,24 @@ class SchedulerReport:
             _logger.info("sweep runs done", next_run_at=self._local(tick.wake_at))
         self._idle = tick.action is Action.IDLE
         self._metrics.last_tick.set(now.timestamp())
-        self._metrics.next_run.set(next_run_at(now, self._schedule).timestamp())
+        self._metrics.next_run.set(upcoming.timestamp())
 
     def failed(self, error: Exception) -> None:
         """A tick failed; the loop tries again at the next poll."""
+        self._tell_start(None)
         self._metrics.tick_failures.inc()
         _logger.exception("scheduler tick failed; trying again", error=str(error))
+
+    def _tell_start(self, upcoming: datetime | None) -> None:
+        if self._told_start:
+            return
+        self._told_start = True
+        _logger.info(
+            "scheduler started",
+            run_at=self._schedule.run_at.isoformat(),
+            zone=str(self._schedule.zone),
+            next_run_at=None if upcoming is None else self._local(upcoming),
+        )
 
     def _sent(self, run: DueRun, now: datetime) -> None:
         catch_up = is_catch_up(run, now=now, started_at=self._started_at, schedule=self._schedule)
@@ -164,3 +176,9 @@ class SchedulerReport:
 
     def _local(self, instant: datetime) -> str:
         return instant.astimezone(self._schedule.zone).isoformat()
+
+
+def _next_run(tick: Tick) -> datetime:
+    """When the earliest run not completed yet is due, as ``tick`` found the runs."""
+    # A run in hand is due until it completes; an idle tick wakes at the next run time.
+    return tick.run.as_of if tick.run is not None else tick.wake_at

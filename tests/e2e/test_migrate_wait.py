@@ -85,3 +85,26 @@ def test_without_wait_migrate_tries_once(postgres_server: PostgresServer) -> Non
     assert process.returncode == 1
     assert "not reachable yet" not in stderr
     assert stderr.startswith("residuo: error: cannot use the database")
+
+
+def test_migrate_wait_gives_up_at_once_on_a_role_that_may_not_log_in(
+    postgres_server: PostgresServer,
+) -> None:
+    """A role that exists but may not log in (``NOLOGIN``) is refused for good, like a
+    wrong password: one line saying so, exit status 1, no retry for the wait's length."""
+    role = f"residuo_nologin_{uuid4().hex[:8]}"
+    maintenance(postgres_server, sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    try:
+        url = make_url(postgres_server.url).set(username=role, password="secret-pw")
+        process = migrate(url.render_as_string(hide_password=False), "--wait", str(DEADLINE_S))
+        _, stderr = process.communicate(timeout=DEADLINE_S)
+    finally:
+        maintenance(postgres_server, sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+    assert process.returncode == 1, stderr
+    assert "retrying" not in stderr
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith("residuo: error: cannot use the database")
+    assert "is not permitted to log in" in line
+    assert "--wait does not retry them" in line
+    assert "secret-pw" not in line

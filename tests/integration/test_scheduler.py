@@ -211,9 +211,10 @@ def test_residuo_scheduler_sends_the_days_runs_once_and_workers_settle_them(
     runs are each sent once, in order, and settle; the expired credit is forfeited and
     each run's sweep.completed is in the outbox. The loop stops when told to.
 
-    Its log tells the story: started at 05:00, after the day's run time, it says when
-    the next daily run is, sends each run as a catch-up, reports each run completed
-    with its counts, then the next run time once the day is done."""
+    Its log tells the story: started at 05:00, after the day's run time, it says the
+    next run is the day's, late (04:30; attack10's written reproduction: it said
+    tomorrow's), sends each run as a catch-up, reports each run completed with its
+    counts, then the next run time once the day is done."""
     grant(deployment.books, "MI0001", rome(2025, 5, 4, 3))
     now = rome(2026, 5, 4, 5)
     settings = Settings(database_url=deployment.url, broker_url="memory")
@@ -249,7 +250,7 @@ def test_residuo_scheduler_sends_the_days_runs_once_and_workers_settle_them(
     said = [line for line in logs if line["event"] in told | {"sweep runs done"}]
     started, *runs, done = said
     assert started["event"] == "scheduler started"
-    assert started["next_run_at"] == "2026-05-05T04:30:00+02:00"
+    assert started["next_run_at"] == "2026-05-04T04:30:00+02:00"
     assert [(line["event"], line["kind"]) for line in runs] == [
         (event, kind)
         for kind in KINDS

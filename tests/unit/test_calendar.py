@@ -6,12 +6,20 @@ clamps to that month's last day; a time skipped by the spring-forward gap moves
 forward by the gap, and a time repeated in the autumn takes its first occurrence.
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger.calendar import add_calendar_days, add_calendar_months, business_date, require_aware
+from ledger.calendar import (
+    FIRST_REPRESENTABLE,
+    LAST_REPRESENTABLE,
+    add_calendar_days,
+    add_calendar_months,
+    business_date,
+    representable,
+    require_aware,
+)
 
 ROME = ZoneInfo("Europe/Rome")
 
@@ -133,3 +141,27 @@ def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         add_calendar_days(datetime(2026, 1, 10, 9, 30), 90, ROME)
     assert require_aware(rome(2026, 1, 10)) == rome(2026, 1, 10)
+
+
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        (FIRST_REPRESENTABLE, True),
+        (LAST_REPRESENTABLE, True),
+        (LAST_REPRESENTABLE + timedelta(microseconds=1), False),
+        (FIRST_REPRESENTABLE - timedelta(microseconds=1), False),
+        # 12:00 at UTC-13 is 01:00 the next day in UTC: past the last instant.
+        (datetime(9999, 12, 30, 12, tzinfo=timezone(timedelta(hours=-13))), False),
+        # Converting these to UTC leaves the calendar altogether (OverflowError).
+        (datetime.max.replace(tzinfo=timezone(timedelta(hours=-14))), False),
+        (datetime(1, 1, 1, 10, tzinfo=timezone(timedelta(hours=14))), False),
+    ],
+    ids=str,
+)
+def test_an_instant_is_representable_a_day_inside_the_calendars_ends(
+    instant: datetime, expected: bool
+) -> None:
+    """What a command accepts as a starting point: read in any zone, and a day either
+    way, it is still a date Python can hold; past either end it is refused, never an
+    OverflowError."""
+    assert representable(instant) is expected

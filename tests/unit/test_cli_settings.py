@@ -3,8 +3,10 @@
 import os
 
 import pytest
+import typer
 from pydantic import ValidationError
 
+from residuo.cli_support import load_settings
 from residuo.settings import DEFAULT_DATABASE_URL, Settings
 
 
@@ -103,3 +105,51 @@ def test_an_empty_time_window_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
 
     with pytest.raises(ValidationError, match="must precede"):
         Settings()
+
+
+def test_an_allowed_lateness_reaching_before_the_calendar_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Variant of attack9 #11: not a huge number alone, but ten years of lateness
+    behind a window opening in year 5 reaches before year 1 (``ledger.timeline``
+    subtracts it from the watermark). Refused at start-up naming the setting; a
+    year's lateness behind the same window is fine."""
+    monkeypatch.setenv("RESIDUO_EVENT_TIME_EARLIEST", "0005-01-01T00:00:00+00:00")
+    monkeypatch.setenv("RESIDUO_POLICY__ALLOWED_LATENESS_DAYS", "365")
+    assert Settings().policy.allowed_lateness_days == 365
+
+    monkeypatch.setenv("RESIDUO_POLICY__ALLOWED_LATENESS_DAYS", "3650")
+    with pytest.raises(ValidationError, match="ALLOWED_LATENESS_DAYS"):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("RESIDUO_POLICY__REFUNDABLE_ORIGINS", "spid_timeout", "given as JSON"),
+        (
+            "RESIDUO_EVENT_TIME_EARLIEST",
+            "2101-01-01T00:00:00+00:00",
+            "RESIDUO_EVENT_TIME_EARLIEST must precede RESIDUO_EVENT_TIME_LATEST",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    expected: str,
+) -> None:
+    """Variants of attack9 #8: a set not written as JSON (pydantic-settings cannot
+    even decode it), and a check of two settings together, which has no single
+    setting to name: one line each, exit status 2."""
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(typer.Exit) as stopped:
+        load_settings()
+
+    assert stopped.value.exit_code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("residuo: error: invalid settings: ")
+    assert expected in line

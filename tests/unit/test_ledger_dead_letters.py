@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ledger.dead_letters import DeadLetterRef
+from ledger.dead_letters import DeadLetterRef, DeadLettersOnRecord
 from ledger.policy import Policy
 from ledger.service import Ledger
 from ledger.store import schema
@@ -158,3 +158,47 @@ def test_a_drop_without_a_reason_is_refused_by_the_books(ledger: Ledger) -> None
 
     with pytest.raises(IntegrityError):
         ledger.record_dead_letter_disposition(letter, action="dropped", operator="ops", reason=None)
+
+
+def test_the_books_count_the_dead_letters_still_queued_and_the_resolved_among_them(
+    ledger: Ledger, clock: Clock
+) -> None:
+    """``residuo status`` reads the books, not the queue: every refused body is a dead
+    letter until a disposition takes it out; the resolved are those the rule of
+    `resolved_dead_letters` resolves; an id conflict is reported but never queued."""
+    corrected = refused(ledger, json.dumps(payment(data={"amount": "1.234"})).encode(), "evt-pay")
+    garbage = refused(ledger, b"{not json", None)
+    archived = refused(ledger, b'{"id": "evt-x"}', "evt-x")
+    ledger.record_dead_letter_disposition(
+        archived, action="archived", operator="ops", reason="test", body=b'{"id": "evt-x"}'
+    )
+    assert ledger.inbound_dead_letters_on_record() == DeadLettersOnRecord(2, 0)
+
+    clock.tick()
+    ledger.record(parse_inbound(payment()))
+    clock.tick()
+    conflict = payment(data=payment()["data"] | {"amount": "12.00"})
+    ledger.record(parse_inbound(conflict))  # the same id, another body: reported only
+
+    on_record = ledger.inbound_dead_letters_on_record()
+    assert on_record == DeadLettersOnRecord(outstanding=2, resolved=1)
+    assert ledger.resolved_dead_letters([corrected, garbage]) == {
+        corrected.dead_letter_id: "evt-pay"
+    }
+    with ledger.engine.connect() as connection:
+        reasons = connection.execute(select(schema.rejected_events.c.reason)).scalars().all()
+    assert sorted(reasons) == ["bad_amount", "bad_amount", "bad_amount", "id_conflict"]
+
+
+def test_a_replayed_dead_letter_is_no_longer_counted_even_if_it_came_back(
+    ledger: Ledger, clock: Clock
+) -> None:
+    """A replay takes the letter out; if it bounces back the books cannot tell (the
+    rejection is on record once per body), so it is not counted resolved: the safe
+    side, which at worst counts it unresolved."""
+    corrected = refused(ledger, json.dumps(payment(data={"amount": "1.234"})).encode(), "evt-pay")
+    ledger.record_dead_letter_disposition(corrected, action="replayed", operator="ops", reason=None)
+    clock.tick()
+    ledger.record(parse_inbound(payment()))
+
+    assert ledger.inbound_dead_letters_on_record() == DeadLettersOnRecord(0, 0)

@@ -2,11 +2,11 @@
 
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
 from prometheus_client.parser import text_string_to_metric_families
 
 from residuo.bootstrap import Runtime
-from residuo.metrics import StatusCollector, status_registry
+from residuo.metrics import HEALTH_QUERY, StatusCollector, status_registry
 from residuo.status import SECTIONS, Section, SectionProvider
 
 Samples = dict[tuple[str, tuple[str, ...]], float]
@@ -138,3 +138,50 @@ def test_sweeps_export_the_newest_completion_and_the_unfinished_runs(runtime: Ru
     assert samples[(completed, ("holds",))] == yesterday.timestamp()
     assert samples[("residuo_sweep_runs_unfinished", ("expiry",))] == 1
     assert samples[("residuo_sweep_runs_unfinished", ("holds",))] == 0
+
+
+def test_resolution_the_books_cannot_judge_has_no_resolved_sample(runtime: Runtime) -> None:
+    """A dead-letter queue whose resolution is unknown (``resolved`` None) exports every
+    letter as unresolved and no ``residuo_dead_letters_resolved``, not a made-up 0."""
+    samples = scrape_sections(
+        runtime,
+        Section(
+            "dead_letters",
+            "Dead letters",
+            ("queue", "messages", "resolved", "unresolved"),
+            [{"queue": "residuo.events.XQ", "messages": 3, "resolved": None, "unresolved": 3}],
+        ),
+    )
+
+    assert samples[("residuo_dead_letters", ("residuo.events.XQ",))] == 3
+    assert ("residuo_dead_letters_resolved", ("residuo.events.XQ",)) not in samples
+
+
+def test_the_healthcheck_scrape_reads_no_section(runtime: Runtime) -> None:
+    """``/metrics?name[]=residuo_build_info`` (the compose healthcheck) answers with the
+    build info and runs no status provider: no RabbitMQ or database read every 15 s
+    beside Prometheus's own scrape; a scrape restricted to a status family reads it."""
+    calls: list[str] = []
+
+    def counted(runtime: Runtime) -> Section:
+        calls.append("read")
+        row = {"unpublished": 1, "oldest_created_at": None, "oldest_age_seconds": None}
+        return Section("outbox", "Outbox", tuple(row), [row])
+
+    registry = runtime.registry
+    registry.register(StatusCollector(runtime, [counted]))
+    answered: list[str] = []
+
+    def get(query: str) -> bytes:
+        environ = {"PATH_INFO": "/metrics", "QUERY_STRING": query, "REQUEST_METHOD": "GET"}
+        return b"".join(make_wsgi_app(registry)(environ, lambda status, _: answered.append(status)))
+
+    health = get(HEALTH_QUERY)
+    read_after_health = list(calls)
+    outbox = get("name[]=residuo_outbox_unpublished")
+
+    assert answered == ["200 OK", "200 OK"]
+    assert b"residuo_build_info" in health
+    assert read_after_health == []
+    assert b"residuo_outbox_unpublished 1.0" in outbox
+    assert calls == ["read"]

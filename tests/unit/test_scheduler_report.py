@@ -66,13 +66,21 @@ def report_at(started_at: datetime, registry: CollectorRegistry) -> SchedulerRep
     return SchedulerReport(SCHEDULE, started_at=started_at, metrics=SchedulerMetrics(registry))
 
 
+def after_start(logs: list[Any]) -> list[Any]:
+    """The lines after ``scheduler started``, which the first tick told."""
+    started, *rest = logs
+    assert started["event"] == "scheduler started"
+    return rest
+
+
 def test_at_start_it_says_when_the_next_run_is(
     registry: CollectorRegistry, logs: list[Any]
 ) -> None:
-    """Started at 20:00, the next run is tomorrow at 04:30, Rome time with its offset."""
-    report_at(rome(20, day=3), registry).started()
+    """Started at 20:00 with the day's runs done, the next run is tomorrow at 04:30,
+    Rome time with its offset."""
+    report_at(rome(20, day=3), registry).ticked(Tick(Action.IDLE, None, RUN_TIME), rome(20, day=3))
 
-    (line,) = logs
+    line, _ = logs
     assert line["event"] == "scheduler started"
     assert line["next_run_at"] == "2026-05-04T04:30:00+02:00"
     assert line["run_at"] == "04:30:00"
@@ -97,6 +105,7 @@ def test_a_day_of_runs_sent_on_time_then_completed_then_the_next_run(
     report.ticked(Tick(Action.IDLE, None, NEXT_RUN_TIME, completed=done), rome(4, 32))
     report.ticked(Tick(Action.IDLE, None, NEXT_RUN_TIME, completed=done), rome(4, 33))
 
+    logs = after_start(logs)
     assert [(line["event"], line.get("kind")) for line in logs] == [
         ("sweep run sent", "expiry"),
         ("sweep run completed", "expiry"),
@@ -132,7 +141,7 @@ def test_a_run_due_before_the_start_is_sent_as_a_catch_up(
 
     report.ticked(Tick(Action.SENT, due("expiry"), rome(9, 0, 10)), rome(9))
 
-    (line,) = logs
+    (line,) = after_start(logs)
     assert line["event"] == "sweep run sent (catch-up)"
     assert line["catch_up"] is True
     catch_ups = registry.get_sample_value(
@@ -150,7 +159,7 @@ def test_only_runs_this_scheduler_sent_are_reported_completed(
 
     report.ticked(Tick(Action.IDLE, None, NEXT_RUN_TIME, completed=(other,)), rome(5))
 
-    assert [line["event"] for line in logs] == ["sweep runs done"]
+    assert [line["event"] for line in after_start(logs)] == ["sweep runs done"]
 
 
 def test_a_silent_run_sent_again_is_a_warning_and_its_end_is_reported(
@@ -167,7 +176,7 @@ def test_a_silent_run_sent_again_is_a_warning_and_its_end_is_reported(
         rome(5, 2),
     )
 
-    resent, finished, done = logs
+    resent, finished, done = after_start(logs)
     assert resent["event"] == "silent sweep run sent again"
     assert resent["log_level"] == "warning"
     assert (resent["chunks_done"], resent["chunks_total"]) == (1, 3)
@@ -183,7 +192,63 @@ def test_a_failed_tick_is_logged_and_counted(registry: CollectorRegistry, logs: 
 
     report.failed(OSError("connection refused"))
 
-    (line,) = logs
+    (line,) = after_start(logs)
     assert line["event"] == "scheduler tick failed; trying again"
     assert line["log_level"] == "error"
     assert registry.get_sample_value("residuo_scheduler_tick_failures_total") == 1
+
+
+def test_started_after_the_days_run_time_the_next_run_is_the_late_one(
+    registry: CollectorRegistry, logs: list[Any]
+) -> None:
+    """attack10 (written reproduction): started at 12:53 with the day's runs not done,
+    the scheduler said the next run was tomorrow at 04:30 and sent today's in the same
+    second. The next run is today's, late: its start line and gauge say 04:30 today."""
+    report = report_at(rome(12, 53), registry)
+
+    report.ticked(Tick(Action.SENT, due("expiry"), rome(12, 53, 10)), rome(12, 53))
+
+    started, sent = logs
+    assert started["event"] == "scheduler started"
+    assert started["next_run_at"] == "2026-05-04T04:30:00+02:00"
+    assert sent["event"] == "sweep run sent (catch-up)"
+    next_run = registry.get_sample_value("residuo_scheduler_next_run_timestamp_seconds")
+    assert next_run == RUN_TIME.timestamp()
+
+
+def test_the_next_run_stays_the_oldest_missed_day_until_the_catch_up_is_done(
+    registry: CollectorRegistry, logs: list[Any]
+) -> None:
+    """Two days missed: while the first missed day's run is in flight, the next run is
+    that day's (two days ago); once every run is done, tomorrow's."""
+    report = report_at(rome(9), registry)
+    missed = due("expiry", DAY - timedelta(days=2))
+    sample = "residuo_scheduler_next_run_timestamp_seconds"
+
+    report.ticked(Tick(Action.WAITING, missed, rome(9, 0, 10)), rome(9))
+    assert registry.get_sample_value(sample) == missed.as_of.timestamp()
+    report.ticked(Tick(Action.IDLE, None, NEXT_RUN_TIME), rome(9, 30))
+    assert registry.get_sample_value(sample) == NEXT_RUN_TIME.timestamp()
+
+    assert logs[0]["next_run_at"] == "2026-05-02T04:30:00+02:00"
+    assert [line["event"] for line in logs].count("scheduler started") == 1
+
+
+def test_a_first_tick_that_fails_starts_with_the_next_run_unknown(
+    registry: CollectorRegistry, logs: list[Any]
+) -> None:
+    """The database away at start: which runs are done cannot be read, so the start
+    line says the next run is unknown and the gauge is not set; the first tick that
+    reads the runs sets it, and the start is not told twice."""
+    report = report_at(rome(9), registry)
+    sample = "residuo_scheduler_next_run_timestamp_seconds"
+
+    report.failed(OSError("connection refused"))
+    assert registry.get_sample_value(sample) == 0
+    report.ticked(Tick(Action.SENT, due("expiry"), rome(9, 0, 20)), rome(9, 0, 10))
+
+    started, failed, sent = logs
+    assert (started["event"], started["next_run_at"]) == ("scheduler started", None)
+    assert failed["event"] == "scheduler tick failed; trying again"
+    assert sent["event"] == "sweep run sent (catch-up)"
+    assert registry.get_sample_value(sample) == RUN_TIME.timestamp()

@@ -2,10 +2,18 @@
 
 Each walks a ``.XQ`` queue with ``basic.get`` and no auto-ack, never further than the
 number of messages it held at the start, so a replayed message dead-lettered again
-meanwhile is not met twice. Messages left unacknowledged go back to the queue, in
-their places, when the channel closes: listing changes nothing, replay removes only
-what it re-published, each after RabbitMQ confirmed its new copy, and removal only
-what it was asked to, each after the caller kept its record (``before_removal``).
+meanwhile is not met twice. Messages left unacknowledged go back to the queue with a
+``basic.nack`` (requeue) before the channel closes: listing changes nothing, replay
+removes only what it re-published, each after RabbitMQ confirmed its new copy, and
+removal only what it was asked to, each after the caller kept its record
+(``before_removal``).
+
+A walk is for an operator's command, never for a routine reading (``residuo status``
+counts without one): while it lasts the letters it holds are invisible to every
+other reader, and on a quorum queue each read may count as a delivery attempt
+(RabbitMQ before 4.3 counts every return; 4.3 and later count a ``basic.nack`` as
+none, hence the explicit nack), which a ``delivery-limit`` turns into a lost dead
+letter: ``docs/rabbitmq.md``, "A cluster".
 
 A dead letter's id (`DeadLetter.dead_letter_id`) is its Dramatiq message id when it
 holds a Dramatiq message (a sweep), and ``sha256:<hex>`` of its body otherwise (an
@@ -102,11 +110,14 @@ def list_dead_letters(url: str, queue_names: Sequence[str], *, limit: int) -> li
                 held = _depth(channel, xq_name(queue_name))
             except DeadLetterQueueMissingError:
                 continue
+            read = []
             for _ in range(min(held, limit)):
                 got = _get(channel, xq_name(queue_name))
                 if got is None:
                     break
-                letters.append(got[1])
+                read.append(got[1])
+            _return_held(channel, bool(read))
+            letters.extend(read)
     return letters
 
 
@@ -169,17 +180,26 @@ def _settle(
     dead_letter_queue = xq_name(queue_name)
     settled = []
     with open_channel(url, confirms=True) as channel:
+        held = False
         for _ in range(_depth(channel, dead_letter_queue)):
             got = _get(channel, dead_letter_queue)
             if got is None:
                 break
             tag, letter = got
             if not selected(letter):
+                held = True
                 continue
             act(channel, letter)
             channel.basic_ack(tag)
             settled.append(letter)
+        _return_held(channel, held)
     return settled
+
+
+def _return_held(channel: Any, held: bool) -> None:
+    """Give every letter still held on ``channel`` back to its queue, in its place."""
+    if held:
+        channel.basic_nack(delivery_tag=0, multiple=True, requeue=True)
 
 
 def _depth(channel: Any, queue: str) -> int:
