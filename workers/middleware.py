@@ -279,6 +279,7 @@ class RejectInvalidEvents(Middleware):
             reason=reason,
             detail=detail,
             rejected_event_id=event_id,
+            event_type=event_type,
             dead_letter_id=dead_letter_id,
             first_report=first_report,
         )

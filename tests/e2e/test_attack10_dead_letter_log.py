@@ -41,3 +41,41 @@ def test_attack10_a_dead_letter_is_found_in_the_log_by_its_one_id(stack: Stack) 
     assert letter["dead_letter_id"] == body_id(garbage)
     mentions = [line for line in worker.log_lines() if body_id(garbage) in json.dumps(line)]
     assert {line["event"] for line in mentions} >= {"event rejected", "message dead-lettered"}
+
+
+def test_an_invalid_event_rejected_is_logged_with_its_type(stack: Stack) -> None:
+    """docs/observability.md: every line of an event's life carries ``event_type``, so
+    ops can count rejections by type from the logs. A ``payment.received`` refused for
+    a negative amount: ``event rejected`` names its id, its type and its dead letter."""
+    worker = stack.start("worker", "worker")
+    wait_until(lambda: stack.consumers("residuo.events") > 0, "the worker", worker)
+    body = {
+        "specversion": "1.0",
+        "id": "evt-neg-1",
+        "source": "billing",
+        "type": "payment.received",
+        "time": "2026-01-05T10:00:00+01:00",
+        "data": {
+            "order_id": "MI0001",
+            "customer_id": "1234567@aruba.it",
+            "service": "hosting",
+            "amount": "-10.00",
+            "currency": "EUR",
+            "paid_at": "2026-01-05T10:00:00+01:00",
+            "method": "card",
+        },
+    }
+    raw = json.dumps(body).encode()
+
+    stack.publish_raw(raw, "payment.received")
+    wait_until(lambda: stack.ready("residuo.events.XQ") == 1, "the dead letter", worker)
+    listed = stack.run("dead-letters", "list", "--json")
+    assert worker.stop() == 0, worker.tail()
+
+    (letter,) = json.loads(listed.stdout)["dead_letters"]
+    (rejected,) = [line for line in worker.log_lines() if line["event"] == "event rejected"]
+    assert (rejected["rejected_event_id"], rejected["event_type"]) == (
+        "evt-neg-1",
+        "payment.received",
+    )
+    assert rejected["dead_letter_id"] == letter["dead_letter_id"]
