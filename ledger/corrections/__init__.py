@@ -49,6 +49,7 @@ from ledger.corrections.derivation import (
     lock_component,
     outcome_of,
 )
+from ledger.corrections.write_order import rewound_if_unwritable
 from ledger.inbox import business_time
 from messages.adjustments import BookedEvent
 from messages.corrections import CorrectionReason
@@ -79,10 +80,10 @@ def rederive(
     parked_before = inbox.parked_among(ctx, component.event_ids)
     staging = derive(ctx, component, customers, event.id)
     outcome = outcome_of(ctx, event)
-    changes = Changes(
-        *entry_changes(written, staging.entries),
-        *notification_changes(told, staging.notifications),
+    to_reverse, to_book = rewound_if_unwritable(
+        ctx.uow, written, staging.entries, *entry_changes(written, staging.entries)
     )
+    changes = Changes(to_reverse, to_book, *notification_changes(told, staging.notifications))
     correction = Correction(
         correction_id=None,
         entries_reversed=len(changes.to_reverse),

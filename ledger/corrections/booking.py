@@ -14,7 +14,7 @@ from ledger import timeline
 from ledger.books import Entry, Line, post_entries
 from ledger.context import Context
 from ledger.corrections.comparison import Changes, Correction
-from ledger.corrections.write_order import in_write_order
+from ledger.corrections.write_order import in_write_order, reversal_order
 from ledger.dispatch import report_event
 from ledger.inbox import business_time
 from ledger.outbox import notification_id
@@ -54,8 +54,8 @@ def book(
     correction: Correction,
     changes: Changes,
 ) -> Correction:
-    """Write the correction: its row, reversals (latest first) and the new entries
-    (oldest first) in an order that keeps the books never negative between two of
+    """Write the correction: its row, reversals (latest written first) and the new
+    entries (oldest first) in an order that keeps the books never negative between two of
     them (``in_write_order``), then the voids and what is told anew."""
     correction_id = ctx.uow.connection.execute(
         schema.corrections.insert().returning(schema.corrections.c.correction_id),
@@ -79,11 +79,7 @@ def book(
             reverses_entry_id=each.entry_id,
             correction_id=correction_id,
         )
-        for each in sorted(
-            changes.to_reverse,
-            key=lambda each: (each.entry.effective_at, each.entry_id),
-            reverse=True,
-        )
+        for each in reversal_order(changes.to_reverse)
     ]
     booked = [replace(entry, correction_id=correction_id) for entry in changes.to_book]
     post_entries(

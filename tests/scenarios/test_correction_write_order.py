@@ -10,7 +10,16 @@ both are pinned here.
 
 from datetime import timedelta
 
-from scenarios.kit import CUSTOMER, Books, assert_books_balance, fail, pay, rome, transfer
+from scenarios.kit import (
+    CUSTOMER,
+    Books,
+    assert_books_balance,
+    fail,
+    pay,
+    refund,
+    rome,
+    transfer,
+)
 
 from ledger.books import Account
 
@@ -61,4 +70,27 @@ def test_a_late_failure_whose_credit_pays_what_a_top_up_had_paid(ledger: Books) 
     ledger.record(fail("MI0001", rome(2026, 3, 2)))
 
     assert ledger.credit("CR-MI0001")["used"] == 2000
+    assert_books_balance(ledger.engine)
+
+
+def test_a_late_transfer_whose_order_failed_before_the_credit_was_refunded(
+    ledger: Books,
+) -> None:
+    """Rewinding: CR-SP0001 (49.90, refundable) is refunded on 5 May; the failure of
+    MI0100 (3 May) came before anything said MI0100 was paid with credit. The
+    transfer of 1 May onto MI0100 arrives last: the credit paid MI0100, came back at
+    its failure, then was refunded. The refund stays as written, and no order of the
+    fewest changes exists (the use cannot follow the refund, the give-back cannot
+    precede the use): the correction rewinds from 1 May and every account stays whole."""
+    ledger.record(pay("SP0001", CUSTOMER, "49.90", rome(2026, 1, 10, 9, 30), service="spid"))
+    ledger.sweep("spid_timeout", rome(2026, 4, 10, 9, 30))
+    ledger.record(fail("MI0100", rome(2026, 5, 3)))
+    ledger.record(refund("R1", CUSTOMER, rome(2026, 5, 5)))
+
+    ledger.record(transfer("R2", CUSTOMER, "MI0100", "49.90", rome(2026, 5, 1)))
+
+    assert ledger.standing("refund.requested")[0]["amount"] == "49.90"
+    assert [each["order_id"] for each in ledger.standing("credit.applied")] == ["MI0100"]
+    credit = ledger.credit("CR-SP0001")
+    assert (credit["refunded"], credit["used"], credit["available"]) == (4990, 0, 0)
     assert_books_balance(ledger.engine)
