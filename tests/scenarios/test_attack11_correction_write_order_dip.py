@@ -16,6 +16,7 @@ no account below zero between two of them" (``ledger/corrections/write_order.py`
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from properties.test_late_delivery import POLICY, START
 from scenarios.kit import Books, assert_books_balance
@@ -31,7 +32,7 @@ _TIME_OF = {
 }
 
 # (arrival "MM-DD HH:MM" in Rome, event id, type, data), in the order they arrived.
-ARRIVALS = [
+ARRIVALS: list[list[Any]] = [
     [
         "01-03 15:30",
         "evt-00888",

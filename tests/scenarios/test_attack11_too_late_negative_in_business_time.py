@@ -16,6 +16,7 @@ Today the journal read by effective time shows ``credit_available`` of
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 from properties.test_late_delivery import POLICY, START
 from scenarios.kit import Books, assert_books_never_negative_in_business_time
@@ -31,7 +32,7 @@ _TIME_OF = {
 }
 
 # (arrival "MM-DD HH:MM" in Rome, event id, type, data), in the order they arrived.
-ARRIVALS = [
+ARRIVALS: list[list[Any]] = [
     [
         "01-05 04:31",
         "evt-04909",
