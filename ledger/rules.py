@@ -54,6 +54,14 @@ class CreditState:
         when it is processed after the grant (business time, not arrival order)."""
         return self.granted_at <= as_of
 
+    @property
+    def forfeited_at(self) -> datetime:
+        """R4: the instant the expiry forfeits the remainder (UTC): ``expires_at``, or
+        the grant itself for a credit granted already expired (an activation that
+        fails longer after its payment than the validity, R2), never before the credit
+        existed (R11)."""
+        return max(self.expires_at, self.granted_at)
+
     def is_usable(self, as_of: datetime) -> bool:
         """R2: usable while ``as_of < expires_at``."""
         return as_of < self.expires_at

@@ -163,7 +163,8 @@ def _settle_lapsed_holds(
 def _forfeit_expired_credits(
     ctx: Context, as_of: datetime, rows: Sequence[Row[Any]], tally: SweepTally
 ) -> None:
-    """R4: unused, unheld credit is forfeited at ``expires_at``, a window in five statements:
+    """R4: unused, unheld credit is forfeited at ``expires_at`` (at its grant when granted
+    already expired, ``CreditState.forfeited_at``), a window in five statements:
     the locked rows were read by the caller, one update moves every remainder to the
     forfeited bucket, two inserts post the entries, one queues the notifications."""
     credits = [to_credit_state(row) for row in rows]
@@ -174,7 +175,7 @@ def _forfeit_expired_credits(
         .values(forfeited_cents=column.forfeited_cents + column.available_cents, available_cents=0)
     )
     effects = [
-        forfeiture(ctx, credit, at=credit.expires_at, cause=f"{credit.credit_id}|expiry")
+        forfeiture(ctx, credit, at=credit.forfeited_at, cause=f"{credit.credit_id}|expiry")
         for credit in credits
     ]
     ctx.post_entries([entry for entry, _ in effects])

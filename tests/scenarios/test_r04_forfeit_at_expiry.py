@@ -4,7 +4,16 @@ remainder is forfeited."""
 
 from datetime import timedelta
 
-from scenarios.kit import CUSTOMER, Books, fail, pay, refund, rome, transfer
+from scenarios.kit import (
+    CUSTOMER,
+    Books,
+    assert_books_never_negative_in_business_time,
+    fail,
+    pay,
+    refund,
+    rome,
+    transfer,
+)
 
 from ledger.books import Account
 
@@ -146,3 +155,20 @@ def test_a_request_after_expiry_is_refused_alike_before_and_after_the_sweep(
 
     reasons = [each["reason"] for each in ledger.data("request.rejected")]
     assert reasons == ["credit_expired", "credit_expired"]
+
+
+def test_a_credit_granted_already_expired_is_forfeited_at_its_grant(ledger: Books) -> None:
+    """R2 counts twelve months from payment: an activation that fails thirteen months
+    after its payment grants a credit already past its expiry. The sweep forfeits it
+    dated at the grant, not at the expiry a month earlier, when the credit did not
+    exist yet (R11: no balance below zero at any instant)."""
+    failed = rome(2027, 2, 10, 9, 30)
+    ledger.record(pay("MI0001", CUSTOMER, "100.00", PAID), fail("MI0001", failed))
+
+    ledger.sweep("expiry", failed + timedelta(days=1))
+
+    (forfeiture,) = [line for line in ledger.journal() if line[0] == "credit_forfeited"]
+    assert forfeiture[2] == failed
+    assert ledger.only("credit.expired")["expired_at"] == "2027-01-10T09:30:00+01:00"
+    assert ledger.balance(CUSTOMER, failed).available == 0
+    assert_books_never_negative_in_business_time(ledger.engine)
