@@ -7,9 +7,12 @@ only between a credit's buckets and the provider's accounts, with an entry whose
 says so, and is told to the customer (``credit.adjusted``):
 
 * **reinstate**: forfeited credit made usable again (breakage → available), with a new
-  expiry when the old one has passed;
-* **extend**: a credit's expiry moved later. No money moves, so there is no entry:
-  the new date is on the credit, in the notification and in the adjustment kept;
+  expiry when the old one has passed (never an earlier one: the credit has one expiry,
+  and the part no one forfeited keeps its own);
+* **extend**: the expiry of a credit still usable moved later. No money moves, so
+  there is no entry: the new date is on the credit, in the notification and in the
+  adjustment kept. A credit already expired is refused: R4 forfeited its remainder at
+  the expiry whether or not a sweep has run, and only a reinstatement brings it back;
 * **void**: usable credit taken back (available → breakage);
 * **goodwill**: a new credit, funded by the provider's goodwill account.
 
@@ -66,6 +69,13 @@ def _reinstate(ctx: Context, adjustment: Adjustment, credit: CreditState) -> App
     cents = _what_it_takes(ctx, adjustment, asked, credit.forfeited)
     if cents is None:
         return _too_much(credit, "forfeited", asked, credit.forfeited)
+    if data.until is not None and data.until < credit.expires_at:
+        # One expiry per credit: an earlier date would shorten what no one forfeited.
+        return Applied.refused(
+            "shortens_credit",
+            f"{credit.credit_id} runs until {ctx.local(credit.expires_at).isoformat()}: "
+            "a reinstatement never moves its expiry earlier",
+        )
     expires_at = data.until or credit.expires_at
     if at >= expires_at:
         return Applied.refused(
@@ -112,6 +122,14 @@ def _void(ctx: Context, adjustment: Adjustment, credit: CreditState) -> Applied:
 def _extend(ctx: Context, adjustment: Adjustment, credit: CreditState) -> Applied:
     until = adjustment.data.until
     assert until is not None
+    if not credit.is_usable(adjustment.time):
+        # R4 forfeited what was left at the expiry, whether or not a sweep has run yet;
+        # moving the date moves no money back: that is a reinstatement.
+        return Applied.refused(
+            "credit_expired",
+            f"{credit.credit_id} expired on {ctx.local(credit.expires_at).isoformat()}: "
+            "reinstate what was forfeited with a new expiry (until)",
+        )
     if until <= credit.expires_at:
         return Applied.refused(
             "not_an_extension",

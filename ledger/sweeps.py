@@ -20,7 +20,7 @@ a release books.
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from sqlalchemy import Column, ColumnElement, Connection, Row, Select, Table, select, update
@@ -206,7 +206,7 @@ def _remind_expiring_credits(
                 expires_at=ctx.local(credit.expires_at),
                 days_left=days_left(credit.expires_at, as_of, policy),
             ),
-            cause=f"{credit.credit_id}|{due[credit.credit_id]}",
+            cause=_reminder_cause(credit.credit_id, credit.expires_at, due[credit.credit_id]),
             time=as_of,
         )
         for credit in credits
@@ -237,7 +237,7 @@ def _remind_spid_deadlines(
                 deadline=ctx.local(row.activation_deadline),
                 days_left=days_left(row.activation_deadline, as_of, policy),
             ),
-            cause=f"{row.order_id}|{due[row.order_id]}",
+            cause=_reminder_cause(row.order_id, row.activation_deadline, due[row.order_id]),
             time=as_of,
         )
         for row in rows
@@ -256,16 +256,20 @@ def _due_reminders(
     as_of: datetime,
 ) -> dict[str, int]:
     """Record the reminders due now for a window of subjects, in two statements; the
-    offset claimed per subject. A reminder already recorded (by an earlier sweep, or a
-    concurrent one) is not claimed again: the primary key of ``reminders`` decides."""
+    offset claimed per subject. A reminder already recorded for the same deadline (by
+    an earlier sweep, or a concurrent one) is not claimed again: the primary key of
+    ``reminders`` decides. One recorded for another deadline (the credit's expiry
+    moved since by an operator) does not count: the new deadline is reminded anew."""
     column = schema.reminders.c
+    deadline_of = dict(deadlines)
     sent: dict[str, set[int]] = {}
-    for subject_id, days_before in ctx.uow.connection.execute(
-        select(column.subject_id, column.days_before).where(
-            column.kind == kind, column.subject_id.in_([subject for subject, _ in deadlines])
+    for subject_id, deadline, days_before in ctx.uow.connection.execute(
+        select(column.subject_id, column.deadline, column.days_before).where(
+            column.kind == kind, column.subject_id.in_(list(deadline_of))
         )
     ):
-        sent.setdefault(subject_id, set()).add(days_before)
+        if deadline == deadline_of[subject_id]:
+            sent.setdefault(subject_id, set()).add(days_before)
     wanted = {
         subject_id: offset
         for subject_id, deadline in deadlines
@@ -285,13 +289,25 @@ def _due_reminders(
     claimed = ctx.uow.insert_many(
         schema.reminders,
         [
-            {"subject_id": subject, "kind": kind, "days_before": offset, "sent_at": as_of}
+            {
+                "subject_id": subject,
+                "kind": kind,
+                "deadline": deadline_of[subject],
+                "days_before": offset,
+                "sent_at": as_of,
+            }
             for subject, offset in wanted.items()
         ],
         ignore_conflicts=True,
         returning=(column.subject_id, column.days_before),
     )
     return {row.subject_id: row.days_before for row in claimed}
+
+
+def _reminder_cause(subject_id: str, deadline: datetime, days_before: int) -> str:
+    """A reminder's cause, hence its notification id: one per subject, deadline and
+    offset, so a moved deadline's reminders are told under ids of their own."""
+    return f"{subject_id}|{deadline.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}|{days_before}"
 
 
 def _reminder_horizon(as_of: datetime, offsets: tuple[int, ...]) -> datetime:

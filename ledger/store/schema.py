@@ -399,12 +399,15 @@ outbox = Table(
     ),
 )
 
-# R10: each reminder at most once, per subject (credit or order) and offset.
+# R10: each reminder at most once, per subject (credit or order), deadline and offset.
 reminders = Table(
     "reminders",
     metadata,
     Column("subject_id", ReminderSubject, primary_key=True),
     Column("kind", String(32), primary_key=True),
+    # The deadline the reminder spoke of: a credit given a new expiry by hand is
+    # reminded again of the new one (R10).
+    Column("deadline", UTCDateTime, primary_key=True),
     Column("days_before", Integer, primary_key=True),
     Column("sent_at", UTCDateTime, nullable=False),
 )

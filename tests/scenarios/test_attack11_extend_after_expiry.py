@@ -14,7 +14,10 @@ between, the same extension is applied and told to the customer (``credit.adjust
 ``extended`` until June) while the 30.00 stays forfeited.
 """
 
+import pytest
 from scenarios.kit import CUSTOMER, Books, fail, pay, rome
+
+from ledger.errors import AdjustmentRefusedError
 
 
 def _expired_credit(ledger: Books) -> None:
@@ -32,9 +35,10 @@ def test_an_extension_after_expiry_does_not_revive_credit_no_sweep_forfeited(
     no money, must not make it usable again (that needs ``reinstate --until``)."""
     _expired_credit(ledger)
 
-    ledger.adjust(
-        "extend", CUSTOMER, rome(2026, 2, 1), credit_id="CR-MI0001", until=rome(2026, 6, 1)
-    )
+    with pytest.raises(AdjustmentRefusedError, match="expired"):
+        ledger.adjust(
+            "extend", CUSTOMER, rome(2026, 2, 1), credit_id="CR-MI0001", until=rome(2026, 6, 1)
+        )
     ledger.sweep("all", rome(2026, 2, 2))
 
     credit = ledger.credit("CR-MI0001")
@@ -52,10 +56,12 @@ def test_an_extension_after_expiry_is_the_same_whether_or_not_a_sweep_ran(
     _expired_credit(ledger)
     ledger.sweep("all", rome(2026, 1, 20))
 
-    outcome = ledger.adjust(
-        "extend", CUSTOMER, rome(2026, 2, 1), credit_id="CR-MI0001", until=rome(2026, 6, 1)
-    )
+    # A refused adjustment raises, keeping nothing (Ledger.adjust).
+    with pytest.raises(AdjustmentRefusedError, match="expired"):
+        ledger.adjust(
+            "extend", CUSTOMER, rome(2026, 2, 1), credit_id="CR-MI0001", until=rome(2026, 6, 1)
+        )
 
     assert ledger.credit("CR-MI0001")["forfeited"] == 3000
-    assert outcome == "refused"
+    assert ledger.data("credit.adjusted") == []
     assert ledger.data("credit.adjusted") == []

@@ -66,15 +66,16 @@ def test_a_late_payment_leaves_a_restore_after_expiry_as_business_time_order_did
 def test_an_extension_booked_before_the_sweep_survives_a_later_correction(
     ledger: Books,
 ) -> None:
-    """CR-MI0001 (30.00) expires 2026-01-10 10:00; at 12:00, before the next sweep, ops
-    extend it to June. A payment of 11:00 delivered after one of 13:00 (late, nothing
-    to do with the credit) must leave it as it was: extended, 30.00 available."""
+    """CR-MI0001 (30.00) expires 2026-01-10 10:00; at 09:00 ops extend it to June (an
+    extension after the expiry is refused since attack11: R4 forfeits at the expiry
+    whether or not a sweep ran). A payment of 11:00 delivered after one of 13:00 (late,
+    nothing to do with the credit) must leave it as it was: extended, 30.00 available."""
     ledger.record(pay("MI0001", CUSTOMER, "30.00", rome(2025, 1, 10)))
     ledger.record(fail("MI0001", rome(2025, 1, 11)))
     ledger.sweep("all", rome(2026, 1, 10, 4, 30))
     ledger.record(pay("MI0900", OTHER_CUSTOMER, "5.00", rome(2026, 1, 10, 12)))
     ledger.adjust(
-        "extend", CUSTOMER, rome(2026, 1, 10, 12), credit_id="CR-MI0001", until=rome(2026, 6, 1)
+        "extend", CUSTOMER, rome(2026, 1, 10, 9), credit_id="CR-MI0001", until=rome(2026, 6, 1)
     )
     ledger.sweep("all", rome(2026, 1, 11, 4, 30))
     ledger.record(pay("MI0200", CUSTOMER, "5.00", rome(2026, 1, 10, 13)))
