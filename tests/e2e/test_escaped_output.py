@@ -5,7 +5,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from e2e.stack import Stack
 from e2e.test_cli import run, write_replay_file
+from sqlalchemy import update
+
+from ledger.store import schema
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 
@@ -54,6 +58,38 @@ def test_escape_codes_in_the_books_are_shown_escaped(
         arguments += ["--as-of", "2027-01-09T00:00:00+01:00"]
 
     result = run(hostile_books, *arguments)
+
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert "\x07" not in result.stdout
+    assert escaped in squeezed(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("verb", "escaped"),
+    [
+        ("balance", "CR-\\x1b]0;pwned\\x07MI0001"),
+        ("statement", "\\x1b[2J\\nforged"),
+    ],
+)
+def test_escape_codes_in_postgresql_books_are_shown_escaped(
+    stack: Stack, tmp_path: Path, verb: str, escaped: str
+) -> None:
+    """The same on PostgreSQL, the production database: the story replayed into it,
+    then hostile values written straight into its tables."""
+    replayed = stack.run("replay", str(write_replay_file(tmp_path)))
+    assert replayed.returncode == 0, replayed.stderr
+    with stack.engine.begin() as connection:
+        for table in (schema.credits, schema.postings, schema.journal_entries):
+            connection.execute(
+                update(table).where(table.c.credit_id == "CR-MI0001").values(credit_id=HOSTILE_ID)
+            )
+        connection.execute(update(schema.journal_entries).values(memo=HOSTILE_MEMO))
+    arguments = [verb, CUSTOMER]
+    if verb == "balance":
+        arguments += ["--as-of", "2027-01-09T00:00:00+01:00"]
+
+    result = stack.run(*arguments)
 
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout
