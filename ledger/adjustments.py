@@ -31,7 +31,7 @@ from sqlalchemy import update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
-from ledger.credit_book import grant_credit, load_credits, move_buckets
+from ledger.credit_book import forfeit, grant_credit, load_credits, move_buckets
 from ledger.money import cents_to_decimal, decimal_to_cents
 from ledger.outcomes import APPLIED, Applied
 from ledger.rules import CreditState
@@ -66,6 +66,12 @@ def _reinstate(ctx: Context, adjustment: Adjustment, credit: CreditState) -> App
     data, at = adjustment.data, adjustment.time
     assert data.amount is not None
     asked = decimal_to_cents(data.amount)
+    if not credit.is_usable(at) and credit.available:
+        # R4 forfeited the remainder at the expiry, whether or not the sweep has come
+        # by yet: settle it here as the sweep would (same entry, same notification),
+        # so a reinstatement finds the same bucket either way.
+        forfeit(ctx, credit, at=credit.forfeited_at, cause=f"{credit.credit_id}|expiry")
+        credit = load_credits(ctx, credit_ids=[credit.credit_id])[0]
     cents = _what_it_takes(ctx, adjustment, asked, credit.forfeited)
     if cents is None:
         return _too_much(credit, "forfeited", asked, credit.forfeited)

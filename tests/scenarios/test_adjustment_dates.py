@@ -87,3 +87,28 @@ def test_a_credit_extended_twice_is_reminded_of_each_expiry(ledger: Books) -> No
 
     told = [each["expires_at"][:10] for each in ledger.data("credit.expiring_soon")]
     assert told == ["2026-01-10", "2026-03-01", "2026-05-01"]
+
+
+def test_a_reinstatement_before_the_sweep_settles_the_expiry_as_the_sweep_would(
+    ledger: Books,
+) -> None:
+    """Expired at 09:30, no sweep yet; at 15:00 ops reinstate 10.00 of the 30.00 until
+    June. The expiry is settled first (one forfeiture of 30.00 dated at the expiry, one
+    ``credit.expired``), then 10.00 come back; the sweep that follows finds nothing."""
+    _credit(ledger)
+
+    ledger.adjust(
+        "reinstate",
+        CUSTOMER,
+        rome(2026, 1, 10, 15),
+        credit_id="CR-MI0001",
+        amount="10.00",
+        until=rome(2026, 6, 1),
+    )
+    ledger.sweep("expiry", rome(2026, 1, 11))
+
+    forfeitures = [line for line in ledger.journal() if line[0] == "credit_forfeited"]
+    assert [line[2] for line in forfeitures] == [rome(2026, 1, 10, 9, 30)]
+    assert ledger.only("credit.expired")["forfeited"] == "30.00"
+    credit = ledger.credit("CR-MI0001")
+    assert (credit["available"], credit["forfeited"]) == (1000, 2000)
