@@ -22,7 +22,9 @@ READY = ("residuo_process_ready", ())
 def missing_vhost(broker_url: str) -> str:
     """``broker_url`` on a vhost the broker does not have: it refuses the connection."""
     parts = urllib.parse.urlsplit(broker_url)
-    return urllib.parse.urlunsplit(parts._replace(path="/no-such-vhost"))
+    return urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc, "/no-such-vhost", parts.query, parts.fragment)
+    )
 
 
 def start(stack: Stack, verb: str, port: int, **settings: str) -> Process:
