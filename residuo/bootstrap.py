@@ -27,7 +27,7 @@ from ledger.store.database import create_database_engine
 from ledger.store.migrate import current_revision, head_revision, upgrade
 from residuo.log_privacy import LogScrubber, MessagesWithoutBodies, escape_control_characters
 from residuo.settings import Settings
-from residuo.telemetry import process_registry
+from residuo.telemetry import Readiness, process_registry
 from workers.actors import Actors, declare_actors
 from workers.broker import create_broker
 from workers.event_log import LogEventLifecycle, log_recording
@@ -72,6 +72,8 @@ class Runtime:
     clock: Clock
     registry: CollectorRegistry
     """This process's metrics (``residuo.telemetry``), served by ``--metrics-port``."""
+    readiness: Readiness
+    """``residuo_process_ready`` on ``registry``: the loops the process runs add checks."""
 
     def close(self) -> None:
         """Close the broker's connections and the database pool."""
@@ -128,7 +130,7 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     actors = declare_actors(broker, ledger, on_recorded=on_recorded, clock=sweep_clock)
     if isinstance(broker, ResiduoRabbitmqBroker):
         open_raw_ingress(broker, actors, max_body_bytes=settings.max_body_bytes)
-    return Runtime(settings, engine, ledger, broker, actors, clock, registry)
+    return Runtime(settings, engine, ledger, broker, actors, clock, registry, Readiness(registry))
 
 
 def _pseudonym_key(settings: Settings) -> bytes:

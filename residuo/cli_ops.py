@@ -1,7 +1,7 @@
 """The long-running processes and the ops verbs of ``residuo``: they need RabbitMQ.
 
 ``worker``, ``relay``, ``scheduler`` and ``metrics`` run until SIGTERM; ``publish``,
-``status`` and ``dead-letters`` are what ops reach for. Registered on the app by
+``status``, ``health`` and ``dead-letters`` are what ops reach for. Registered on the app by
 ``residuo.cli``.
 """
 
@@ -23,6 +23,7 @@ from residuo.cli_support import AsJson, fail, load_settings, open_runtime
 from residuo.connection_urls import shown_url
 from residuo.dead_letter_ops import current_operator, reference, replay_refusals, resolutions
 from residuo.dead_letter_views import dead_letters_document, print_dead_letters
+from residuo.health import DEFAULT_TIMEOUT_S, NotReadyError, read_readiness
 from residuo.metrics import status_registry
 from residuo.processes import run_relay, run_worker, serve_metrics, stop_on_signals
 from residuo.settings import Settings
@@ -41,7 +42,16 @@ from workers.rabbitmq.dead_letter_queue import (
 )
 from workers.rabbitmq.topology import EVENTS_EXCHANGE
 
-__all__ = ["dead_letters_app", "metrics", "publish", "relay", "scheduler", "status", "worker"]
+__all__ = [
+    "dead_letters_app",
+    "health",
+    "metrics",
+    "publish",
+    "relay",
+    "scheduler",
+    "status",
+    "worker",
+]
 
 MetricsPort = Annotated[
     int | None,
@@ -168,6 +178,27 @@ def metrics(
             serve_metrics(status_registry(runtime), host=host, port=port, stop=stop)
         except OSError as error:
             fail(f"cannot serve metrics on {host}:{port}: {error.strerror}", status=1)
+
+
+def health(
+    metrics_url: Annotated[
+        str,
+        typer.Option(
+            "--metrics-url",
+            help="The process's metrics endpoint, e.g. http://127.0.0.1:9465/metrics.",
+        ),
+    ],
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds to wait for an answer.")
+    ] = DEFAULT_TIMEOUT_S,
+) -> None:
+    """Exit 0 if the worker, relay or scheduler serving METRICS_URL does its job
+    (residuo_process_ready is 1), 1 if it does not or does not answer."""
+    try:
+        read_readiness(metrics_url, timeout_s=timeout)
+    except NotReadyError as error:
+        fail(str(error), status=1)
+    typer.echo(f"ready: {metrics_url}")
 
 
 dead_letters_app = typer.Typer(

@@ -6,6 +6,11 @@ or SIGINT. A worker then stops taking messages and lets those in flight finish (
 to ``worker_shutdown_timeout_ms``); whatever it had received but not finished is
 still unacknowledged, and RabbitMQ delivers it again, to this worker once restarted
 or to another. A relay finishes the batch it is publishing.
+
+Each adds its check to the runtime's ``residuo_process_ready`` (``residuo.telemetry``):
+the worker is ready while a consumer is attached to every queue it consumes (within
+``workers.rabbitmq.attachments.ATTACH_GRACE``), the relay while it publishes or
+stands by with its database answering (``workers.relay.Relay.is_ready``).
 """
 
 import signal
@@ -20,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from residuo.bootstrap import Runtime
 from residuo.telemetry import serving_metrics
+from workers.rabbitmq.broker import ResiduoRabbitmqBroker
 from workers.rabbitmq.publisher import RabbitmqPublisher
 from workers.relay import Relay
 from workers.relay_metrics import MeasuredPublisher, RelayMetrics
@@ -48,12 +54,16 @@ def stop_on_signals() -> Iterator[Event]:
 
 
 def run_worker(runtime: Runtime, *, threads: int, stop: Event) -> None:
-    """Consume every declared queue with ``threads`` worker threads until ``stop``."""
-    worker = Worker(runtime.broker, worker_threads=threads)
+    """Consume every declared queue (and its delay queue) with ``threads`` worker
+    threads until ``stop``. Raises ``TypeError`` for a broker other than RabbitMQ."""
+    broker = runtime.broker
+    if not isinstance(broker, ResiduoRabbitmqBroker):
+        raise TypeError("a worker process consumes RabbitMQ: RESIDUO_BROKER_URL=amqp://…")
+    consumed = broker.get_declared_queues() | broker.get_declared_delay_queues()
+    runtime.readiness.require(lambda: broker.attachments.attached(consumed))
+    worker = Worker(broker, worker_threads=threads)
     worker.start()
-    _logger.info(
-        "worker started", threads=threads, queues=sorted(runtime.broker.get_declared_queues())
-    )
+    _logger.info("worker started", threads=threads, queues=sorted(broker.get_declared_queues()))
     stop.wait()
     _logger.info("worker stopping: letting in-flight messages finish")
     worker.stop(timeout=runtime.settings.worker_shutdown_timeout_ms)
@@ -75,6 +85,7 @@ def run_relay(runtime: Runtime, *, stop: Event) -> None:
         poll_interval_ms=settings.relay_poll_interval_ms,
         clock=runtime.clock,
     )
+    runtime.readiness.require(relay.is_ready)
     _logger.info("relay started")
     relay.run(stop)
     _logger.info("relay stopped")

@@ -9,10 +9,15 @@ prometheus_client's multiprocess mode, with its shared directory to wipe at star
 and its per-process files of dead processes, is not needed. Scaling out means more
 processes, each scraped on its own (``ops/prometheus/prometheus.yml`` finds every
 replica of a service by DNS).
+
+``Readiness`` is ``residuo_process_ready``: 1 while the process does its job (the
+worker's consumers attached, the relay publishing or standing by, the scheduler
+ticking), which ``residuo.health`` reads for a container's healthcheck.
 """
 
 import platform
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from typing import Final
@@ -23,13 +28,21 @@ from prometheus_client import (
     PLATFORM_COLLECTOR,
     PROCESS_COLLECTOR,
     CollectorRegistry,
+    Gauge,
     Info,
     start_http_server,
 )
 
-__all__ = ["DEFAULT_METRICS_HOST", "process_registry", "serving_metrics"]
+__all__ = [
+    "DEFAULT_METRICS_HOST",
+    "READY_METRIC",
+    "Readiness",
+    "process_registry",
+    "serving_metrics",
+]
 
 DEFAULT_METRICS_HOST: Final = "0.0.0.0"
+READY_METRIC: Final = "residuo_process_ready"
 
 _logger = structlog.get_logger(__name__)
 
@@ -47,6 +60,40 @@ def process_registry() -> CollectorRegistry:
         }
     )
     return registry
+
+
+class Readiness:
+    """``residuo_process_ready`` on ``registry``: 1 while every check passes, else 0.
+
+    Each loop the process runs (``run_worker``, ``run_relay``, ``run_scheduler``)
+    requires its check; the gauge is read at each scrape. It is registered with the
+    first check, so a process that runs no loop (``residuo metrics``) serves no
+    gauge rather than a 0 that would read as a fault.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+        self._checks: list[Callable[[], bool]] = []
+        # A test runs a worker and a relay on one runtime, from two threads.
+        self._lock = threading.Lock()
+
+    def require(self, check: Callable[[], bool]) -> None:
+        """Count this process ready only while ``check()`` is true as well."""
+        with self._lock:
+            if not self._checks:
+                Gauge(
+                    READY_METRIC,
+                    "1 while this process does its job (consumers attached, relay "
+                    "connected, scheduler ticking), else 0.",
+                    registry=self._registry,
+                ).set_function(lambda: float(self.ready()))
+            self._checks.append(check)
+
+    def ready(self) -> bool:
+        """Whether the process has checks and each passes now."""
+        with self._lock:
+            checks = list(self._checks)
+        return bool(checks) and all(check() for check in checks)
 
 
 @contextmanager

@@ -9,7 +9,8 @@ from threading import Event
 
 from ledger.sweeps import SWEEPS
 from residuo.bootstrap import Runtime
-from scheduler.loop import serve
+from scheduler.health import SchedulerHealth
+from scheduler.loop import READY_BOUND, serve
 from scheduler.plan import DueRun, Schedule
 from scheduler.report import SchedulerMetrics
 from scheduler.service import Scheduler
@@ -43,10 +44,14 @@ def build_scheduler(runtime: Runtime, settings: SchedulerSettings) -> Scheduler:
 
 def run_scheduler(runtime: Runtime, settings: SchedulerSettings, *, stop: Event) -> None:
     """Tick until ``stop`` (``residuo.processes.stop_on_signals`` sets it on SIGTERM),
-    counting into the runtime's registry."""
+    counting into the runtime's registry; ready (``residuo_process_ready``) while the
+    ticks succeed (``scheduler.health``)."""
+    health = SchedulerHealth(bound=READY_BOUND)
+    runtime.readiness.require(health.ready)
     serve(
         build_scheduler(runtime, settings),
         clock=runtime.clock,
         stop=stop,
         metrics=SchedulerMetrics(runtime.registry),
+        health=health,
     )

@@ -14,6 +14,12 @@ believed they held the lock could never publish the same row at the same time. O
 SQLite the transaction holds the database write lock (``BEGIN IMMEDIATE``), which
 serialises relays just as well.
 
+A relay is ready (``Relay.is_ready``, ``residuo_process_ready``) while its last round
+worked: a batch published, an idle connection to the broker kept alive, or, standing
+by, the lease asked of a database that answered. A failure makes it unready until
+the next such round; so does a round that takes longer than thirty seconds (or
+three poll intervals), such as a publish blocked by a broker's memory alarm.
+
 ``residuo replay`` publishes elsewhere (a JSON lines file) and only what it wrote:
 ``relay_notifications`` relays named rows, and ``relay_lease`` keeps every ``Relay``
 standing by meanwhile.
@@ -22,7 +28,7 @@ standing by meanwhile.
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from threading import Event
 from typing import Final, Protocol, TextIO, TypeVar
 
@@ -34,6 +40,7 @@ from ledger.store import schema
 from ledger.store.database import WRITE_TRANSACTION
 from workers.backoff import delays_ms, wait_ms
 from workers.errors import WorkerError
+from workers.heartbeat import Heartbeat
 from workers.outbox_wakeup import Wakeup, wakeup_for
 
 __all__ = [
@@ -75,6 +82,9 @@ _MARK_PUBLISHED: Final = (
 )
 _FIRST_RETRY_MS: Final = 500
 _MAX_RETRY_MS: Final = 5_000
+# A healthy relay beats every poll interval at least: a beat counts this long, or
+# three poll intervals if longer, so a large batch being confirmed is not a fault.
+_READY_BEAT_FLOOR: Final = timedelta(seconds=30)
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -287,6 +297,14 @@ class Relay:
         self._poll_interval_ms = poll_interval_ms
         self._clock = clock
         self._retry_delays = _retry_delays()
+        self._heartbeat = Heartbeat(
+            within=max(_READY_BEAT_FLOOR, 3 * timedelta(milliseconds=poll_interval_ms))
+        )
+
+    def is_ready(self) -> bool:
+        """Whether the relay's last round worked, lately (see the module); False
+        before the first."""
+        return self._heartbeat.alive()
 
     def run(self, stop: Event) -> None:
         """Relay until ``stop`` is set; the batch in progress is finished first."""
@@ -294,6 +312,7 @@ class Relay:
             try:
                 self._serve(stop)
             except (DBAPIError, PublishError) as error:
+                self._heartbeat.failed()
                 delay_ms = next(self._retry_delays)
                 _logger.warning("relay interrupted", error=str(error), retry_in_ms=delay_ms)
                 wait_ms(stop, delay_ms)
@@ -310,11 +329,13 @@ class Relay:
                     )
                     self._retry_delays = _retry_delays()
                     if published:
+                        self._heartbeat.beat()
                         # Rows committed meanwhile are looked for at once, never
                         # left for a poll.
                         _logger.info("notifications published", count=published)
                         continue
                     self._publisher.keepalive()
+                    self._heartbeat.beat()
                     self._wakeup.wait(stop, self._poll_interval_ms)
             finally:
                 _release_lease(connection)
@@ -329,6 +350,8 @@ class Relay:
             if held:
                 _logger.info("relay active")
                 return
+            # Standing by is this relay's job while another publishes.
+            self._heartbeat.beat()
             if not announced:
                 _logger.info("another relay is active: standing by")
                 announced = True

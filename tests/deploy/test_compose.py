@@ -80,6 +80,27 @@ def test_each_residuo_process_is_checked_on_the_port_it_serves(services: dict[st
         assert f"127.0.0.1:{port}/metrics" in " ".join(services[name]["healthcheck"]["test"])
 
 
+def test_the_worker_relay_and_scheduler_are_healthy_only_when_ready(
+    services: dict[str, Any],
+) -> None:
+    """Answering on /metrics is not enough: their healthcheck is ``residuo.health``,
+    which reads ``residuo_process_ready`` (attack10 #2: a worker whose consumers
+    cannot attach was healthy), run as its own light module, not the CLI."""
+    for name in ("worker", "relay", "scheduler"):
+        test = services[name]["healthcheck"]["test"]
+        command = services[name]["command"]
+        port = command[command.index("--metrics-port") + 1]
+
+        assert test == [
+            "CMD",
+            "python",
+            "-m",
+            "residuo.health",
+            "--metrics-url",
+            f"http://127.0.0.1:{port}/metrics",
+        ]
+
+
 def test_rabbitmq_keeps_its_node_name_across_recreations(services: dict[str, Any]) -> None:
     """The node's data lives under rabbit@<hostname>: a hostname of Docker's choosing
     would start an empty node on the old volume."""

@@ -169,6 +169,7 @@ def test_contract_md_names_every_type_and_verb() -> None:
         "report",
         "contract",
         "metrics",
+        "health",
     ):
         assert f"residuo {verb}" in text, verb
 

@@ -3,6 +3,7 @@ stops when asked, closing its connection."""
 
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine, func, select
 from unit.outbox_kit import queue_notifications
@@ -64,3 +65,47 @@ def test_the_loop_drains_the_outbox_through_a_failure_in_order_then_stops(
     assert not loop.is_alive()
     assert publisher.published == ids
     assert publisher.closed
+
+
+class SwitchablePublisher:
+    """A broker that answers, or not, as the test says."""
+
+    def __init__(self) -> None:
+        self.reachable = True
+
+    def publish(self, routing_key: str, body: bytes, message_id: str) -> None:
+        self.keepalive()
+
+    def keepalive(self) -> None:
+        if not self.reachable:
+            raise PublishError("broker unreachable")
+
+    def close(self) -> None:
+        pass
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_the_relay_is_ready_while_its_broker_answers(engine: Engine) -> None:
+    """Not ready before its first round; ready while idle with the broker answering;
+    not ready while the broker does not; ready again once it answers."""
+    publisher = SwitchablePublisher()
+    relay = Relay(engine, publisher, poll_interval_ms=10)
+    assert not relay.is_ready()
+    stop = threading.Event()
+    loop = threading.Thread(target=relay.run, args=(stop,))
+    loop.start()
+    try:
+        wait_for(relay.is_ready, "ready")
+        publisher.reachable = False
+        wait_for(lambda: not relay.is_ready(), "not ready")
+        publisher.reachable = True
+        wait_for(relay.is_ready, "ready again")
+    finally:
+        stop.set()
+        loop.join(timeout=DEADLINE_S)

@@ -26,6 +26,8 @@
   argument.
 * A message whose headers pika cannot decode (``properties``) is received, not
   fatal to the connection that carries it.
+* Its consumers say which queues they are attached to (``attachments``), for the
+  worker's readiness.
 """
 
 import hashlib
@@ -43,6 +45,7 @@ from dramatiq.errors import ConnectionClosed, DecodeError
 
 from workers.backoff import Deadline, delays_ms, sleep_ms
 from workers.middleware import INBOUND_EVENT_OPTION, body_bytes
+from workers.rabbitmq.attachments import ConsumerAttachments
 from workers.rabbitmq.consumer import ResiduoConsumer
 from workers.rabbitmq.properties import read_unreadable_headers
 from workers.rabbitmq.topology import CLASSIC, QueueType, connection_parameters, queue_arguments
@@ -105,6 +108,8 @@ class ResiduoRabbitmqBroker(RabbitmqBroker):
         self.publish_timeout_ms = publish_timeout_ms
         self._bindings: dict[str, list[tuple[str, str]]] = {}
         self._routers: dict[str, RawRouter] = {}
+        self.attachments = ConsumerAttachments()
+        """Which queues this broker's consumers were last seen attached to."""
 
     @property
     def consumer_class(self) -> type[ResiduoConsumer]:

@@ -1,6 +1,7 @@
 """Dramatiq's RabbitMQ consumer, made to settle every message it received, and only those.
 
-Three changes to Dramatiq's ``_RabbitmqConsumer``:
+Three changes to Dramatiq's ``_RabbitmqConsumer``, and each delivery or idle wait
+marks the queue attached in the broker's ``attachments`` (the worker's readiness):
 
 * **Raw bodies.** A body that is not a Dramatiq message, or that came through an
   exchange bound to the queue (where upstream publishes), is handed to the queue's
@@ -79,6 +80,8 @@ class ResiduoConsumer(_RabbitmqConsumer):
             if getattr(error, "reply_code", None) == 404:
                 self.broker.queues_pending.add(q_name(self.queue_name))
             raise ConnectionClosed(error) from None  # type: ignore[no-untyped-call]
+        # RabbitMQ let this consumer consume: a delivery, or an idle wait on its channel.
+        self.broker.attachments.seen(self.queue_name)
         if method is None:
             return None
         message = self.broker.decode(self.queue_name, body, properties, exchange=method.exchange)
