@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from ledger.books import Account
+from ledger.recorded_time import recorded_by
 from ledger.store import schema
 from ledger.store.sums import joined_cents, summed_cents
 
@@ -126,7 +127,7 @@ def balance(
                 posting.credit_id.is_not(None),
                 posting.account.in_(list(_BUCKET_OF_ACCOUNT)),
                 entry.effective_at <= as_of,
-                *([entry.recorded_at <= known_at] if known_at is not None else []),
+                recorded_by(known_at),
             )
             .group_by(posting.credit_id, posting.account)
         ).all()
@@ -172,7 +173,7 @@ def statement(
             select(schema.journal_entries)
             .where(
                 entry.customer_id == customer_id,
-                *([entry.recorded_at <= known_at] if known_at is not None else []),
+                recorded_by(known_at),
             )
             .order_by(entry.effective_at, entry.entry_id)
         ).all()

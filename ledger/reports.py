@@ -12,6 +12,12 @@ customers are owed (``-sum`` of ``credit_available`` and ``credit_held``). Total
 have no upper bound (many credits of the largest amount add up past a 64-bit
 integer): sums are taken with ``ledger.store.sums``, exact on both databases. Instants
 are business time: a posting counts from its entry's ``effective_at``.
+
+A correction is dated like the entry it corrects, so the figures of a closed month
+change when a late event reverses something in it. Each report also takes
+``known_at``, a recorded time (``ledger.recorded_time``): only the entries written by
+then count, and the figure is the one the books gave at that time, whatever was
+corrected since. None counts every entry written.
 """
 
 from collections import defaultdict
@@ -22,6 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from ledger.books import Account
+from ledger.recorded_time import recorded_by
 from ledger.store import schema
 from ledger.store.sums import joined_cents, summed_cents
 
@@ -51,11 +58,13 @@ class BreakageLine:
 
 @dataclass(frozen=True, slots=True)
 class BreakageReport:
-    """Breakage effective in ``[start, end)``; ``journal_cents`` is the ``breakage``
-    account's movement over the same period, which ``total_cents`` must equal."""
+    """Breakage effective in ``[start, end)`` as written by ``known_at`` (None: every
+    entry written); ``journal_cents`` is the ``breakage`` account's movement over the
+    same period and entries, which ``total_cents`` must equal."""
 
     start: datetime
     end: datetime
+    known_at: datetime | None
     lines: list[BreakageLine]
     total_cents: int
     journal_cents: int
@@ -87,10 +96,12 @@ class LiabilityLine:
 
 @dataclass(frozen=True, slots=True)
 class LiabilityReport:
-    """Credit owed to customers at ``as_of``; ``journal_*`` are the balances of the
-    ``credit_available`` and ``credit_held`` accounts then, which the totals must equal."""
+    """Credit owed to customers at ``as_of`` as written by ``known_at`` (None: every
+    entry written); ``journal_*`` are the balances of the ``credit_available`` and
+    ``credit_held`` accounts over the same entries, which the totals must equal."""
 
     as_of: datetime
+    known_at: datetime | None
     lines: list[LiabilityLine]
     available_cents: int
     held_cents: int
@@ -110,11 +121,14 @@ class LiabilityReport:
         )
 
 
-def breakage(engine: Engine, start: datetime, end: datetime) -> BreakageReport:
-    """Credit forfeited (R4) by entries effective in ``[start, end)``, by the origin of
-    the credit and the kind of entry (a reversal shows under its own kind, negative)."""
+def breakage(
+    engine: Engine, start: datetime, end: datetime, *, known_at: datetime | None = None
+) -> BreakageReport:
+    """Credit forfeited (R4) by entries effective in ``[start, end)`` and written by
+    ``known_at`` (None: all), by the origin of the credit and the kind of entry (a
+    reversal shows under its own kind, negative)."""
     posting, entry, credit = schema.postings.c, schema.journal_entries.c, schema.credits.c
-    in_period = (entry.effective_at >= start) & (entry.effective_at < end)
+    in_period = (entry.effective_at >= start) & (entry.effective_at < end) & recorded_by(known_at)
     is_breakage = posting.account == Account.BREAKAGE.value
     with engine.connect() as connection:
         rows = connection.execute(
@@ -143,19 +157,24 @@ def breakage(engine: Engine, start: datetime, end: datetime) -> BreakageReport:
     return BreakageReport(
         start=start,
         end=end,
+        known_at=known_at,
         lines=lines,
         total_cents=sum(line.cents for line in lines),
         journal_cents=journal,
     )
 
 
-def liability(engine: Engine, as_of: datetime, zone: ZoneInfo) -> LiabilityReport:
-    """Credit available or held at ``as_of`` (business time), by the month the credit
-    expires in (read in ``zone``) and its origin. A remainder past its expiry that no
-    sweep has forfeited yet is still in the books, and still listed, under its month."""
+def liability(
+    engine: Engine, as_of: datetime, zone: ZoneInfo, *, known_at: datetime | None = None
+) -> LiabilityReport:
+    """Credit available or held at ``as_of`` (business time) by the entries written by
+    ``known_at`` (None: all), by the month the credit expires in (read in ``zone``) and
+    its origin. A remainder past its expiry that no sweep has forfeited yet is still in
+    the books, and still listed, under its month. The expiry month is the credit's
+    today: one extended by hand after ``known_at`` is listed under its new month."""
     posting, entry, credit = schema.postings.c, schema.journal_entries.c, schema.credits.c
     owed = (Account.CREDIT_AVAILABLE.value, Account.CREDIT_HELD.value)
-    effective = entry.effective_at <= as_of
+    effective = (entry.effective_at <= as_of) & recorded_by(known_at)
     with engine.connect() as connection:
         rows = connection.execute(
             select(
@@ -195,6 +214,7 @@ def liability(engine: Engine, as_of: datetime, zone: ZoneInfo) -> LiabilityRepor
     lines = [line for line in lines if line.credits]
     return LiabilityReport(
         as_of=as_of,
+        known_at=known_at,
         lines=lines,
         available_cents=sum(line.available_cents for line in lines),
         held_cents=sum(line.held_cents for line in lines),

@@ -2,6 +2,8 @@
 
 Each report prints a table, ``--json`` one document or ``--csv`` its lines, and exits
 with status 1 if its totals do not restate the journal's balances (printed anyway).
+Each reads the books as written by ``--known-at`` (default: the moment it reads them,
+which the table and the document state), so a figure already booked can be read again.
 Registered on the app by ``residuo.cli``.
 """
 
@@ -16,14 +18,17 @@ from rich.console import Console
 
 from ledger import reports
 from ledger.calendar import representable
+from residuo.bootstrap import wall_clock
 from residuo.cli_support import (
     CALENDAR,
     AsJson,
     AsOf,
+    KnownAt,
     fail,
     load_settings,
     open_runtime,
     parse_as_of,
+    parse_known_at,
 )
 from residuo.report_views import (
     breakage_csv,
@@ -48,15 +53,17 @@ def breakage(
     month: Annotated[
         str, typer.Option("--month", metavar="YYYY-MM", help="The month, in business time.")
     ],
+    known_at: KnownAt = None,
     as_json: AsJson = False,
     as_csv: AsCsv = False,
 ) -> None:
     """Credit forfeited to the provider (R4) in a month, by origin and entry kind."""
     _one_format(as_json, as_csv)
+    recorded = _recorded(known_at)
     settings = load_settings()
     start, end = _month_bounds(month, settings.policy.zone)
     with open_runtime(settings) as runtime:
-        report = reports.breakage(runtime.engine, start, end)
+        report = reports.breakage(runtime.engine, start, end, known_at=recorded)
     if as_json:
         typer.echo(json.dumps(breakage_document(month, report, settings.policy), indent=2))
     elif as_csv:
@@ -68,14 +75,16 @@ def breakage(
 
 
 @report_app.command("liability")
-def liability(as_of: AsOf = None, as_json: AsJson = False, as_csv: AsCsv = False) -> None:
+def liability(
+    as_of: AsOf = None, known_at: KnownAt = None, as_json: AsJson = False, as_csv: AsCsv = False
+) -> None:
     """Credit owed to customers (available and held) at an instant, by expiry month and
     origin."""
     _one_format(as_json, as_csv)
-    instant = parse_as_of(as_of)
+    instant, recorded = parse_as_of(as_of), _recorded(known_at)
     settings = load_settings()
     with open_runtime(settings) as runtime:
-        report = reports.liability(runtime.engine, instant, settings.policy.zone)
+        report = reports.liability(runtime.engine, instant, settings.policy.zone, known_at=recorded)
     if as_json:
         typer.echo(json.dumps(liability_document(report, settings.policy), indent=2))
     elif as_csv:
@@ -102,6 +111,12 @@ def _month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     if not (representable(start) and representable(end)):
         fail(outside)
     return start, end
+
+
+def _recorded(known_at: str | None) -> datetime:
+    """``--known-at``, or the moment of reading: stated in the output, so that running
+    the report again with it gives the same figures however the books are corrected."""
+    return parse_known_at(known_at) or wall_clock()
 
 
 def _one_format(as_json: bool, as_csv: bool) -> None:

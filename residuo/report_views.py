@@ -3,11 +3,14 @@
 Amounts are decimal strings (``"49.90"``) in the configured currency. The table's
 caption and the JSON document's ``journal`` say whether the totals restate the
 journal's balances; CSV holds the lines only (a spreadsheet sums them), one header
-row first.
+row first. The table's caption and the document's ``known_at`` give the recorded time the
+books were read as of (``null`` when every entry counted, which the command line never
+asks for).
 """
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
 
 from rich.table import Table
@@ -31,6 +34,10 @@ _LIABILITY_COLUMNS = ("expiry_month", "origin", "credits", "available", "held", 
 
 def _amount(cents: int) -> str:
     return str(cents_to_decimal(cents))
+
+
+def _known_at(known_at: datetime | None, policy: Policy) -> str | None:
+    return None if known_at is None else known_at.astimezone(policy.zone).isoformat()
 
 
 def _breakage_rows(report: BreakageReport) -> list[dict[str, Any]]:
@@ -66,6 +73,7 @@ def breakage_document(month: str, report: BreakageReport, policy: Policy) -> dic
         "month": month,
         "from": report.start.astimezone(policy.zone).isoformat(),
         "until": report.end.astimezone(policy.zone).isoformat(),
+        "known_at": _known_at(report.known_at, policy),
         "currency": policy.currency,
         "lines": _breakage_rows(report),
         "total": _amount(report.total_cents),
@@ -78,6 +86,7 @@ def liability_document(report: LiabilityReport, policy: Policy) -> dict[str, Any
     return {
         "report": "liability",
         "as_of": report.as_of.astimezone(policy.zone).isoformat(),
+        "known_at": _known_at(report.known_at, policy),
         "currency": policy.currency,
         "lines": _liability_rows(report),
         "total": {
@@ -108,7 +117,9 @@ def breakage_table(month: str, report: BreakageReport, policy: Policy) -> Table:
     table = Table(
         title=f"Breakage in {month} ({policy.business_timezone}), {policy.currency}",
         title_justify="left",
-        caption=_reconciliation(report.reconciled, f"breakage {_amount(report.journal_cents)}"),
+        caption=_caption(
+            report.known_at, policy, report.reconciled, f"breakage {_amount(report.journal_cents)}"
+        ),
         caption_justify="left",
     )
     for column in _BREAKAGE_COLUMNS:
@@ -131,7 +142,7 @@ def liability_table(report: LiabilityReport, policy: Policy) -> Table:
     table = Table(
         title=f"Credit owed to customers at {as_of}, {policy.currency}",
         title_justify="left",
-        caption=_reconciliation(report.reconciled, journal),
+        caption=_caption(report.known_at, policy, report.reconciled, journal),
         caption_justify="left",
     )
     for column in _LIABILITY_COLUMNS:
@@ -151,9 +162,12 @@ def liability_table(report: LiabilityReport, policy: Policy) -> Table:
     return table
 
 
-def _reconciliation(reconciled: bool, journal: str) -> str:
+def _caption(known_at: datetime | None, policy: Policy, reconciled: bool, journal: str) -> str:
+    """Which entries the table counted, then whether its total restates the journal."""
+    shown = _known_at(known_at, policy)
+    read = "Every entry recorded." if shown is None else f"As recorded by {shown}."
     verdict = "reconciles with" if reconciled else "DOES NOT reconcile with"
-    return f"The total {verdict} the journal: {journal}."
+    return f"{read}\nThe total {verdict} the journal: {journal}."
 
 
 def _csv(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> str:
