@@ -128,9 +128,12 @@ def _void(ctx: Context, adjustment: Adjustment, credit: CreditState) -> Applied:
 def _extend(ctx: Context, adjustment: Adjustment, credit: CreditState) -> Applied:
     until = adjustment.data.until
     assert until is not None
-    if not credit.is_usable(adjustment.time):
+    if not credit.is_usable(adjustment.time) and not ctx.applies_again(adjustment.id):
         # R4 forfeited what was left at the expiry, whether or not a sweep has run yet;
-        # moving the date moves no money back: that is a reinstatement.
+        # moving the date moves no money back: that is a reinstatement. Applied again by
+        # a derivation that moved the expiry earlier, the operator's extension of a
+        # credit usable when they acted stands (a correction by the books never undoes
+        # one by hand).
         return Applied.refused(
             "credit_expired",
             f"{credit.credit_id} expired on {ctx.local(credit.expires_at).isoformat()}: "

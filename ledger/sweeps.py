@@ -256,10 +256,11 @@ def _due_reminders(
     as_of: datetime,
 ) -> dict[str, int]:
     """Record the reminders due now for a window of subjects, in two statements; the
-    offset claimed per subject. A reminder already recorded for the same deadline (by
-    an earlier sweep, or a concurrent one) is not claimed again: the primary key of
-    ``reminders`` decides. One recorded for another deadline (the credit's expiry
-    moved since by an operator) does not count: the new deadline is reminded anew."""
+    offset claimed per subject. A reminder already recorded for the same deadline or a
+    later one (by an earlier sweep, or a concurrent one) is not claimed again: the primary key of
+    ``reminders`` decides. One recorded for an earlier deadline (the credit's expiry
+    moved later since, by an operator) does not count: the new deadline is reminded
+    anew."""
     column = schema.reminders.c
     deadline_of = dict(deadlines)
     sent: dict[str, set[int]] = {}
@@ -268,7 +269,10 @@ def _due_reminders(
             column.kind == kind, column.subject_id.in_(list(deadline_of))
         )
     ):
-        if deadline == deadline_of[subject_id]:
+        # A mark told for this deadline or a later one counts: a deadline that late
+        # evidence moved a day earlier is not reminded at that mark again; one that
+        # an operator moved later is.
+        if deadline >= deadline_of[subject_id]:
             sent.setdefault(subject_id, set()).add(days_before)
     wanted = {
         subject_id: offset
@@ -344,7 +348,13 @@ PASSES: dict[str, SweepPass] = {
             "expiry",
             schema.credits,
             _credits.credit_id,
-            lambda as_of, _: (_credits.available_cents > 0) & (_credits.expires_at <= as_of),
+            # A credit granted after ``as_of`` did not exist then: a sweep judged at an
+            # earlier instant (a catch-up, ``sweep --as-of``) leaves it to a later one.
+            lambda as_of, _: (
+                (_credits.available_cents > 0)
+                & (_credits.expires_at <= as_of)
+                & (_credits.granted_at <= as_of)
+            ),
             _forfeit_expired_credits,
         ),
         SweepPass(
