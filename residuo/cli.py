@@ -49,7 +49,7 @@ from workers.backoff import Deadline, delays_ms, sleep_ms
 from workers.broker import MEMORY_BROKER_URL
 from workers.relay import JsonLinesPublisher, RelayActiveError
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="residuo",
@@ -278,3 +278,22 @@ def export_contract(
     except OSError as error:
         fail(f"cannot write under {directory}: {error.strerror}")
     typer.echo(f"wrote {len(written)} files under {directory}")
+
+
+def main() -> None:
+    """The ``residuo`` executable: ``app``, with a mistyped invocation (unknown option,
+    a value its type refuses) reported in one line like every other error, not in
+    Click's usage text and Typer's panel (log alerts and people grep for
+    ``residuo: error:``). Exit status: the command's, 2 for a bad invocation."""
+    try:
+        status = app(standalone_mode=False)
+    except typer.TyperException as error:
+        # Click's exceptions, as Typer exports them: a usage error's message names the
+        # option ("Invalid value for '--wait': …").
+        said = error.format_message().strip().splitlines() or [type(error).__name__]
+        typer.echo(f"residuo: error: {printable(said[0])}", err=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        typer.echo("residuo: error: aborted", err=True)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -23,7 +23,7 @@ from residuo.cli_support import AsJson, fail, load_settings, open_runtime
 from residuo.connection_urls import shown_url
 from residuo.dead_letter_ops import current_operator, reference, replay_refusals, resolutions
 from residuo.dead_letter_views import dead_letters_document, print_dead_letters
-from residuo.health import DEFAULT_TIMEOUT_S, NotReadyError, read_readiness
+from residuo.health import DEFAULT_TIMEOUT_S, NotReadyError, read_readiness, shown_metrics_url
 from residuo.metrics import status_registry
 from residuo.processes import run_relay, run_worker, serve_metrics, stop_on_signals
 from residuo.settings import Settings
@@ -198,7 +198,7 @@ def health(
         read_readiness(metrics_url, timeout_s=timeout)
     except NotReadyError as error:
         fail(str(error), status=1)
-    typer.echo(f"ready: {metrics_url}")
+    typer.echo(f"ready: {shown_metrics_url(metrics_url)}")
 
 
 dead_letters_app = typer.Typer(

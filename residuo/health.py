@@ -16,7 +16,7 @@ from typing import Final
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["DEFAULT_TIMEOUT_S", "NotReadyError", "main", "read_readiness"]
+__all__ = ["DEFAULT_TIMEOUT_S", "NotReadyError", "main", "read_readiness", "shown_metrics_url"]
 
 DEFAULT_TIMEOUT_S: Final = 5.0
 # Kept apart from residuo.telemetry (which imports the process collectors) for speed.
@@ -34,11 +34,13 @@ def read_readiness(metrics_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) ->
     process that runs no loop, or a release without it), or nothing answered within
     ``timeout_s`` seconds.
     """
+    shown = shown_metrics_url(metrics_url)
     try:
         with urllib.request.urlopen(_only_readiness(metrics_url), timeout=timeout_s) as answer:
             text = answer.read().decode("utf-8")
-    except (OSError, ValueError) as error:
-        raise NotReadyError(f"no answer from {metrics_url}: {error}") from error
+    except (OSError, ValueError, OverflowError) as error:
+        # OverflowError: a timeout the socket cannot hold (``--timeout inf``).
+        raise NotReadyError(f"no answer from {shown}: {error}") from error
     values = [
         sample.value
         for family in text_string_to_metric_families(text)
@@ -46,9 +48,21 @@ def read_readiness(metrics_url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) ->
         if sample.name == _READY_METRIC
     ]
     if not values:
-        raise NotReadyError(f"{metrics_url} serves no {_READY_METRIC}")
+        raise NotReadyError(f"{shown} serves no {_READY_METRIC}")
     if values != [1.0]:
         raise NotReadyError(f"not ready: {_READY_METRIC} is {values[0]:g}")
+
+
+def shown_metrics_url(metrics_url: str) -> str:
+    """``metrics_url`` fit to print: a password in it (basic authentication through a
+    proxy) masked, as every URL residuo prints (``residuo.connection_urls``, which
+    this module does not import: it loads SQLAlchemy)."""
+    parts = urllib.parse.urlsplit(metrics_url)
+    if parts.password is None:
+        return metrics_url
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}:***@{host}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _only_readiness(metrics_url: str) -> str:
