@@ -31,7 +31,7 @@ from messages import InboundBounds, InvalidEvent, decode_body
 from messages.amqp_binding import structured_event
 from messages.bounds import DEFAULT_MAX_BODY_BYTES
 from workers.actors import EVENTS_QUEUE, Actors
-from workers.middleware import REFUSED_AT_INGRESS_OPTION
+from workers.middleware import REFUSED_AT_INGRESS_OPTION, body_bytes
 from workers.rabbitmq.broker import ResiduoRabbitmqBroker
 from workers.rabbitmq.properties import unreadable_headers
 from workers.rabbitmq.topology import ALL_ROUTING_KEYS, EVENTS_EXCHANGE
@@ -119,7 +119,8 @@ def route(
     ``content_type``; no I/O, the caller enqueues it, and nothing here raises.
 
     Refused here, for ``RejectInvalidEvents`` to report and dead-letter: a body over
-    ``max_body_bytes`` (not even decoded: the limit bounds the bytes received), and a
+    ``max_body_bytes`` (not even decoded: the limit bounds the bytes received; a
+    binary-mode event is counted again as the structured event it stands for), and a
     message whose headers could not be read (``unreadable_headers`` says why;
     ``bad_headers``): without them residuo cannot tell a structured event from the
     data of a binary one, so its body is not applied, but kept in the dead letter, to
@@ -149,6 +150,14 @@ def route(
     except InvalidEvent as not_text:
         data = _json_object(body)
         return _refused(actors, data if data is not None else _text(body), not_text)
+    if binary is not None:
+        # Counted again as the structured event it travels on as: what a dead letter
+        # keeps and a replay re-publishes, so an event received within the limit is
+        # replayed within it too (the attributes, in headers here, add their bytes).
+        try:
+            InboundBounds(max_body_bytes=max_body_bytes).check_size(body_bytes(binary))
+        except InvalidEvent as too_large:
+            return _refused(actors, binary, _named(too_large, binary))
     decoded = binary if binary is not None else _json_object(body)
     if decoded is not None:
         event_type = decoded.get("type")
@@ -159,6 +168,16 @@ def route(
         # Its attributes are in the headers: the report names its id and type.
         return actors.unroutable.message(binary)
     return actors.unroutable.message(_text(body))
+
+
+def _named(refusal: InvalidEvent, event: Mapping[str, Any]) -> InvalidEvent:
+    """``refusal`` naming the id and type of ``event`` (a binary-mode event's)."""
+    return InvalidEvent(
+        refusal.reason,
+        refusal.detail,
+        event_id=_string(event, "id"),
+        event_type=_string(event, "type"),
+    )
 
 
 def _refused(actors: Actors, body: Mapping[str, Any] | str, refusal: InvalidEvent) -> Message[None]:

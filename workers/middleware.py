@@ -94,7 +94,8 @@ def body_bytes(body: Mapping[str, Any] | str) -> bytes:
 
     A text body is what ingress could not route, kept byte for byte (undecodable
     bytes travel as surrogate escapes); a decoded object is written back as
-    canonical JSON, so the same event is reported once whatever its whitespace.
+    canonical JSON in UTF-8, so the same event is reported once whatever its
+    whitespace, and never in more bytes than a compact body was received in.
     Never raises: an object no encoder can write (nested past the recursion limit,
     in a Dramatiq message published by hand) is represented by a placeholder.
     """
@@ -106,9 +107,16 @@ def body_bytes(body: Mapping[str, Any] | str) -> bytes:
             # message's text argument): kept as its escape, never an error.
             return body.encode("utf-8", errors="backslashreplace")
     try:
-        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except Exception:
         return _UNWRITABLE_BODY
+    try:
+        # UTF-8 as received: an escaped "à" (\u00e0) is six bytes for two, and a
+        # dead letter must not outgrow the size limit its event was received within.
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (a JSON "\ud800" in an id) has no UTF-8: kept escaped.
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 class BindLogContext(Middleware):

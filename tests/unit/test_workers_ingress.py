@@ -10,7 +10,7 @@ from ledger.service import Ledger
 from ledger.store.database import create_database_engine
 from workers.actors import EVENTS_QUEUE, Actors, declare_actors
 from workers.ingress import route
-from workers.middleware import RejectInvalidEvents
+from workers.middleware import REFUSED_AT_INGRESS_OPTION, RejectInvalidEvents, body_bytes
 
 
 @pytest.fixture
@@ -100,3 +100,39 @@ def test_a_body_over_the_size_limit_goes_to_the_unroutable_actor_undecoded(
 
     assert message.actor_name == "unroutable_event"
     assert message.args == (event.decode(),)
+
+
+def test_a_binary_mode_event_is_counted_as_the_structured_event_it_travels_on_as(
+    actors: Actors,
+) -> None:
+    """Its body within the limit, but with its attributes over it: refused at receipt
+    as ``body_too_large``, naming its id and type (they are in the headers), since its
+    dead letter and any replay carry the structured form. At the limit exactly, it is
+    routed to its actor."""
+    headers = {
+        "cloudEvents_specversion": "1.0",
+        "cloudEvents_id": "evt-bin-1",
+        "cloudEvents_source": "billing",
+        "cloudEvents_type": "payment.received",
+        "cloudEvents_time": "2026-01-10T09:30:00+01:00",
+    }
+    data = json.dumps({"order_id": "MI0001", "pad": "x" * 100}, separators=(",", ":")).encode()
+    binary = route(data, actors, headers=headers, content_type="application/json")
+    size = len(body_bytes(binary.args[0]))
+
+    refused = route(
+        data, actors, headers=headers, content_type="application/json", max_body_bytes=size - 1
+    )
+    at_limit = route(
+        data, actors, headers=headers, content_type="application/json", max_body_bytes=size
+    )
+
+    assert len(data) < size - 1
+    assert refused.actor_name == "unroutable_event"
+    judged = refused.options[REFUSED_AT_INGRESS_OPTION]
+    assert (judged["reason"], judged["event_id"], judged["event_type"]) == (
+        "body_too_large",
+        "evt-bin-1",
+        "payment.received",
+    )
+    assert at_limit.actor_name == "payment_received"

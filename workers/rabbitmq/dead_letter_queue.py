@@ -30,7 +30,9 @@ from dramatiq import Message
 from dramatiq.common import q_name, xq_name
 from dramatiq.errors import DecodeError
 
-from messages import body_id
+from messages import InvalidEvent, body_id
+from messages.amqp_binding import structured_event
+from workers.middleware import body_bytes
 from workers.rabbitmq.admin import open_channel
 from workers.rabbitmq.dead_letters import (
     ACTOR_HEADER,
@@ -227,6 +229,14 @@ def _read(queue: str, properties: Any, body: bytes) -> DeadLetter:
         return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
     retries = headers.get(RETRIES_HEADER)
+    event = _binary_mode_event(headers, properties.content_type, body)
+    if event is not None:
+        # RabbitMQ dead-lettered an upstream message itself (it expired, or was
+        # rejected before residuo read it) as it was sent: in binary content mode,
+        # the attributes in headers. Its body alone is no event: the dead letter is
+        # the structured event it stands for, as residuo writes its own dead letters,
+        # so that ``replay`` judges and re-publishes the event, not its bare data.
+        body = body_bytes(event)
     return DeadLetter(
         dead_letter_queue=queue,
         message_id=properties.message_id,
@@ -234,12 +244,30 @@ def _read(queue: str, properties: Any, body: bytes) -> DeadLetter:
         detail=text(DETAIL_HEADER),
         queue=text(QUEUE_HEADER) or q_name(queue),
         actor=text(ACTOR_HEADER),
-        event_id=text(EVENT_ID_HEADER),
-        event_type=text(EVENT_TYPE_HEADER),
+        event_id=text(EVENT_ID_HEADER) or _attribute(event, "id"),
+        event_type=text(EVENT_TYPE_HEADER) or _attribute(event, "type"),
         retries=retries if isinstance(retries, int) else None,
         dead_lettered_at=text(DEAD_LETTERED_AT_HEADER),
         body=body,
     )
+
+
+def _binary_mode_event(
+    headers: Mapping[str, Any], content_type: str | None, body: bytes
+) -> dict[str, Any] | None:
+    """The structured event a message dead-lettered by RabbitMQ in binary mode stands
+    for; None for anything else (residuo's own dead letters carry its headers)."""
+    if REASON_HEADER in headers:
+        return None
+    try:
+        return structured_event(headers, content_type, body)
+    except InvalidEvent:
+        return None
+
+
+def _attribute(event: Mapping[str, Any] | None, name: str) -> str | None:
+    value = event.get(name) if event is not None else None
+    return value if isinstance(value, str) else None
 
 
 def _death_reason(headers: Mapping[str, Any]) -> str:
