@@ -71,7 +71,7 @@ def _reinstate(ctx: Context, adjustment: Adjustment, credit: CreditState) -> App
         # by yet: settle it here as the sweep would (same entry, same notification),
         # so a reinstatement finds the same bucket either way.
         forfeit(ctx, credit, at=credit.forfeited_at, cause=f"{credit.credit_id}|expiry")
-        credit = load_credits(ctx, credit_ids=[credit.credit_id])[0]
+        credit = credit.with_remainder_forfeited()
     cents = _what_it_takes(ctx, adjustment, asked, credit.forfeited)
     if cents is None:
         return _too_much(credit, "forfeited", asked, credit.forfeited)

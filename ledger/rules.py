@@ -6,7 +6,7 @@ the current state, and gets back a decision. The store applies the decision.
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -61,6 +61,10 @@ class CreditState:
         fails longer after its payment than the validity, R2), never before the credit
         existed (R11)."""
         return max(self.expires_at, self.granted_at)
+
+    def with_remainder_forfeited(self) -> "CreditState":
+        """This credit once R4 moved its available remainder to the forfeited bucket."""
+        return replace(self, available=0, forfeited=self.forfeited + self.available)
 
     def is_usable(self, as_of: datetime) -> bool:
         """R2: usable while ``as_of < expires_at``."""

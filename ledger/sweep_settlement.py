@@ -33,7 +33,7 @@ from ledger.credit_book import credit_id_for_order, forfeiture, load_credits
 from ledger.lifecycle import OrderState
 from ledger.money import cents_to_decimal
 from ledger.policy import Origin
-from ledger.rules import CreditState, spid_credit_expiry
+from ledger.rules import spid_credit_expiry
 from ledger.store import schema
 from messages.notifications import (
     CreditGranted,
@@ -217,7 +217,7 @@ def release_lapsed_holds(ctx: Context, holds: Sequence[Row[Any]]) -> list[Releas
             notices.append(notice)
             forfeited += credit.available
             moved[credit_id].update({"available": -credit.available, "forfeited": credit.available})
-            credits[credit_id] = _forfeited(credit)
+            credits[credit_id] = credit.with_remainder_forfeited()
         for topup in topups.pop(held.order_id, []):
             entry, notice = _returned_topup(ctx, held, topup)
             entries.append(entry)
@@ -254,10 +254,6 @@ def release_lapsed_holds(ctx: Context, holds: Sequence[Row[Any]]) -> list[Releas
     ctx.post_entries(entries)
     ctx.notify_all(notices)
     return results
-
-
-def _forfeited(credit: CreditState) -> CreditState:
-    return replace(credit, available=0, forfeited=credit.forfeited + credit.available)
 
 
 def _paid_topups(ctx: Context, holds: Sequence[Row[Any]]) -> dict[str, list[Row[Any]]]:

@@ -49,7 +49,7 @@ from ledger.corrections.derivation import (
     lock_component,
     outcome_of,
 )
-from ledger.corrections.write_order import rewound_if_unwritable
+from ledger.corrections.write_order import planned_writes
 from ledger.inbox import business_time
 from messages.adjustments import BookedEvent
 from messages.corrections import CorrectionReason
@@ -80,14 +80,14 @@ def rederive(
     parked_before = inbox.parked_among(ctx, component.event_ids)
     staging = derive(ctx, component, customers, event.id)
     outcome = outcome_of(ctx, event)
-    to_reverse, to_book = rewound_if_unwritable(
+    writes = planned_writes(
         ctx.uow, written, staging.entries, *entry_changes(written, staging.entries)
     )
-    changes = Changes(to_reverse, to_book, *notification_changes(told, staging.notifications))
+    changes = Changes(writes, *notification_changes(told, staging.notifications))
     correction = Correction(
         correction_id=None,
-        entries_reversed=len(changes.to_reverse),
-        entries_booked=len(changes.to_book),
+        entries_reversed=changes.entries_reversed,
+        entries_booked=changes.entries_booked,
         voided=sorted(row["type"] for row in changes.to_void),
         told=sorted(row["type"] for row in changes.to_tell),
         outcome=outcome,

@@ -13,8 +13,7 @@ from sqlalchemy import select, update
 from ledger import timeline
 from ledger.books import Entry, Line, post_entries
 from ledger.context import Context
-from ledger.corrections.comparison import Changes, Correction
-from ledger.corrections.write_order import in_write_order, reversal_order
+from ledger.corrections.comparison import Changes, Correction, Written
 from ledger.dispatch import report_event
 from ledger.inbox import business_time
 from ledger.outbox import notification_id
@@ -54,9 +53,9 @@ def book(
     correction: Correction,
     changes: Changes,
 ) -> Correction:
-    """Write the correction: its row, reversals (latest written first) and the new
-    entries (oldest first) in an order that keeps the books never negative between two of
-    them (``in_write_order``), then the voids and what is told anew."""
+    """Write the correction: its row, its reversals and new entries in the order
+    planned (``write_order``: the books never negative between two of them), then the
+    voids and what is told anew."""
     correction_id = ctx.uow.connection.execute(
         schema.corrections.insert().returning(schema.corrections.c.correction_id),
         {
@@ -66,25 +65,13 @@ def book(
             "summary": correction.summary(),
         },
     ).scalar_one()
-    reversals = [
-        Entry(
-            kind="reversal",
-            customer_id=each.entry.customer_id,
-            cause=f"correction|{correction_id}",
-            effective_at=each.entry.effective_at,
-            memo=f"reverses entry {each.entry_id} ({each.entry.kind}): {each.entry.memo}",
-            lines=[_negated(line) for line in each.entry.lines],
-            order_id=each.entry.order_id,
-            credit_id=each.entry.credit_id,
-            reverses_entry_id=each.entry_id,
-            correction_id=correction_id,
-        )
-        for each in reversal_order(changes.to_reverse)
+    entries = [
+        _reversal(each, correction_id)
+        if isinstance(each, Written)
+        else replace(each, correction_id=correction_id)
+        for each in changes.writes
     ]
-    booked = [replace(entry, correction_id=correction_id) for entry in changes.to_book]
-    post_entries(
-        ctx.uow, in_write_order(ctx.uow, [*reversals, *booked]), recorded_at=ctx.recorded_at
-    )
+    post_entries(ctx.uow, entries, recorded_at=ctx.recorded_at)
     detail = f"event {event.id} ({event.type}) came after books it changes were written"
     for row in changes.to_void:
         _void(
@@ -97,6 +84,21 @@ def book(
         )
     _tell_anew(ctx, changes.to_tell)
     return replace(correction, correction_id=correction_id)
+
+
+def _reversal(each: Written, correction_id: int) -> Entry:
+    return Entry(
+        kind="reversal",
+        customer_id=each.entry.customer_id,
+        cause=f"correction|{correction_id}",
+        effective_at=each.entry.effective_at,
+        memo=f"reverses entry {each.entry_id} ({each.entry.kind}): {each.entry.memo}",
+        lines=[_negated(line) for line in each.entry.lines],
+        order_id=each.entry.order_id,
+        credit_id=each.entry.credit_id,
+        reverses_entry_id=each.entry_id,
+        correction_id=correction_id,
+    )
 
 
 def _negated(line: Line) -> Line:

@@ -197,7 +197,15 @@ def notification_changes(
 class Changes:
     """What makes the written books the derived ones."""
 
-    to_reverse: list[Written]
-    to_book: list[Entry]
+    writes: list[Written | Entry]
+    """In the order written: a ``Written`` entry is reversed, an ``Entry`` booked."""
     to_void: list[Mapping[str, Any]]
     to_tell: list[Mapping[str, Any]]
+
+    @property
+    def entries_reversed(self) -> int:
+        return sum(isinstance(each, Written) for each in self.writes)
+
+    @property
+    def entries_booked(self) -> int:
+        return len(self.writes) - self.entries_reversed

@@ -8,20 +8,20 @@ fixed order is safe: reversing a late payment's ``order_paid`` before booking th
 earlier payment that replaces it leaves ``order_prepayments`` short for a moment,
 while booking a use of credit before reversing the use it replaces leaves
 ``credit_available`` short. So the order is chosen per correction, from the
-balances the accounts stand at (``in_write_order``).
+balances the accounts stand at (``planned_writes``).
 
 Sometimes no order of the fewest changes exists: an entry that stays (a refund of a
 credit) was written after what the derivation now puts before it (a hold on that
 credit, committed, then given back by the order's failure), and the hold cannot be
 written after the refund without overdrawing the credit. Then the correction
-*rewinds* (``rewound_if_unwritable``): every standing entry of its customers from the
-earliest instant it changes is reversed, latest written first (retracing states the
+*rewinds*: every standing entry of its customers from the earliest instant it
+changes is reversed, latest written first (retracing states the
 books were in), and the derived entries from that instant are booked in business
 order (states the derivation went through).
 """
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Final
 
 from sqlalchemy import func, select
@@ -31,7 +31,7 @@ from ledger.corrections.comparison import Written
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 
-__all__ = ["in_write_order", "reversal_order", "rewound_if_unwritable"]
+__all__ = ["Write", "planned_writes"]
 
 _DEBIT_NORMAL: Final = frozenset({Account.CASH, Account.GOODWILL})
 """Assets and the goodwill expense; every other account is a liability or income,
@@ -42,80 +42,75 @@ Balances = dict[tuple[str, str], int]
 
 Moves = dict[tuple[str, str], int]
 
-
-def reversal_order(to_reverse: Iterable[Written]) -> list[Written]:
-    """Latest written first: undoing the journal backwards passes through states it
-    was in."""
-    return sorted(to_reverse, key=lambda each: each.entry_id, reverse=True)
+Write = Written | Entry
+"""One write of a correction: a ``Written`` entry is reversed, an ``Entry`` booked."""
 
 
-def rewound_if_unwritable(
+def planned_writes(
     uow: UnitOfWork,
     written: Sequence[Written],
     derived: Sequence[Entry],
-    to_reverse: list[Written],
-    to_book: list[Entry],
-) -> tuple[list[Written], list[Entry]]:
-    """``(to_reverse, to_book)`` as given when ``in_write_order`` can write them with
-    every account whole; else rewound to the earliest instant (UTC) they touch: every
-    entry of ``written`` effective from then on reversed, every entry of ``derived``
-    from then on booked. ``derived`` in business order. One query, when anything
-    changes."""
+    to_reverse: Sequence[Written],
+    to_book: Sequence[Entry],
+) -> list[Write]:
+    """The writes that make ``written`` the ``derived`` entries (business order), in an
+    order that leaves every account of their customers at zero or above in its natural
+    sign after each one (R11): ``to_reverse`` (latest written first) and ``to_book``
+    (as given) where such an order exists, else rewound to the earliest instant (UTC)
+    they touch, every entry of ``written`` effective from then on reversed and every
+    entry of ``derived`` from then on booked. Within a plan, the preferred order
+    (reversals, then bookings) is kept wherever it keeps the books whole. One query,
+    when anything changes: the balances of the customers touched."""
     if not to_reverse and not to_book:
-        return to_reverse, to_book
-    balances = _balances(uow, _customers(to_reverse, to_book))
-    planned = [_reversal_moves(each) for each in reversal_order(to_reverse)]
-    planned += [_moves(entry) for entry in to_book]
-    if _greedy(balances, planned)[1]:
-        return to_reverse, to_book
-    earliest = min(
-        [each.entry.effective_at for each in to_reverse] + [entry.effective_at for entry in to_book]
-    )
-    return (
-        [each for each in written if each.entry.effective_at >= earliest],
-        [entry for entry in derived if entry.effective_at >= earliest],
-    )
+        return []
+    customers = {each.entry.customer_id for each in to_reverse}
+    customers |= {entry.customer_id for entry in to_book}
+    balances = _balances(uow, customers)
+    plan: list[Write] = [*_latest_written_first(to_reverse), *to_book]
+    order, whole = _greedy(dict(balances), plan)
+    if not whole:
+        earliest = min(_effective_at(each) for each in plan)
+        plan = [
+            *_latest_written_first(e for e in written if e.entry.effective_at >= earliest),
+            *(entry for entry in derived if entry.effective_at >= earliest),
+        ]
+        order, _ = _greedy(balances, plan)
+    return [plan[index] for index in order]
 
 
-def in_write_order(uow: UnitOfWork, preferred: Sequence[Entry]) -> list[Entry]:
-    """``preferred`` reordered so that after each entry every account of its customer
-    stands at zero or above in its natural sign (R11), keeping ``preferred``'s order
-    wherever that holds; when no remaining entry keeps it, the next preferred one goes
-    (the final books do not depend on the order). One query: the balances of the
-    customers the entries touch."""
-    if len(preferred) < 2:
-        return list(preferred)
-    balances = _balances(uow, {entry.customer_id for entry in preferred})
-    order, _ = _greedy(balances, [_moves(entry) for entry in preferred])
-    return [preferred[index] for index in order]
+def _latest_written_first(to_reverse: Iterable[Written]) -> list[Written]:
+    # Undoing the journal backwards passes through states it was in.
+    return sorted(to_reverse, key=lambda each: each.entry_id, reverse=True)
 
 
-def _greedy(balances: Balances, planned: Sequence[Moves]) -> tuple[list[int], bool]:
-    """Indexes of ``planned`` in the order written, and whether every step kept every
-    account whole. ``balances`` is consumed."""
-    pending = list(range(len(planned)))
+def _effective_at(write: Write) -> datetime:
+    return write.entry.effective_at if isinstance(write, Written) else write.effective_at
+
+
+def _greedy(balances: Balances, plan: Sequence[Write]) -> tuple[list[int], bool]:
+    """Indexes of ``plan`` in the order written (the first that keeps every account
+    whole, else the first), and whether every step kept them whole. ``balances`` is
+    consumed."""
+    moves = [_moves(each) for each in plan]
+    pending = list(range(len(plan)))
     order: list[int] = []
     whole = True
     while pending:
         position = next(
-            (i for i, index in enumerate(pending) if _keeps_whole(balances, planned[index])),
+            (i for i, index in enumerate(pending) if _keeps_whole(balances, moves[index])),
             None,
         )
         if position is None:
             whole, position = False, 0
         index = pending.pop(position)
-        for key, cents in planned[index].items():
-            balances[key] += cents
+        for key, cents in moves[index].items():
+            balances[key] = balances.get(key, 0) + cents
         order.append(index)
     return order, whole
 
 
 def _keeps_whole(balances: Balances, moves: Moves) -> bool:
-    return all(cents >= 0 or balances[key] + cents >= 0 for key, cents in moves.items())
-
-
-def _customers(to_reverse: Iterable[Written], to_book: Iterable[Entry]) -> set[str]:
-    return {each.entry.customer_id for each in to_reverse} | {e.customer_id for e in to_book}
+    return all(cents >= 0 or balances.get(key, 0) + cents >= 0 for key, cents in moves.items())
 
 
 def _balances(uow: UnitOfWork, customers: Iterable[str]) -> Balances:
@@ -125,22 +120,21 @@ def _balances(uow: UnitOfWork, customers: Iterable[str]) -> Balances:
         .where(posting.customer_id.in_(sorted(customers)))
         .group_by(posting.customer_id, posting.account)
     ).all()
-    balances: Balances = defaultdict(int)
-    for customer, account, raw in rows:
-        balances[(customer, account)] = _natural(Account(account), int(raw))
-    return balances
+    return {
+        (customer, account): _natural(Account(account), int(raw)) for customer, account, raw in rows
+    }
 
 
 def _natural(account: Account, raw_cents: int) -> int:
     return raw_cents if account in _DEBIT_NORMAL else -raw_cents
 
 
-def _moves(entry: Entry) -> Moves:
-    moves: Moves = defaultdict(int)
+def _moves(write: Write) -> Moves:
+    """What ``write`` adds to each account, in natural sign (a reversal, the opposite
+    of its entry)."""
+    entry, sign = (write.entry, -1) if isinstance(write, Written) else (write, 1)
+    moves: Moves = {}
     for line in entry.lines:
-        moves[(entry.customer_id, line.account.value)] += _natural(line.account, line.amount_cents)
+        key = (entry.customer_id, line.account.value)
+        moves[key] = moves.get(key, 0) + sign * _natural(line.account, line.amount_cents)
     return moves
-
-
-def _reversal_moves(each: Written) -> Moves:
-    return {key: -cents for key, cents in _moves(each.entry).items()}
