@@ -45,6 +45,10 @@ __all__ = ["EventRecorded", "Ledger", "Recorded", "Recording"]
 
 Clock = Callable[[], datetime]
 
+InTurn = Callable[[set[str]], bool]
+"""Called by ``Ledger.record`` with an event's subjects before it locks them; blocks
+until the event's turn and returns whether it waited (``workers.delivery_order``)."""
+
 
 class Recorded(StrEnum):
     """What ``Ledger.record`` did with an event."""
@@ -112,20 +116,27 @@ class Ledger:
     def _context(self, uow: UnitOfWork) -> Context:
         return Context(uow=uow, policy=self.policy, recorded_at=self._clock())
 
-    def record(self, event: BookedEvent) -> Recording:
+    def record(self, event: BookedEvent, *, in_turn: InTurn | None = None) -> Recording:
         """Apply one valid inbound event, exactly once by its ``id``; what became of it
         and of the parked events it let apply, known once committed.
 
         A second event under an id already used, with another body, is not applied
         (the id is the idempotency key) but reported to ops, with both bodies' hashes
         (``event.rejected``, ``id_conflict``): ``Recorded.CONFLICT``.
+
+        ``in_turn`` is called with the event's subjects before anything is written or
+        locked; when it returns True (it waited for other events), the subjects are
+        read again and it is called again with them. A worker orders its threads'
+        events there (``workers.delivery_order``). On SQLite, where a write
+        transaction holds the database's write lock from its start, waiting there
+        would hold up every other writer: give none.
         """
         for _ in range(_OVERTAKES_TOLERATED):
             try:
-                return self._record_once(event)
+                return self._record_once(event, in_turn=in_turn)
             except _OvertakenError:
                 continue
-        return self._record_once(event)
+        return self._record_once(event, in_turn=in_turn)
 
     def adjust(self, adjustment: Adjustment) -> Recording:
         """Book an operator's adjustment (``ledger.adjustments``) at its business time,
@@ -147,9 +158,18 @@ class Ledger:
         with UnitOfWork(self.engine) as uow:
             return timeline.watermark(self._context(uow))
 
-    def _record_once(self, event: BookedEvent, *, refusal_keeps_nothing: bool = False) -> Recording:
+    def _record_once(
+        self,
+        event: BookedEvent,
+        *,
+        refusal_keeps_nothing: bool = False,
+        in_turn: InTurn | None = None,
+    ) -> Recording:
         with UnitOfWork(self.engine) as uow:
             ctx = self._context(uow)
+            # Before the inbox claim: a thread waiting for its turn holds no row
+            # another thread could be waiting on (the same event, delivered twice).
+            subjects = _subjects_in_turn(ctx, event, in_turn)
             seen = inbox.claim(ctx, event)
             if seen.conflicting_digest is not None:
                 _report_id_conflict(ctx, event, seen.digest, seen.conflicting_digest)
@@ -159,7 +179,6 @@ class Ledger:
                 )
             if not seen.claimed:
                 return Recording(EventRecorded(event.id, event.type, Recorded.DUPLICATE))
-            subjects = timeline.subjects_of(ctx, event)
             uow.lock(*subjects)
             timeline.record_subjects(ctx, event.id, subjects)
             at = inbox.business_time(event)
@@ -346,6 +365,19 @@ second attempt finds the event late, and late events are not overtaken)."""
 
 class _OvertakenError(Exception):
     """An event judged in order found, once applied, books written past it meanwhile."""
+
+
+def _subjects_in_turn(ctx: Context, event: BookedEvent, in_turn: InTurn | None) -> set[str]:
+    """The event's subjects, once ``in_turn`` let it go ahead with them (see
+    ``Ledger.record``): an event it waited for may have paid one of the orders this
+    one names, making that order's owner a subject too."""
+    subjects = timeline.subjects_of(ctx, event)
+    while in_turn is not None and in_turn(subjects):
+        again = timeline.subjects_of(ctx, event)
+        if again == subjects:
+            break
+        subjects = again
+    return subjects
 
 
 def _apply_in_time(

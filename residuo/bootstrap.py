@@ -30,6 +30,7 @@ from residuo.settings import Settings
 from residuo.telemetry import Readiness, process_registry
 from workers.actors import Actors, declare_actors
 from workers.broker import create_broker
+from workers.delivery_order import DeliveryOrder
 from workers.event_log import LogEventLifecycle, log_recording
 from workers.ingress import open_raw_ingress
 from workers.instruments import MessageMetrics, WorkerMetrics
@@ -127,7 +128,16 @@ def bootstrap(settings: Settings | None = None, *, clock: Clock = wall_clock) ->
     # On RabbitMQ a sweep message may come from anyone who can publish to its queue;
     # in memory it is a replay's, whose sweep lines set their own time.
     sweep_clock = clock if isinstance(broker, ResiduoRabbitmqBroker) else None
-    actors = declare_actors(broker, ledger, on_recorded=on_recorded, clock=sweep_clock)
+    # On SQLite a write transaction holds the database from its start: a thread
+    # waiting there for its turn would hold up the very events it waits for.
+    delivery_order = DeliveryOrder() if engine.dialect.name == "postgresql" else None
+    actors = declare_actors(
+        broker,
+        ledger,
+        on_recorded=on_recorded,
+        clock=sweep_clock,
+        delivery_order=delivery_order,
+    )
     if isinstance(broker, ResiduoRabbitmqBroker):
         open_raw_ingress(broker, actors, max_body_bytes=settings.max_body_bytes)
     return Runtime(settings, engine, ledger, broker, actors, clock, registry, Readiness(registry))

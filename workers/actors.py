@@ -33,6 +33,7 @@ from ledger.errors import UnknownSweepError
 from ledger.service import Clock, Ledger, Recording
 from ledger.sweeps import SWEEPS
 from messages import INBOUND_TYPES, parse_inbound
+from workers.delivery_order import DeliveryOrder
 from workers.errors import InvalidSweepError
 from workers.event_log import log_recording
 from workers.middleware import INBOUND_EVENT_OPTION, RejectInvalidEvents
@@ -106,11 +107,14 @@ def declare_actors(
     *,
     on_recorded: OnRecorded = log_recording,
     clock: Clock | None = None,
+    delivery_order: DeliveryOrder | None = None,
 ) -> Actors:
     """Declare every actor on ``broker``, each closing over ``ledger``; the inbound
     actors call ``on_recorded`` with what became of each event, once committed. With
     a ``clock``, a sweep without a business date refuses an ``as_of`` later than it
-    (see the module).
+    (see the module). With a ``delivery_order``, the inbound actors apply events
+    about the same subject in the order the worker's threads took them
+    (``workers.delivery_order``).
 
     The broker must carry ``RejectInvalidEvents``: without it an invalid event would
     be retried until it ran out of retries, and ops would never hear of it.
@@ -118,7 +122,9 @@ def declare_actors(
     if not any(isinstance(each, RejectInvalidEvents) for each in broker.middleware):
         raise ValueError("the broker lacks RejectInvalidEvents: invalid events would be retried")
     by_event_type: dict[str, InboundActor] = {
-        event_type: _inbound_actor(broker, ledger, event_type.replace(".", "_"), on_recorded)
+        event_type: _inbound_actor(
+            broker, ledger, event_type.replace(".", "_"), on_recorded, delivery_order
+        )
         for event_type in INBOUND_TYPES
     }
     sweep_chunk: ChunkActor = Actor(
@@ -142,17 +148,21 @@ def declare_actors(
     }
     return Actors(
         by_event_type=by_event_type,
-        unroutable=_inbound_actor(broker, ledger, _UNROUTABLE_ACTOR, on_recorded),
+        unroutable=_inbound_actor(broker, ledger, _UNROUTABLE_ACTOR, on_recorded, delivery_order),
         by_sweep_kind=by_sweep_kind,
         sweep_chunk=sweep_chunk,
     )
 
 
 def _inbound_actor(
-    broker: Broker, ledger: Ledger, actor_name: str, on_recorded: OnRecorded
+    broker: Broker,
+    ledger: Ledger,
+    actor_name: str,
+    on_recorded: OnRecorded,
+    delivery_order: DeliveryOrder | None,
 ) -> InboundActor:
     return Actor(
-        _record(ledger, on_recorded),
+        _record(ledger, on_recorded, delivery_order),
         broker=broker,
         actor_name=actor_name,
         queue_name=EVENTS_QUEUE,
@@ -161,11 +171,19 @@ def _inbound_actor(
     )
 
 
-def _record(ledger: Ledger, on_recorded: OnRecorded) -> Callable[[InboundBody], None]:
+def _record(
+    ledger: Ledger, on_recorded: OnRecorded, delivery_order: DeliveryOrder | None
+) -> Callable[[InboundBody], None]:
     def record(event: InboundBody) -> None:
         """Apply one inbound CloudEvent (already known valid) to the books."""
-        parsed = parse_inbound(event, currency=ledger.policy.currency)
-        on_recorded(ledger.record(parsed))
+        if delivery_order is None:
+            parsed = parse_inbound(event, currency=ledger.policy.currency)
+            on_recorded(ledger.record(parsed))
+            return
+        with delivery_order.ticket() as turn:
+            parsed = parse_inbound(event, currency=ledger.policy.currency)
+            recording = ledger.record(parsed, in_turn=turn.wait)
+        on_recorded(recording)
 
     return record
 
