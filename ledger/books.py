@@ -30,12 +30,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 from ledger.errors import UnbalancedEntryError
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
 
 __all__ = ["Account", "Entry", "Line", "post_entries", "post_entry", "transfer"]
+
+_INSERT_ENTRY: Final = schema.journal_entries.insert()
 
 
 class Account(StrEnum):
@@ -86,7 +89,7 @@ def post_entry(
     """Append one balanced entry and its postings; return its id."""
     _require_balanced(kind, customer_id, lines)
     result = uow.connection.execute(
-        schema.journal_entries.insert(),
+        _INSERT_ENTRY,
         {
             "kind": kind,
             "customer_id": customer_id,

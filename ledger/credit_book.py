@@ -5,11 +5,12 @@ module; the check constraints on ``credits`` refuse any move that would make a
 bucket negative or break ``granted = available + held + used + refunded + forfeited``.
 """
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, Update, bindparam, select, update
 
 from ledger.books import Account, Entry, transfer
 from ledger.context import Context, Notice
@@ -71,12 +72,26 @@ def move_buckets(ctx: Context, credit_id: str, **deltas: int) -> None:
     """Add ``deltas`` (e.g. ``available=-500, used=500``) to one credit's buckets."""
     if sum(deltas.values()) != 0 or not set(deltas) <= set(_BUCKETS):
         raise ValueError(f"bucket move {deltas} must only shift money between buckets")
-    column = schema.credits.c
     ctx.uow.connection.execute(
+        _moving(tuple(deltas)),
+        {"moved_credit_id": credit_id} | {f"delta_{name}": delta for name, delta in deltas.items()},
+    )
+
+
+@functools.cache
+def _moving(buckets: tuple[str, ...]) -> Update:
+    """``move_buckets``' statement for one set of buckets, built once: a handful of
+    shapes, used by every transfer, hold and expiry."""
+    column = schema.credits.c
+    return (
         update(schema.credits)
-        .where(column.credit_id == credit_id)
+        .where(column.credit_id == bindparam("moved_credit_id"))
         .values(
-            {f"{name}_cents": column[f"{name}_cents"] + delta for name, delta in deltas.items()}
+            {
+                f"{name}_cents": column[f"{name}_cents"]
+                + bindparam(f"delta_{name}", type_=column[f"{name}_cents"].type)
+                for name in buckets
+            }
         )
     )
 

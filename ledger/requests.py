@@ -1,9 +1,9 @@
 """Credit requests (R6 transfer, R7 channels, R9 refund) from the account holder."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Row, exists, select, update
+from sqlalchemy import Row, bindparam, exists, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
@@ -102,6 +102,27 @@ def _check_request(ctx: Context, request: CreditRequested) -> Refusal | None:
     return None
 
 
+_ORDER, _HOLD = schema.orders.c, schema.transfers.c
+_IS_OVERDUE: Final = (
+    (_ORDER.customer_id == bindparam("customer_id"))
+    & (_ORDER.status == "awaiting_activation")
+    & (_ORDER.activation_deadline <= bindparam("as_of", type_=_ORDER.activation_deadline.type))
+)
+_HAS_LAPSED: Final = (
+    (_HOLD.customer_id == bindparam("customer_id"))
+    & (_HOLD.status == "awaiting_topup")
+    & (_HOLD.due_by <= bindparam("as_of", type_=_HOLD.due_by.type))
+)
+# Asked at every request, so built once (see ``_settle_what_fell_due``).
+_ANY_FELL_DUE: Final = select(exists().where(_IS_OVERDUE), exists().where(_HAS_LAPSED))
+_OVERDUE_ORDERS: Final = (
+    select(schema.orders).where(_IS_OVERDUE).order_by(_ORDER.order_id).with_for_update()
+)
+_LAPSED_HOLDS: Final = (
+    select(schema.transfers).where(_HAS_LAPSED).order_by(_HOLD.request_id).with_for_update()
+)
+
+
 def _settle_what_fell_due(ctx: Context, customer_id: str, as_of: datetime) -> None:
     """Judge the request at ``requested_at``, whether or not the sweeps ran by then.
 
@@ -110,31 +131,15 @@ def _settle_what_fell_due(ctx: Context, customer_id: str, as_of: datetime) -> No
     sweep settles them (same dates, same causes), so the sweep finds nothing left to do
     and a backlog writes the books punctual sweeps would have written.
     """
-    order, hold = schema.orders.c, schema.transfers.c
-    is_overdue = (
-        (order.customer_id == customer_id)
-        & (order.status == "awaiting_activation")
-        & (order.activation_deadline <= as_of)
-    )
-    has_lapsed = (
-        (hold.customer_id == customer_id)
-        & (hold.status == "awaiting_topup")
-        & (hold.due_by <= as_of)
-    )
+    due = {"customer_id": customer_id, "as_of": as_of}
     # Nearly always neither: asked in one round trip, the rows read only when there.
-    any_overdue, any_lapsed = ctx.uow.connection.execute(
-        select(exists().where(is_overdue), exists().where(has_lapsed))
-    ).one()
+    any_overdue, any_lapsed = ctx.uow.connection.execute(_ANY_FELL_DUE, due).one()
     if any_overdue:
-        overdue = ctx.uow.connection.execute(
-            select(schema.orders).where(is_overdue).order_by(order.order_id).with_for_update()
-        ).all()
+        overdue = ctx.uow.connection.execute(_OVERDUE_ORDERS, due).all()
         for row in overdue:
             cancel_spid_order(ctx, row, cause=f"spid_timeout|{row.order_id}")
     if any_lapsed:
-        lapsed = ctx.uow.connection.execute(
-            select(schema.transfers).where(has_lapsed).order_by(hold.request_id).with_for_update()
-        ).all()
+        lapsed = ctx.uow.connection.execute(_LAPSED_HOLDS, due).all()
         for held in lapsed:
             release_hold(ctx, held, cause=f"holds|{held.request_id}")
 
