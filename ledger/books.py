@@ -32,6 +32,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
+from sqlalchemy import bindparam, text
+
 from ledger.errors import UnbalancedEntryError
 from ledger.store import schema
 from ledger.store.uow import UnitOfWork
@@ -39,6 +41,32 @@ from ledger.store.uow import UnitOfWork
 __all__ = ["Account", "Entry", "Line", "post_entries", "post_entry", "transfer"]
 
 _INSERT_ENTRY: Final = schema.journal_entries.insert()
+
+_ENTRY_COLUMNS: Final = (
+    "kind",
+    "customer_id",
+    "cause",
+    "order_id",
+    "credit_id",
+    "effective_at",
+    "recorded_at",
+    "memo",
+)
+# PostgreSQL: an entry and its postings in one round trip, the postings taking the
+# entry's id from the data-modifying CTE that inserts it (the foreign key is checked
+# at the end of the statement, when both are there). Nearly every event posts one.
+_POST_ENTRY_AT_ONCE: Final = text(
+    f"WITH entry AS (INSERT INTO journal_entries ({', '.join(_ENTRY_COLUMNS)})"
+    f" VALUES ({', '.join(':' + name for name in _ENTRY_COLUMNS)}) RETURNING entry_id),"
+    " posted AS (INSERT INTO postings (entry_id, account, customer_id, credit_id, amount_cents)"
+    " SELECT entry.entry_id, line.account, :customer_id, line.credit_id, line.amount_cents"
+    " FROM entry, unnest(CAST(:accounts AS text[]), CAST(:credit_ids AS text[]),"
+    " CAST(:amounts AS bigint[])) WITH ORDINALITY AS line(account, credit_id, amount_cents, n)"
+    " ORDER BY line.n)"
+    " SELECT entry_id FROM entry"
+).bindparams(
+    *(bindparam(name, type_=schema.journal_entries.c[name].type) for name in _ENTRY_COLUMNS)
+)
 
 
 class Account(StrEnum):
@@ -88,21 +116,31 @@ def post_entry(
 ) -> int:
     """Append one balanced entry and its postings; return its id."""
     _require_balanced(kind, customer_id, lines)
-    result = uow.connection.execute(
-        _INSERT_ENTRY,
-        {
-            "kind": kind,
-            "customer_id": customer_id,
-            "cause": cause,
-            "order_id": order_id,
-            "credit_id": credit_id,
-            "effective_at": effective_at,
-            "recorded_at": recorded_at,
-            "memo": memo,
-        },
-    )
+    entry = {
+        "kind": kind,
+        "customer_id": customer_id,
+        "cause": cause,
+        "order_id": order_id,
+        "credit_id": credit_id,
+        "effective_at": effective_at,
+        "recorded_at": recorded_at,
+        "memo": memo,
+    }
+    if uow.dialect == "postgresql":
+        return int(
+            uow.connection.execute(
+                _POST_ENTRY_AT_ONCE,
+                entry
+                | {
+                    "accounts": [line.account.value for line in lines],
+                    "credit_ids": [line.credit_id for line in lines],
+                    "amounts": [line.amount_cents for line in lines],
+                },
+            ).scalar_one()
+        )
+    result = uow.connection.execute(_INSERT_ENTRY, entry)
     assert result.inserted_primary_key is not None
-    entry_id = result.inserted_primary_key[0]
+    entry_id = int(result.inserted_primary_key[0])
     uow.insert_many(
         schema.postings,
         [
@@ -116,7 +154,7 @@ def post_entry(
             for line in lines
         ],
     )
-    return int(entry_id)
+    return entry_id
 
 
 @dataclass(frozen=True, slots=True)
