@@ -34,6 +34,8 @@ NOTIFICATION_SOURCE: Final = "residuo"
 _OutboundEvent = CloudEvent[NotificationData]
 _ReceivedEvent = CloudEvent[dict[str, Any]]
 _INSTANT: Final = TypeAdapter(AwareDatetime)
+# Made once: `json.dumps` with any option builds a new encoder at every call.
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 def notification_envelope(data: NotificationData, *, id: str, time: datetime) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def notification_payload(data: NotificationData, *, id: str, time: datetime) -> 
     if isinstance(data, CustomerNotification):
         attributes["subject"] = data.customer_id
     attributes["data"] = data.model_dump(mode="json")
-    return json.dumps(attributes, separators=(",", ":"))
+    return _COMPACT.encode(attributes)
 
 
 def parse_notification(body: bytes | str | Mapping[str, Any]) -> tuple[str, NotificationData]:

@@ -78,12 +78,14 @@ def test_the_outbox_row_carries_the_payload_and_its_ids() -> None:
 
 amounts = st.decimals(min_value=0, max_value=Decimal("999999999999.99"), places=2)
 positive_amounts = amounts.filter(lambda amount: amount > 0)
+# Wall times a DST change skips do not exist; the ledger's instants always do.
 instants = st.datetimes(
     min_value=datetime(2000, 1, 1),
     max_value=datetime(2100, 1, 1),
     timezones=st.sampled_from(
         [ROME, UTC, ZoneInfo("America/St_Johns"), timezone(timedelta(hours=-3))]
     ),
+    allow_imaginary=False,
 )
 # Accents, other scripts, emoji, quotes and backslashes: what json.dumps escapes.
 texts = st.text(
@@ -190,4 +192,10 @@ def test_a_swept_notification_is_written_as_its_envelope(
     payload = notification_payload(data, id=NOTIFICATION_ID, time=time)
 
     assert payload == _reference(data, time)
-    assert parse_notification(payload) == (data.TYPE, data)
+    # Compared as written: an instant in a DST fold is the same instant read back with
+    # its offset, which Python's == does not always say across time zones.
+    read_type, read_data = parse_notification(payload)
+    assert (read_type, read_data.model_dump(mode="json")) == (
+        data.TYPE,
+        data.model_dump(mode="json"),
+    )
