@@ -316,8 +316,8 @@ _REMINDERS = f"""
         WHERE available_cents > 0 AND granted_at <= :as_of AND expires_at > :as_of
           AND expires_at <= :as_of + interval '9 days'
     ), claimed AS (
-        INSERT INTO reminders (subject_id, kind, days_before, sent_at)
-        SELECT credit_id, 'credit_expiry', 7, :as_of FROM due
+        INSERT INTO reminders (subject_id, kind, deadline, days_before, sent_at)
+        SELECT credit_id, 'credit_expiry', expires_at, 7, :as_of FROM due
         ON CONFLICT DO NOTHING RETURNING subject_id
     )
     {_OUTBOX_INSERT}

@@ -95,7 +95,7 @@ class Context:
         elif derived:
             self.queue_derived(rows)
         elif rows:
-            self.uow.insert_many(schema.outbox, rows, ignore_conflicts=True, long_text=True)
+            self.uow.insert_many(schema.outbox, rows, ignore_conflicts=True)
 
     def queue_derived(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert derived outbox rows (``outbox_row``, ``derived``), twins left out.
@@ -114,7 +114,6 @@ class Context:
                 schema.outbox,
                 rows,
                 ignore_conflicts=True,
-                long_text=True,
                 returning=[column.notification_id],
             )
         }
@@ -135,7 +134,7 @@ class Context:
                 payload = json.dumps(envelope, separators=(",", ":"))
                 again.append({**row, "notification_id": identifier, "payload": payload})
         if again:
-            self.uow.insert_many(schema.outbox, again, long_text=True)
+            self.uow.insert_many(schema.outbox, again)
 
     def post(
         self,

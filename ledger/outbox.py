@@ -5,13 +5,12 @@ UUIDv5 of its type and what caused it, so re-running a sweep or re-delivering an
 event can never add a second copy: the unique key absorbs it.
 """
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from messages.notifications import NotificationData
-from messages.outbound import notification_envelope
+from messages.outbound import notification_payload
 
 __all__ = ["NOTIFICATION_NAMESPACE", "notification_id", "outbox_row", "retold_id"]
 
@@ -45,15 +44,15 @@ def outbox_row(
     ``derived`` marks what the rules say about the books (a correction may take it
     back), ``event_id`` the event whose application said it."""
     notification_type: str = data.TYPE
-    identifier = identifier or notification_id(notification_type, cause)
-    envelope = notification_envelope(data, id=identifier, time=time)
+    own_id = notification_id(notification_type, cause)
+    identifier = identifier or own_id
     return {
         "notification_id": identifier,
         "type": notification_type,
         "customer_id": getattr(data, "customer_id", None),
-        "payload": json.dumps(envelope, separators=(",", ":")),
+        "payload": notification_payload(data, id=identifier, time=time),
         "created_at": recorded_at,
         "derived": derived,
-        "rule_key": notification_id(notification_type, cause) if derived else None,
+        "rule_key": own_id if derived else None,
         "event_id": event_id,
     }

@@ -25,15 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, select, update
 
 from ledger.books import Account, Entry, Line, transfer
 from ledger.context import Context, Notice
-from ledger.credit_book import credit_id_for_order, forfeiture, load_credits
+from ledger.credit_book import credit_id_for_order, forfeiture, to_credit_state
 from ledger.lifecycle import OrderState
 from ledger.money import cents_to_decimal
 from ledger.policy import Origin
-from ledger.rules import spid_credit_expiry
+from ledger.rules import CreditState, spid_credit_expiry
 from ledger.store import schema
 from messages.notifications import (
     CreditGranted,
@@ -57,7 +57,7 @@ def cancel_overdue_spid_orders(ctx: Context, orders: Sequence[Row[Any]]) -> list
     column = schema.orders.c
     ctx.uow.connection.execute(
         update(schema.orders)
-        .where(column.order_id.in_([order.order_id for order in orders]))
+        .where(ctx.uow.among(column.order_id, [order.order_id for order in orders]))
         .values(status=OrderState.CANCELLED.value, cancelled_at=column.activation_deadline)
     )
     refundable = ctx.policy.is_refundable(_SPID_ORIGIN)
@@ -170,12 +170,12 @@ def release_lapsed_holds(ctx: Context, holds: Sequence[Row[Any]]) -> list[Releas
     portions: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for row in connection.execute(
         select(allocation.request_id, allocation.credit_id, allocation.amount_cents)
-        .where(allocation.request_id.in_([held.request_id for held in holds]))
+        .where(ctx.uow.among(allocation.request_id, [held.request_id for held in holds]))
         .order_by(allocation.request_id, allocation.credit_id)
     ):
         portions[row.request_id].append((row.credit_id, row.amount_cents))
     credit_ids = sorted({credit_id for each in portions.values() for credit_id, _ in each})
-    credits = {credit.credit_id: credit for credit in load_credits(ctx, credit_ids=credit_ids)}
+    credits = {credit.credit_id: credit for credit in _locked_credits(ctx, credit_ids)}
     topups = _paid_topups(ctx, holds)
 
     entries: list[Entry] = []
@@ -242,18 +242,27 @@ def release_lapsed_holds(ctx: Context, holds: Sequence[Row[Any]]) -> list[Releas
     if returned:
         connection.execute(
             update(schema.topups)
-            .where(schema.topups.c.event_id.in_(returned))
+            .where(ctx.uow.among(schema.topups.c.event_id, returned))
             .values(applied_cents=0)
         )
     transfers = schema.transfers.c
     connection.execute(
         update(schema.transfers)
-        .where(transfers.request_id.in_([held.request_id for held in holds]))
+        .where(ctx.uow.among(transfers.request_id, [held.request_id for held in holds]))
         .values(status="released", settled_at=transfers.due_by)
     )
     ctx.post_entries(entries)
     ctx.notify_all(notices)
     return results
+
+
+def _locked_credits(ctx: Context, credit_ids: Sequence[str]) -> list[CreditState]:
+    """The credits named, locked for update in credit id order (``load_credits``'s
+    lock order), their ids sent as one parameter."""
+    column = schema.credits.c
+    query = select(schema.credits).where(ctx.uow.among(column.credit_id, credit_ids))
+    rows = ctx.uow.connection.execute(query.order_by(column.credit_id).with_for_update())
+    return [to_credit_state(row) for row in rows]
 
 
 def _paid_topups(ctx: Context, holds: Sequence[Row[Any]]) -> dict[str, list[Row[Any]]]:
@@ -264,7 +273,7 @@ def _paid_topups(ctx: Context, holds: Sequence[Row[Any]]) -> dict[str, list[Row[
     query = (
         select(schema.topups)
         .where(
-            column.order_id.in_(sorted({held.order_id for held in holds})),
+            ctx.uow.among(column.order_id, sorted({held.order_id for held in holds})),
             column.applied_cents > 0,
         )
         .order_by(column.paid_at, column.event_id)
@@ -308,29 +317,17 @@ def _returned_topup(ctx: Context, held: Row[Any], topup: Row[Any]) -> tuple[Entr
     return entry, notice
 
 
-_BUCKET_MOVE = (
-    update(schema.credits)
-    .where(schema.credits.c.credit_id == bindparam("moved_credit_id"))
-    .values(
-        available_cents=schema.credits.c.available_cents + bindparam("moved_available"),
-        held_cents=schema.credits.c.held_cents + bindparam("moved_held"),
-        forfeited_cents=schema.credits.c.forfeited_cents + bindparam("moved_forfeited"),
-    )
-)
-
-
 def _move_buckets(ctx: Context, moved: dict[str, Counter[str]]) -> None:
-    """Every credit's net bucket moves in one executemany (pipelined by psycopg)."""
-    if not moved:
-        return
-    ctx.uow.connection.execute(
-        _BUCKET_MOVE,
+    """Every credit's net bucket moves in one statement, in credit id order."""
+    ctx.uow.add_to_many(
+        schema.credits,
+        schema.credits.c.credit_id,
         [
             {
-                "moved_credit_id": credit_id,
-                "moved_available": deltas["available"],
-                "moved_held": deltas["held"],
-                "moved_forfeited": deltas["forfeited"],
+                "credit_id": credit_id,
+                "available_cents": deltas["available"],
+                "held_cents": deltas["held"],
+                "forfeited_cents": deltas["forfeited"],
             }
             for credit_id, deltas in sorted(moved.items())
         ],

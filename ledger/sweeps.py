@@ -171,7 +171,7 @@ def _forfeit_expired_credits(
     column = schema.credits.c
     ctx.uow.connection.execute(
         update(schema.credits)
-        .where(column.credit_id.in_([credit.credit_id for credit in credits]))
+        .where(ctx.uow.among(column.credit_id, [credit.credit_id for credit in credits]))
         .values(forfeited_cents=column.forfeited_cents + column.available_cents, available_cents=0)
     )
     effects = [
@@ -266,7 +266,7 @@ def _due_reminders(
     sent: dict[str, set[int]] = {}
     for subject_id, deadline, days_before in ctx.uow.connection.execute(
         select(column.subject_id, column.deadline, column.days_before).where(
-            column.kind == kind, column.subject_id.in_(list(deadline_of))
+            column.kind == kind, ctx.uow.among(column.subject_id, deadline_of)
         )
     ):
         # A mark told for this deadline or a later one counts: a deadline that late

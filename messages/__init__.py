@@ -76,7 +76,12 @@ from messages.notifications import (
     UnmatchedReason,
     topup_reference,
 )
-from messages.outbound import NOTIFICATION_SOURCE, notification_envelope, parse_notification
+from messages.outbound import (
+    NOTIFICATION_SOURCE,
+    notification_envelope,
+    notification_payload,
+    parse_notification,
+)
 
 __all__ = [
     "CENT",
@@ -147,6 +152,7 @@ __all__ = [
     "decode_body",
     "format_amount",
     "notification_envelope",
+    "notification_payload",
     "parse_inbound",
     "parse_notification",
     "topup_reference",

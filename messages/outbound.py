@@ -1,8 +1,9 @@
 """Notifications on the wire: the envelope the outbox stores, and reading it back.
 
 The ledger builds a notification model inside its unit of work and stores
-`notification_envelope(...)` in the outbox; the relay publishes that dict unchanged,
-with routing key = its `type`. `parse_notification` is for consumers and tests.
+`notification_envelope(...)` in the outbox, as the JSON text `notification_payload`
+writes; the relay publishes it unchanged, with routing key = its `type`.
+`parse_notification` is for consumers and tests.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from pydantic import ValidationError
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from messages._wire import header, load_object, rejection
 from messages.catalogue import NOTIFICATION_TYPES
@@ -20,13 +21,21 @@ from messages.cloudevents import JSON_CONTENT_TYPE, SPECVERSION, CloudEvent
 from messages.errors import InvalidEvent
 from messages.notifications import CustomerNotification, NotificationData
 
-__all__ = ["NOTIFICATION_SOURCE", "notification_envelope", "parse_notification"]
+__all__ = [
+    "NOTIFICATION_SOURCE",
+    "notification_envelope",
+    "notification_payload",
+    "parse_notification",
+]
 
 NOTIFICATION_SOURCE: Final = "residuo"
 
 
 _OutboundEvent = CloudEvent[NotificationData]
 _ReceivedEvent = CloudEvent[dict[str, Any]]
+_INSTANT: Final = TypeAdapter(AwareDatetime)
+# Made once: `json.dumps` with any option builds a new encoder at every call.
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
 
 
 def notification_envelope(data: NotificationData, *, id: str, time: datetime) -> dict[str, Any]:
@@ -48,6 +57,31 @@ def notification_envelope(data: NotificationData, *, id: str, time: datetime) ->
     # they are part of the notification's contract (`event.rejected` with no id).
     attributes = envelope.model_dump(mode="json", exclude_none=True, exclude={"data"})
     return attributes | {"data": data.model_dump(mode="json")}
+
+
+def notification_payload(data: NotificationData, *, id: str, time: datetime) -> str:
+    """`notification_envelope(data, id=id, time=time)` as the outbox keeps it: compact
+    JSON text, non-ASCII escaped (`json.dumps`).
+
+    Built without the envelope model: `data` is a model, validated when it was made,
+    and the other attributes are residuo's own constants, `id` (a UUID the ledger
+    derives) and `time`, which is checked and written as the envelope would
+    (`ValidationError` when naive). What a sweep needs to queue thousands of
+    notifications a second; the text is the same as the model's, attribute order
+    included (`tests/unit/test_notification_payload.py`).
+    """
+    attributes: dict[str, Any] = {
+        "specversion": SPECVERSION,
+        "id": id,
+        "source": NOTIFICATION_SOURCE,
+        "type": data.TYPE,
+        "time": _INSTANT.dump_python(_INSTANT.validate_python(time), mode="json"),
+        "datacontenttype": JSON_CONTENT_TYPE,
+    }
+    if isinstance(data, CustomerNotification):
+        attributes["subject"] = data.customer_id
+    attributes["data"] = data.model_dump(mode="json")
+    return _COMPACT.encode(attributes)
 
 
 def parse_notification(body: bytes | str | Mapping[str, Any]) -> tuple[str, NotificationData]:

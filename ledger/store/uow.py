@@ -5,22 +5,32 @@ event are written through one ``UnitOfWork`` and commit together or not at all.
 """
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from types import TracebackType
 from typing import Any, Final, Self
 
 from sqlalchemy import (
+    JSON,
     Column,
+    ColumnElement,
     Connection,
+    Dialect,
     Engine,
     Insert,
     Row,
     Table,
+    Text,
+    TypeDecorator,
     bindparam,
+    cast,
     func,
+    literal_column,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -49,26 +59,90 @@ def _batch_insert(
     table: Table,
     names: tuple[str, ...],
     *,
-    dialect: str,
-    unnested: bool,
+    dialect: Dialect,
     ignore_conflicts: bool,
     returning: tuple[Column[Any], ...],
 ) -> Any:
     """``UnitOfWork.insert_many``'s statement, built once per shape: building it anew
-    at every call cost more client time than the round trip it saves."""
-    if unnested:
-        columns = [
-            func.unnest(bindparam(f"batch_{name}", type_=postgresql.ARRAY(table.c[name].type)))
-            for name in names
-        ]
-        statement: Any = postgresql.insert(table).from_select(list(names), select(*columns))
-    else:
-        statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    at every call cost more client time than the round trip it saves.
+
+    PostgreSQL: the rows arrive as one JSON array (``batch_rows``), read in their
+    order (``WITH ORDINALITY``) into the table's own row type, so each value is parsed
+    by its column's type on the server and the rows are inserted in the order given
+    (a serial key such as the outbox's ``position`` follows it)."""
+    if dialect.name != "postgresql":
+        statement: Any = sqlite.insert(table)
+        if ignore_conflicts:
+            statement = statement.on_conflict_do_nothing()
+        return statement.returning(*returning) if returning else statement
+    quote = dialect.identifier_preparer.quote
+    target = quote(table.name)
+    columns = ", ".join(quote(name) for name in names)
+    given = ", ".join(f"given_row.{quote(name)}" for name in names)
+    sql = (
+        f"INSERT INTO {target} ({columns}) SELECT {given}"
+        " FROM json_array_elements(CAST(:batch_rows AS json)) WITH ORDINALITY AS given (value, n)"
+        f" CROSS JOIN LATERAL json_populate_record(NULL::{target}, given.value) AS given_row"
+        " ORDER BY given.n"
+    )
     if ignore_conflicts:
-        statement = statement.on_conflict_do_nothing()
-    if returning:
-        statement = statement.returning(*returning)
-    return statement
+        sql += " ON CONFLICT DO NOTHING"
+    if not returning:
+        return text(sql)
+    sql += " RETURNING " + ", ".join(quote(column.name) for column in returning)
+    return text(sql).columns(*returning)
+
+
+@functools.cache
+def _json_encoders(
+    table: Table, names: tuple[str, ...], dialect: Dialect
+) -> tuple[Callable[[Any], Any], ...]:
+    """Per column of a batch, what makes a value JSON-ready as PostgreSQL should read it:
+    a column type of our own (``TypeDecorator``: ``UTCDateTime``) checks and converts
+    it first, as it would a bound parameter."""
+    encoders: list[Callable[[Any], Any]] = []
+    for name in names:
+        column_type = table.c[name].type
+        process = (
+            column_type.bind_processor(dialect) if isinstance(column_type, TypeDecorator) else None
+        )
+        encoders.append(process or _unchanged)
+    return tuple(encoders)
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def _json_scalar(value: object) -> str:
+    """``json.dumps``'s fallback for the values a column may take that JSON has not:
+    instants and dates in ISO 8601 (with their offset), which PostgreSQL parses."""
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value insert_many can send")
+
+
+@functools.cache
+def _batch_add(table: Table, key: str, names: tuple[str, ...], dialect: Dialect) -> Any:
+    """``UnitOfWork.add_to_many``'s statement, built once per shape. PostgreSQL: one
+    ``UPDATE … FROM`` the rows given as one JSON array (read into the table's row type,
+    which checks no constraint: a delta may be negative); SQLite: an executemany."""
+    if dialect.name != "postgresql":
+        return (
+            update(table)
+            .where(table.c[key] == bindparam(f"batch_{key}"))
+            .values({name: table.c[name] + bindparam(f"batch_{name}") for name in names})
+        )
+    quote = dialect.identifier_preparer.quote
+    target = quote(table.name)
+    moves = ", ".join(
+        f"{quote(name)} = {target}.{quote(name)} + given.{quote(name)}" for name in names
+    )
+    return text(
+        f"UPDATE {target} SET {moves}"
+        f" FROM json_populate_recordset(NULL::{target}, CAST(:batch_rows AS json)) AS given"
+        f" WHERE {target}.{quote(key)} = given.{quote(key)}"
+    )
 
 
 class UnitOfWork:
@@ -169,37 +243,78 @@ class UnitOfWork:
         *,
         ignore_conflicts: bool = False,
         returning: Sequence[Column[Any]] = (),
-        long_text: bool = False,
     ) -> list[Row[Any]]:
         """Insert a batch of rows (all with the same keys) in one statement, whatever
-        their number; the ``returning`` columns of the rows really inserted.
+        their number, in the order given; the ``returning`` columns of the rows really
+        inserted.
 
         What a sweep chunk needs to write a thousand rows in a few milliseconds rather
-        than a round trip each. PostgreSQL: ``INSERT … SELECT FROM unnest(…)``, one
-        array parameter per column; rows of ``long_text`` (JSON payloads) go as an
-        executemany instead, which psycopg pipelines, because a text array escapes
-        every quote one by one. SQLite, in process: an executemany. With
+        than a round trip each. PostgreSQL: the rows go as one JSON text parameter
+        (``json.dumps``, C-fast, where psycopg would format one array parameter per
+        column in Python, escaping every quote of a JSON payload one by one, or
+        SQLAlchemy would spell out a ``VALUES`` list it then parses), read back on the
+        server into the table's row type. SQLite, in process: an executemany. With
         ``ignore_conflicts`` a row that would break a unique key is left out
         (``ON CONFLICT DO NOTHING``), as by ``insert_ignoring_conflicts``.
         """
         if not rows:
             return []
         names = tuple(rows[0])
-        unnested = self.dialect == "postgresql" and not long_text
         statement = _batch_insert(
             table,
             names,
-            dialect=self.dialect,
-            unnested=unnested,
+            dialect=self._engine.dialect,
             ignore_conflicts=ignore_conflicts,
             returning=tuple(returning),
         )
-        if unnested:
-            parameters: Any = {f"batch_{name}": [row[name] for row in rows] for name in names}
+        parameters: Any
+        if self.dialect == "postgresql":
+            encoders = _json_encoders(table, names, self._engine.dialect)
+            batch = [
+                {name: encode(row[name]) for name, encode in zip(names, encoders, strict=True)}
+                for row in rows
+            ]
+            parameters = {"batch_rows": json.dumps(batch, default=_json_scalar)}
         else:
             parameters = list(rows)
         result = self.connection.execute(statement, parameters)
         return list(result) if returning else []
+
+    def among(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+        """``column IN (values)`` with the values sent as one JSON parameter, however many.
+
+        What a sweep chunk needs to name a thousand keys: ``in_`` would spell out a
+        placeholder per value, which SQLAlchemy renders and psycopg re-parses at every
+        call (the statement differs with each count). The values must be JSON scalars
+        (ids, numbers)."""
+        given = bindparam(None, json.dumps(list(values)), type_=Text)
+        if self.dialect == "postgresql":
+            return column.in_(select(func.json_array_elements_text(cast(given, JSON))))
+        return column.in_(select(literal_column("value")).select_from(func.json_each(given)))
+
+    def add_to_many(
+        self, table: Table, key: Column[Any], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Add each row's numbers to the same columns of the row whose ``key`` it names,
+        in one statement whatever their number (``{"credit_id": …, "held_cents": -500,
+        "available_cents": 500}``: every row with the same keys, each key once).
+
+        What a sweep chunk needs to move a thousand credits' buckets: PostgreSQL, one
+        ``UPDATE … FROM`` the rows sent as one JSON parameter, rather than an
+        executemany that the server runs one statement a row; SQLite, in process, an
+        executemany.
+        """
+        if not rows:
+            return
+        names = tuple(name for name in rows[0] if name != key.name)
+        statement = _batch_add(table, key.name, names, self._engine.dialect)
+        if self.dialect == "postgresql":
+            self.connection.execute(statement, {"batch_rows": json.dumps(list(rows))})
+        else:
+            self.connection.execute(
+                statement,
+                [{f"batch_{name}": value for name, value in row.items()} for row in rows],
+            )
 
     def next_ids(self, column: Column[int], count: int) -> list[int]:
         """``count`` fresh values of an auto-increment primary key, to insert rows that
