@@ -46,8 +46,8 @@ __all__ = ["EventRecorded", "Ledger", "Recorded", "Recording"]
 Clock = Callable[[], datetime]
 
 InTurn = Callable[[set[str]], bool]
-"""Called by ``Ledger.record`` with an event's subjects before it locks them; blocks
-until the event's turn and returns whether it waited (``workers.delivery_order``)."""
+"""Called by ``Ledger.record`` with an event's subjects before its transaction begins;
+blocks until the event's turn and returns whether it waited (``workers.delivery_order``)."""
 
 
 class Recorded(StrEnum):
@@ -124,12 +124,13 @@ class Ledger:
         (the id is the idempotency key) but reported to ops, with both bodies' hashes
         (``event.rejected``, ``id_conflict``): ``Recorded.CONFLICT``.
 
-        ``in_turn`` is called with the event's subjects before anything is written or
-        locked; when it returns True (it waited for other events), the subjects are
-        read again and it is called again with them. A worker orders its threads'
-        events there (``workers.delivery_order``). On SQLite, where a write
-        transaction holds the database's write lock from its start, waiting there
-        would hold up every other writer: give none.
+        ``in_turn`` is called with the event's subjects before its transaction begins
+        (read on their own, in autocommit): a wait there holds no connection, no
+        transaction and no lock, and the books' recorded time is read after it. When
+        it returns True (it waited for other events), the subjects are read again and
+        it is called again with them. A worker orders its threads' events there
+        (``workers.delivery_order``); only on PostgreSQL, where its threads' write
+        transactions run side by side (SQLite's hold the database from their start).
         """
         for _ in range(_OVERTAKES_TOLERATED):
             try:
@@ -165,11 +166,14 @@ class Ledger:
         refusal_keeps_nothing: bool = False,
         in_turn: InTurn | None = None,
     ) -> Recording:
+        # Before the unit of work: a thread waiting for its turn holds no connection
+        # (the event it waits for may need the pool's last), no transaction (a session
+        # idle in one may be cut off), no inbox row (the same event, delivered twice),
+        # and its entries' recorded time is read once its turn has come.
+        named = None if in_turn is None else _subjects_in_turn(self.engine, event, in_turn)
         with UnitOfWork(self.engine) as uow:
             ctx = self._context(uow)
-            # Before the inbox claim: a thread waiting for its turn holds no row
-            # another thread could be waiting on (the same event, delivered twice).
-            subjects = _subjects_in_turn(ctx, event, in_turn)
+            subjects = timeline.subjects_of(uow.connection, event) if named is None else named
             seen = inbox.claim(ctx, event)
             if seen.conflicting_digest is not None:
                 _report_id_conflict(ctx, event, seen.digest, seen.conflicting_digest)
@@ -367,17 +371,26 @@ class _OvertakenError(Exception):
     """An event judged in order found, once applied, books written past it meanwhile."""
 
 
-def _subjects_in_turn(ctx: Context, event: BookedEvent, in_turn: InTurn | None) -> set[str]:
+def _subjects_in_turn(engine: Engine, event: BookedEvent, in_turn: InTurn) -> set[str]:
     """The event's subjects, once ``in_turn`` let it go ahead with them (see
     ``Ledger.record``): an event it waited for may have paid one of the orders this
-    one names, making that order's owner a subject too."""
-    subjects = timeline.subjects_of(ctx, event)
-    while in_turn is not None and in_turn(subjects):
-        again = timeline.subjects_of(ctx, event)
+    one names, making that order's owner a subject too.
+
+    Read as the unit of work would read them before its locks (committed rows, nothing
+    locked), each time on a connection of its own, in autocommit, given back before
+    the wait."""
+    subjects = _read_subjects(engine, event)
+    while in_turn(subjects):
+        again = _read_subjects(engine, event)
         if again == subjects:
             break
         subjects = again
     return subjects
+
+
+def _read_subjects(engine: Engine, event: BookedEvent) -> set[str]:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return timeline.subjects_of(connection, event)
 
 
 def _apply_in_time(

@@ -36,7 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import any_, bindparam, func, select, union, update
+from sqlalchemy import Connection, any_, bindparam, func, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.context import Context
@@ -126,12 +126,12 @@ _OWNERS: Final = union(
 """The customers who paid the orders named (by card, with credit), built once."""
 
 
-def subjects_of(ctx: Context, event: BookedEvent) -> set[str]:
+def subjects_of(connection: Connection, event: BookedEvent) -> set[str]:
     """What ``event`` is about: the customers and orders it names, and the customers
-    who paid the orders it names (read from the books)."""
+    who paid the orders it names (read from the books through ``connection``)."""
     customers, orders = _named(event)
     if orders:
-        customers |= set(ctx.uow.connection.execute(_OWNERS, {"orders": sorted(orders)}).scalars())
+        customers |= set(connection.execute(_OWNERS, {"orders": sorted(orders)}).scalars())
     return {customer_subject(each) for each in customers} | {order_subject(o) for o in orders}
 
 
