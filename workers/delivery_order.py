@@ -71,9 +71,9 @@ class DeliveryOrder:
         with self._changed:
             return len(self._in_flight)
 
-    def wait_turn(self, number: int, subjects: frozenset[str]) -> bool:
-        """What ``Turn.wait`` does for ticket ``number``."""
-        deadline = time.monotonic() + self.max_wait_s
+    def wait_turn(self, number: int, subjects: frozenset[str], *, deadline: float) -> bool:
+        """What ``Turn.wait`` does for ticket ``number``, giving up at ``deadline`` (a
+        ``time.monotonic()`` reading)."""
         waited = False
         with self._changed:
             self._in_flight[number] = subjects
@@ -81,9 +81,10 @@ class DeliveryOrder:
             while self._earlier_about(number, subjects):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    # The worker's log context names the event (``BindLogContext``).
                     _logger.info(
-                        "event went ahead of an earlier delivery",
-                        waited_s=self.max_wait_s,
+                        "event went ahead of an earlier one about the same subjects",
+                        max_wait_s=self.max_wait_s,
                         in_flight=len(self._in_flight),
                     )
                     return waited
@@ -99,19 +100,23 @@ class DeliveryOrder:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Turn:
     """One event's ticket: ``wait`` is what ``Ledger.record`` calls as ``in_turn``."""
 
     order: DeliveryOrder
     number: int
+    deadline: float | None = None
 
     def wait(self, subjects: Collection[str]) -> bool:
         """Name this event's ``subjects`` and block until every earlier event in flight
-        about one of them, or not yet named, is done (``max_wait_s`` at most).
+        about one of them, or not yet named, is done: ``max_wait_s`` at most from this
+        event's first wait, however many times it is called.
 
         Returns whether it waited: the earlier events may have booked what changes
         the subjects (a payment names its order's owner), so the caller reads them
         again and calls once more.
         """
-        return self.order.wait_turn(self.number, frozenset(subjects))
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.order.max_wait_s
+        return self.order.wait_turn(self.number, frozenset(subjects), deadline=self.deadline)

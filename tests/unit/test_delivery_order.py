@@ -110,3 +110,16 @@ def test_a_ticket_is_given_back_when_its_event_fails() -> None:
 def test_a_negative_bound_is_refused() -> None:
     with pytest.raises(ValueError, match="max_wait_s"):
         DeliveryOrder(max_wait_s=-1)
+
+
+def test_the_bound_is_one_per_event_however_often_it_waits() -> None:
+    """An event whose subjects grow after a wait waits again, within the same bound."""
+    order = DeliveryOrder(max_wait_s=1.0)
+    with order.ticket(), order.ticket() as second:
+        started = time.monotonic()
+        second.wait({"order:A1"})
+        second.wait({"order:A1", "customer:c1"})
+        second.wait({"order:A1", "customer:c1", "customer:c2"})
+        waited = time.monotonic() - started
+    # A bound per wait would have held it three seconds.
+    assert 1.0 <= waited < 2.0
