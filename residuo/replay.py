@@ -25,6 +25,7 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import Connection, Engine, Insert, event
 
 from ledger.store import schema
+from ledger.store.uow import INSERTED_ROWS
 from ledger.sweeps import SWEEPS
 from residuo.bootstrap import Runtime
 from workers.embedded import Delivery, EmbeddedWorker
@@ -145,9 +146,18 @@ class NotificationsWritten:
         params: Mapping[str, Any],
         execution_options: Mapping[str, Any],
     ) -> None:
-        if not (isinstance(statement, Insert) and statement.table is schema.outbox):
+        # A batch (``insert_many``) says what it inserts: on PostgreSQL its statement is
+        # text with every row in one JSON parameter.
+        batch = execution_options.get(INSERTED_ROWS)
+        if batch is not None:
+            table, rows = batch
+        elif isinstance(statement, Insert):
+            table, rows = statement.table, (*multiparams, params)
+        else:
             return
-        ids = [row["notification_id"] for row in (*multiparams, params) if "notification_id" in row]
+        if table is not schema.outbox:
+            return
+        ids = [row["notification_id"] for row in rows if "notification_id" in row]
         with self._lock:
             self._ids.extend(ids)
 

@@ -36,7 +36,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.store.database import WRITE_TRANSACTION
 
-__all__ = ["UnitOfWork"]
+__all__ = ["INSERTED_ROWS", "UnitOfWork"]
+
+INSERTED_ROWS: Final = "residuo_inserted_rows"
+"""The execution option every ``UnitOfWork.insert_many`` statement carries:
+``(table, rows)`` as given. On PostgreSQL the statement is SQL text with the rows in
+one JSON parameter, so a listener that must know what was inserted (a replay, its
+outbox rows: ``residuo.replay``) reads it here rather than from the statement."""
 
 # Statements an event issues every time are built once, not at each call.
 # Every key in one round trip, locked in the order given: the subquery is kept apart
@@ -277,7 +283,9 @@ class UnitOfWork:
             parameters = {"batch_rows": json.dumps(batch, default=_json_scalar)}
         else:
             parameters = list(rows)
-        result = self.connection.execute(statement, parameters)
+        result = self.connection.execute(
+            statement, parameters, execution_options={INSERTED_ROWS: (table, rows)}
+        )
         return list(result) if returning else []
 
     def among(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
