@@ -21,6 +21,7 @@ from sqlalchemy import (
     Engine,
     Insert,
     Row,
+    String,
     Table,
     Text,
     TypeDecorator,
@@ -297,7 +298,12 @@ class UnitOfWork:
         (ids, numbers)."""
         given = bindparam(None, json.dumps(list(values)), type_=Text)
         if self.dialect == "postgresql":
-            return column.in_(select(func.json_array_elements_text(cast(given, JSON))))
+            elements: ColumnElement[Any] = func.json_array_elements_text(cast(given, JSON))
+            # The elements are text: a number is read as the column's type; a string
+            # stays text (a cast to VARCHAR(n) would cut a longer value to a key it is not).
+            if not isinstance(column.type, String):
+                elements = cast(elements, column.type)
+            return column.in_(select(elements))
         return column.in_(select(literal_column("value")).select_from(func.json_each(given)))
 
     def add_to_many(
