@@ -130,11 +130,11 @@ class Raising:
         self._ids = ids
         self.calls = 0
 
-    def __call__(self, event: Any) -> Any:
+    def __call__(self, event: Any, **options: Any) -> Any:
         if event.id in self._ids:
             self.calls += 1
             raise self._error
-        return self._record(event)
+        return self._record(event, **options)
 
 
 def test_an_exception_in_a_handler_ends_in_the_dead_letter_queue_and_ops_are_told_once(

@@ -39,7 +39,7 @@ def test_a_retry_waiting_in_a_worker_is_counted_unacknowledged(
     with running(settings) as pipeline:
         attempts: list[Any] = []
 
-        def database_down(event: Any) -> Any:
+        def database_down(event: Any, **_options: Any) -> Any:
             attempts.append(event)
             raise ConnectionError("database unreachable")
 
