@@ -29,11 +29,11 @@ from sqlalchemy import Row, select, update
 
 from ledger.books import Account, Entry, Line, transfer
 from ledger.context import Context, Notice
-from ledger.credit_book import credit_id_for_order, forfeiture, to_credit_state
+from ledger.credit_book import credit_id_for_order, forfeiture, load_credits
 from ledger.lifecycle import OrderState
 from ledger.money import cents_to_decimal
 from ledger.policy import Origin
-from ledger.rules import CreditState, spid_credit_expiry
+from ledger.rules import spid_credit_expiry
 from ledger.store import schema
 from messages.notifications import (
     CreditGranted,
@@ -175,7 +175,7 @@ def release_lapsed_holds(ctx: Context, holds: Sequence[Row[Any]]) -> list[Releas
     ):
         portions[row.request_id].append((row.credit_id, row.amount_cents))
     credit_ids = sorted({credit_id for each in portions.values() for credit_id, _ in each})
-    credits = {credit.credit_id: credit for credit in _locked_credits(ctx, credit_ids)}
+    credits = {credit.credit_id: credit for credit in load_credits(ctx, credit_ids=credit_ids)}
     topups = _paid_topups(ctx, holds)
 
     entries: list[Entry] = []
@@ -254,15 +254,6 @@ def release_lapsed_holds(ctx: Context, holds: Sequence[Row[Any]]) -> list[Releas
     ctx.post_entries(entries)
     ctx.notify_all(notices)
     return results
-
-
-def _locked_credits(ctx: Context, credit_ids: Sequence[str]) -> list[CreditState]:
-    """The credits named, locked for update in credit id order (``load_credits``'s
-    lock order), their ids sent as one parameter."""
-    column = schema.credits.c
-    query = select(schema.credits).where(ctx.uow.among(column.credit_id, credit_ids))
-    rows = ctx.uow.connection.execute(query.order_by(column.credit_id).with_for_update())
-    return [to_credit_state(row) for row in rows]
 
 
 def _paid_topups(ctx: Context, holds: Sequence[Row[Any]]) -> dict[str, list[Row[Any]]]:
