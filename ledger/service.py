@@ -184,6 +184,7 @@ class Ledger:
             if not seen.claimed:
                 return Recording(EventRecorded(event.id, event.type, Recorded.DUPLICATE))
             uow.lock(*subjects)
+            subjects = _subjects_once_locked(uow, event, subjects)
             timeline.record_subjects(ctx, event.id, subjects)
             at = inbox.business_time(event)
             done = _apply_in_time(ctx, event, subjects, timeline.judge(ctx, at, subjects))
@@ -386,6 +387,24 @@ def _subjects_in_turn(engine: Engine, event: BookedEvent, in_turn: InTurn) -> se
             break
         subjects = again
     return subjects
+
+
+def _subjects_once_locked(uow: UnitOfWork, event: BookedEvent, subjects: set[str]) -> set[str]:
+    """``subjects``, and the owner of the order of an event that names no customer (an
+    activation), read again once its order is locked.
+
+    Read before the lock, the order may have had no owner yet while the payment that
+    makes one was committing: that payment held the order's lock this event just
+    waited for. Without its owner the event would be judged against the order alone
+    and miss the customer's books written past it (a request that found no credit).
+    The owner's lock is taken after the order's: a transaction taking both the other
+    way round meets a deadlock PostgreSQL breaks, and the event is retried."""
+    if timeline.customers_of(subjects):
+        return subjects
+    again = timeline.subjects_of(uow.connection, event)
+    if again != subjects:
+        uow.lock(*again)
+    return again
 
 
 def _read_subjects(engine: Engine, event: BookedEvent) -> set[str]:
