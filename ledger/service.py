@@ -184,7 +184,7 @@ class Ledger:
             if not seen.claimed:
                 return Recording(EventRecorded(event.id, event.type, Recorded.DUPLICATE))
             uow.lock(*subjects)
-            subjects = _subjects_once_locked(uow, event, subjects)
+            _subjects_once_locked(uow, event, subjects)
             timeline.record_subjects(ctx, event.id, subjects)
             at = inbox.business_time(event)
             done = _apply_in_time(ctx, event, subjects, timeline.judge(ctx, at, subjects))
@@ -372,6 +372,11 @@ class _OvertakenError(Exception):
     """An event judged in order found, once applied, books written past it meanwhile."""
 
 
+class _SubjectsChangedError(_OvertakenError):
+    """An event found, once locked, a subject it had not read: it starts again (like an
+    overtaken event, a few times at most)."""
+
+
 def _subjects_in_turn(engine: Engine, event: BookedEvent, in_turn: InTurn) -> set[str]:
     """The event's subjects, once ``in_turn`` let it go ahead with them (see
     ``Ledger.record``): an event it waited for may have paid one of the orders this
@@ -389,22 +394,20 @@ def _subjects_in_turn(engine: Engine, event: BookedEvent, in_turn: InTurn) -> se
     return subjects
 
 
-def _subjects_once_locked(uow: UnitOfWork, event: BookedEvent, subjects: set[str]) -> set[str]:
-    """``subjects``, and the owner of the order of an event that names no customer (an
-    activation), read again once its order is locked.
+def _subjects_once_locked(uow: UnitOfWork, event: BookedEvent, subjects: set[str]) -> None:
+    """Raise ``_SubjectsChangedError`` when an event that names no customer (an
+    activation) finds, once its order is locked, an owner it had not read.
 
     Read before the lock, the order may have had no owner yet while the payment that
     makes one was committing: that payment held the order's lock this event just
-    waited for. Without its owner the event would be judged against the order alone
-    and miss the customer's books written past it (a request that found no credit).
-    The owner's lock is taken after the order's: a transaction taking both the other
-    way round meets a deadlock PostgreSQL breaks, and the event is retried."""
+    waited for. Judged without its owner the event would miss the customer's books
+    written past it (a request that found no credit). The attempt starts again,
+    reading the owner before it locks anything: taking the owner's lock now, after the
+    order's, could deadlock with a transaction that locked them in key order."""
     if timeline.customers_of(subjects):
-        return subjects
-    again = timeline.subjects_of(uow.connection, event)
-    if again != subjects:
-        uow.lock(*again)
-    return again
+        return
+    if timeline.subjects_of(uow.connection, event) != subjects:
+        raise _SubjectsChangedError(event.id)
 
 
 def _read_subjects(engine: Engine, event: BookedEvent) -> set[str]:
