@@ -19,6 +19,7 @@ from typing import Any
 import pika
 import pika.exceptions
 from prometheus_client.parser import text_string_to_metric_families
+from publishing import publish_routed
 from sqlalchemy import Engine, func, select
 
 from ledger.store import schema
@@ -66,29 +67,15 @@ class Stack:
             return int(connection.execute(query).scalar_one())
 
     def publish(self, bodies: list[bytes]) -> None:
-        """Publish raw events as upstream does: bare pika, confirmed, persistent."""
-        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            channel.exchange_declare("residuo.events", "topic", durable=True)
-            for body in bodies:
-                routing_key = json.loads(body)["type"]
-                properties = pika.BasicProperties(delivery_mode=2)
-                channel.basic_publish("residuo.events", routing_key, body, properties)
-        finally:
-            connection.close()
+        """Publish raw events as a careful upstream client does: bare pika, confirmed,
+        ``mandatory``, persistent (``publishing``)."""
+        messages = [(json.loads(body)["type"], body) for body in bodies]
+        publish_routed(self.broker_url, messages, properties=pika.BasicProperties(delivery_mode=2))
 
     def publish_raw(self, body: bytes, routing_key: str) -> None:
-        """Publish one body as it is, confirmed, to the events exchange."""
-        connection = pika.BlockingConnection(pika.URLParameters(self.broker_url))
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            properties = pika.BasicProperties(delivery_mode=2)
-            channel.basic_publish("residuo.events", routing_key, body, properties)
-        finally:
-            connection.close()
+        """Publish one body as it is, confirmed and ``mandatory``, to the events exchange."""
+        properties = pika.BasicProperties(delivery_mode=2)
+        publish_routed(self.broker_url, [(routing_key, body)], properties=properties)
 
     def dead_letter(self, body: bytes, *, reason: str) -> None:
         """Put ``body`` straight into ``residuo.events.XQ``, as the worker would after

@@ -15,6 +15,7 @@ import pika
 import pytest
 from integration.test_poison_rabbitmq import payment, running
 from integration.test_rabbitmq_pipeline import DEADLINE_S, Pipeline
+from publishing import publish_routed
 from sqlalchemy import select
 
 from ledger.store import schema
@@ -35,14 +36,8 @@ def pipeline(postgres_url: str, rabbitmq_url: str) -> Iterator[Pipeline]:
 
 
 def publish(url: str, body: bytes, properties: pika.BasicProperties) -> None:
-    """A bare AMQP client publishing to the events exchange, confirmed."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish("residuo.events", "whatever", body, properties)
-    finally:
-        connection.close()
+    """A bare AMQP client publishing to the events exchange, confirmed and ``mandatory``."""
+    publish_routed(url, [("whatever", body)], properties=properties)
 
 
 def xq_depth(url: str) -> int:

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
+from publishing import publish_routed
 from scenarios.kit import account_totals, assert_books_balance, rome
 from sqlalchemy import Engine, func, select
 
@@ -28,7 +28,6 @@ from residuo.settings import Settings
 DEADLINE_S = 120
 CUSTOMERS = 5
 CASES = Path(__file__).parents[1] / "scenarios" / "cases"
-PERSISTENT = pika.BasicProperties(delivery_mode=2, content_type="application/json")
 
 
 def _body(event_id: str, event_type: str, at: datetime, data: dict[str, Any]) -> dict[str, Any]:
@@ -110,24 +109,7 @@ def worker(postgres_url: str, rabbitmq_url: str) -> Iterator[Runtime]:
 
 
 def _publish(url: str, bodies: list[dict[str, Any]]) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        try:
-            channel = connection.channel()
-            channel.exchange_declare("residuo.events", passive=True)
-            channel.confirm_delivery()
-            for body in bodies:
-                channel.basic_publish(
-                    "residuo.events", body["type"], json.dumps(body).encode(), PERSISTENT
-                )
-            return
-        except pika.exceptions.ChannelClosedByBroker:
-            assert time.monotonic() < deadline, "the worker never declared its exchange"
-            time.sleep(0.05)
-        finally:
-            if connection.is_open:
-                connection.close()
+    publish_routed(url, [(body["type"], json.dumps(body).encode()) for body in bodies])
 
 
 def _settled(engine: Engine) -> int:

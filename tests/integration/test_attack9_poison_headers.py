@@ -13,11 +13,11 @@ import json
 import struct
 from typing import Any
 
-import pika
 import pytest
 from integration.test_poison_rabbitmq import payment, running
 from integration.test_rabbitmq_pipeline import Pipeline, wait_until
 from pika import spec
+from publishing import publish_routed
 
 from ledger.store import schema
 from residuo.settings import Settings
@@ -60,15 +60,9 @@ def far_timestamp() -> bytes:
 
 
 def publish_with_headers(url: str, table: bytes, body: dict[str, Any]) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            "residuo.events", "payment.received", json.dumps(body).encode(), RawHeaders(table)
-        )
-    finally:
-        connection.close()
+    publish_routed(
+        url, [("payment.received", json.dumps(body).encode())], properties=RawHeaders(table)
+    )
 
 
 @pytest.mark.parametrize(

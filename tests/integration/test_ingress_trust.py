@@ -14,6 +14,7 @@ import pytest
 from integration.test_attack9_poison_headers import RawHeaders
 from integration.test_poison_rabbitmq import payment, pipeline  # noqa: F401 - the fixture
 from integration.test_rabbitmq_pipeline import Pipeline, wait_until
+from publishing import publish_routed
 from sqlalchemy import select
 
 from ledger.store import schema
@@ -23,14 +24,10 @@ from workers.rabbitmq.dead_letter_queue import replay_dead_letters
 pytestmark = pytest.mark.reliability
 
 
-def publish(url: str, exchange: str, routing_key: str, body: bytes, properties: object) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(exchange, routing_key, body, properties)
-    finally:
-        connection.close()
+def publish(
+    url: str, exchange: str, routing_key: str, body: bytes, properties: pika.BasicProperties
+) -> None:
+    publish_routed(url, [(routing_key, body)], exchange=exchange, properties=properties)
 
 
 def xq_depth(url: str) -> int:

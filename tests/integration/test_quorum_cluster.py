@@ -16,6 +16,7 @@ import pika.exceptions
 import pytest
 from integration.test_poison_rabbitmq import running
 from integration.test_rabbitmq_pipeline import wait_until
+from publishing import PERSISTENT
 from servers import LocalRabbitMQCluster
 from sqlalchemy import func, select
 
@@ -25,7 +26,6 @@ from residuo.settings import Settings
 pytestmark = pytest.mark.reliability
 
 ORDERS = 150
-PERSISTENT = pika.BasicProperties(delivery_mode=2, content_type="application/json")
 QUEUES = ("residuo.events", "residuo.events.DQ", "residuo.events.XQ", "residuo.notifications")
 DEADLINE_S = 120
 
@@ -92,8 +92,13 @@ class FailoverPublisher(threading.Thread):
                         channel = pika.BlockingConnection(self._parameters).channel()
                         channel.confirm_delivery()
                     body = json.dumps(event).encode()
-                    channel.basic_publish("residuo.events", event["type"], body, PERSISTENT)
+                    channel.basic_publish(
+                        "residuo.events", event["type"], body, PERSISTENT, mandatory=True
+                    )
                     break
+                except pika.exceptions.UnroutableError:
+                    # The worker declared the exchange but not yet its binding.
+                    time.sleep(0.05)
                 except pika.exceptions.AMQPError:
                     self.failovers += 1
                     channel = None

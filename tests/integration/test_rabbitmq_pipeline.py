@@ -17,6 +17,7 @@ import pika.exceptions
 import pytest
 import structlog
 from dramatiq.errors import ConnectionClosed
+from publishing import publish_routed
 from servers import RabbitMQServer
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
@@ -30,8 +31,6 @@ from workers.rabbitmq.dead_letter_queue import list_dead_letters, replay_dead_le
 
 DEADLINE_S = 60
 
-PERSISTENT = pika.BasicProperties(delivery_mode=2, content_type="application/json")
-
 
 @dataclass
 class Pipeline:
@@ -43,15 +42,10 @@ class Pipeline:
     headers: list[dict[str, Any]] = field(default_factory=list)
 
     def publish(self, body: str | bytes, routing_key: str) -> None:
-        """Publish as any upstream AMQP client would: confirmed, to the events exchange."""
-        connection = pika.BlockingConnection(pika.URLParameters(self.url))
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            payload = body.encode() if isinstance(body, str) else body
-            channel.basic_publish("residuo.events", routing_key, payload, PERSISTENT)
-        finally:
-            connection.close()
+        """Publish as a careful upstream AMQP client would: confirmed and ``mandatory``,
+        to the events exchange (``publishing``)."""
+        payload = body.encode() if isinstance(body, str) else body
+        publish_routed(self.url, [(routing_key, payload)])
 
     def notifications(self, until: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
         """Read the notifications queue until ``until`` holds of all read so far."""
