@@ -24,12 +24,6 @@ from workers.rabbitmq.dead_letter_queue import replay_dead_letters
 pytestmark = pytest.mark.reliability
 
 
-def publish(
-    url: str, exchange: str, routing_key: str, body: bytes, properties: pika.BasicProperties
-) -> None:
-    publish_routed(url, [(routing_key, body)], exchange=exchange, properties=properties)
-
-
 def xq_depth(url: str) -> int:
     connection = pika.BlockingConnection(pika.URLParameters(url))
     try:
@@ -55,12 +49,10 @@ def test_unreadable_headers_set_a_valid_event_aside_for_ops_to_replay(
     event's id, the event after it is applied, and the dead letter, replayed, is applied
     too: set aside, not lost."""
     poisoned = payment(1)
-    publish(
+    publish_routed(
         pipeline.url,
-        "residuo.events",
-        "payment.received",
-        json.dumps(poisoned).encode(),
-        RawHeaders(nested_arrays(2_000)),
+        [("payment.received", json.dumps(poisoned).encode())],
+        properties=RawHeaders(nested_arrays(2_000)),
     )
     pipeline.publish(json.dumps(payment(2)), "payment.received")
 
@@ -94,8 +86,10 @@ def test_residuos_own_door_runs_only_what_the_queue_takes(
         "message_id": str(uuid.uuid4()),
         "message_timestamp": 0,
     }
+    # residuo's own door: the default exchange, routed by queue name.
     properties = pika.BasicProperties(delivery_mode=2)
-    publish(pipeline.url, "", "residuo.events", json.dumps(forged).encode(), properties)
+    through_the_door = [("residuo.events", json.dumps(forged).encode())]
+    publish_routed(pipeline.url, through_the_door, exchange="", properties=properties)
     pipeline.publish(json.dumps(payment(3)), "payment.received")
 
     ((letter, _),) = pipeline.dead_letters(1)
