@@ -131,12 +131,15 @@ def _case_blind_key(max_length: int) -> Callable[[str], str]:
     return canonical
 
 
+_canonical_credit_id = _case_blind_key(limits.CREDIT_ID_MAX_LENGTH)
+
+
 def _named_credit(value: str) -> str:
     # A blank credit id is the customer's mistake, refused by the ledger with a reason
     # the customer is told, not a broken event; a control character never is.
     if _SOMETHING.search(_without_controls(value)) is None:
         return value
-    return _case_blind_key(limits.CREDIT_ID_MAX_LENGTH)(value)
+    return _canonical_credit_id(value)
 
 
 def _configured_currency(value: str, info: ValidationInfo) -> str:

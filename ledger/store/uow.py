@@ -76,7 +76,9 @@ def _batch_insert(
     PostgreSQL: the rows arrive as one JSON array (``batch_rows``), read in their
     order (``WITH ORDINALITY``) into the table's own row type, so each value is parsed
     by its column's type on the server and the rows are inserted in the order given
-    (a serial key such as the outbox's ``position`` follows it)."""
+    (a serial key such as the outbox's ``position`` follows it). One
+    ``json_populate_recordset`` parses the array once, where taking its elements
+    apart first and reading each into a row parsed every row twice."""
     if dialect.name != "postgresql":
         statement: Any = sqlite.insert(table)
         if ignore_conflicts:
@@ -88,9 +90,8 @@ def _batch_insert(
     given = ", ".join(f"given_row.{quote(name)}" for name in names)
     sql = (
         f"INSERT INTO {target} ({columns}) SELECT {given}"
-        " FROM json_array_elements(CAST(:batch_rows AS json)) WITH ORDINALITY AS given (value, n)"
-        f" CROSS JOIN LATERAL json_populate_record(NULL::{target}, given.value) AS given_row"
-        " ORDER BY given.n"
+        f" FROM json_populate_recordset(NULL::{target}, CAST(:batch_rows AS json))"
+        " WITH ORDINALITY AS given_row ORDER BY given_row.ordinality"
     )
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
@@ -101,24 +102,21 @@ def _batch_insert(
 
 
 @functools.cache
-def _json_encoders(
+def _json_conversions(
     table: Table, names: tuple[str, ...], dialect: Dialect
-) -> tuple[Callable[[Any], Any], ...]:
-    """Per column of a batch, what makes a value JSON-ready as PostgreSQL should read it:
-    a column type of our own (``TypeDecorator``: ``UTCDateTime``) checks and converts
-    it first, as it would a bound parameter."""
-    encoders: list[Callable[[Any], Any]] = []
+) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """The columns of a batch whose values must be made JSON-ready as PostgreSQL should
+    read them, each with its conversion: a column type of our own (``TypeDecorator``:
+    ``UTCDateTime``) checks and converts a value first, as it would a bound parameter.
+    Every other value goes into the JSON as it is."""
+    conversions: list[tuple[str, Callable[[Any], Any]]] = []
     for name in names:
         column_type = table.c[name].type
-        process = (
-            column_type.bind_processor(dialect) if isinstance(column_type, TypeDecorator) else None
-        )
-        encoders.append(process or _unchanged)
-    return tuple(encoders)
-
-
-def _unchanged(value: Any) -> Any:
-    return value
+        if isinstance(column_type, TypeDecorator):
+            process = column_type.bind_processor(dialect)
+            if process is not None:
+                conversions.append((name, process))
+    return tuple(conversions)
 
 
 def _json_scalar(value: object) -> str:
@@ -276,18 +274,22 @@ class UnitOfWork:
         )
         parameters: Any
         if self.dialect == "postgresql":
-            encoders = _json_encoders(table, names, self._engine.dialect)
-            batch = [
-                {name: encode(row[name]) for name, encode in zip(names, encoders, strict=True)}
-                for row in rows
-            ]
+            conversions = _json_conversions(table, names, self._engine.dialect)
+            batch = (
+                [
+                    {**row, **{name: convert(row[name]) for name, convert in conversions}}
+                    for row in rows
+                ]
+                if conversions
+                else list(rows)
+            )
             parameters = {"batch_rows": json.dumps(batch, default=_json_scalar)}
         else:
             parameters = list(rows)
         result = self.connection.execute(
             statement, parameters, execution_options={INSERTED_ROWS: (table, rows)}
         )
-        return list(result) if returning else []
+        return list(result.all()) if returning else []
 
     def among(self, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
         """``column IN (values)`` with the values sent as one JSON parameter, however many.
@@ -341,6 +343,6 @@ class UnitOfWork:
         if self.dialect == "postgresql":
             sequence = func.pg_get_serial_sequence(column.table.name, column.name)
             query = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
-            return [int(value) for value in self.connection.execute(query).scalars()]
+            return [int(value) for value in self.connection.execute(query).scalars().all()]
         largest = self.connection.execute(select(func.coalesce(func.max(column), 0))).scalar_one()
         return list(range(int(largest) + 1, int(largest) + 1 + count))
