@@ -6,8 +6,9 @@ ratio to a baseline measured in the same run) and writes ``<out>/<name>.json``:
 * ``cost``: an event in bare commits on PostgreSQL (``ledger_cost.bare_commits``);
 * ``growth``: events/s with 1,000,000 orders and 100,000 transfers pre-booked
   against empty books (``ledger_cost.books_growth``);
-* ``sweeps``: every sweep kind against its set-based SQL baseline at 10k and 100k
-  due rows, and 1M with ``--million`` (``sweeps``);
+* ``sweeps``: every sweep kind, its chunks settled by ``--threads`` threads as a
+  worker's, against its set-based SQL baseline at 10k and 100k due rows, and 1M
+  with ``--million`` (``sweeps``);
 * ``pipeline``: end-to-end through RabbitMQ, one worker process, against a no-op
   Dramatiq drain (``pipeline.end_to_end``);
 * ``latency``: publish → notification percentiles at half the end-to-end rate
@@ -43,7 +44,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
     parser.add_argument("--events", type=int, default=2_000, help="events a cost round (2000)")
     parser.add_argument("--pipeline-events", type=int, default=10_000, help="(10000)")
-    parser.add_argument("--threads", type=int, default=4, help="worker threads (4)")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="worker threads, pipeline and sweeps (4)"
+    )
     parser.add_argument("--rate", type=float, help="latency rate, events/s")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -73,7 +76,9 @@ def main() -> None:
             report("growth", [growth], arguments.out)
         if "sweeps" in wanted:
             sizes = [*arguments.sizes, *([1_000_000] if arguments.million else [])]
-            swept = compare_sweeps(here.database(), arguments.kinds, sizes, rounds)
+            swept = compare_sweeps(
+                here.database(), arguments.kinds, sizes, rounds, arguments.threads
+            )
             report("sweeps", swept, arguments.out)
         rate = arguments.rate
         if "pipeline" in wanted:

@@ -1,9 +1,11 @@
 """Every sweep kind against its set-based SQL baseline, at several sizes.
 
 For each kind and size: ``n`` due rows seeded with SQL (``sweep_seeds``), then swept
-as the scheduler has a worker sweep them (one run cut into chunks of 1,000, settled
-one after the other in a fresh interpreter, so its RSS high-water mark is its own);
-seeded again, then settled by the kind's one-statement baseline. Rounds interleave
+as the scheduler has a worker sweep them: one run cut into chunks of 1,000, settled in
+a fresh interpreter (so its RSS high-water mark is its own) by ``threads`` threads, as
+a worker's threads take the run's ``sweep_chunk`` messages (``--threads``; with 1, one
+chunk after the other); seeded again, then settled by the kind's one-statement
+baseline. Rounds interleave
 the two. Figures: seconds (the ratio is how many times longer the sweep takes), rows
 per second, and the sweep's RSS high-water mark, which stays flat across sizes when
 memory does.
@@ -16,6 +18,8 @@ import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -30,21 +34,24 @@ from ledger.store.migrate import upgrade
 __all__ = ["compare_sweeps"]
 
 
-def _sweep_in_child(url: str, kind: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.sweeps", url, kind]
+def _sweep_in_child(url: str, kind: str, threads: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.sweeps", url, kind, str(threads)]
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     measured: dict[str, Any] = json.loads(result.stdout)
     return measured
 
 
-def _sweep_here(url: str, kind: str) -> dict[str, Any]:
-    """The scheduled run of ``kind``: started, then its chunks settled one by one."""
+def _sweep_here(url: str, kind: str, threads: int) -> dict[str, Any]:
+    """The scheduled run of ``kind``: started, then its chunks settled by ``threads``
+    threads, each taking the next chunk as a worker thread takes the next message."""
     engine = create_database_engine(url)
     ledger = Ledger(engine, Policy())
     started = time.perf_counter()
     chunks = ledger.start_sweep_run(kind, BUSINESS_DATE, AS_OF)
-    for chunk in chunks:
-        ledger.settle_sweep_chunk(kind, BUSINESS_DATE, chunk)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for settled in pool.map(partial(ledger.settle_sweep_chunk, kind, BUSINESS_DATE), chunks):
+            if not settled.settled:
+                raise RuntimeError(f"{kind}: a chunk of a fresh run was settled already")
     seconds = time.perf_counter() - started
     engine.dispose()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -69,8 +76,11 @@ def _require_notified(engine: Engine, kind: str, n: int) -> None:
         raise RuntimeError(f"{kind}: {queued} notifications for {n} due rows")
 
 
-def compare_sweeps(url: str, kinds: list[str], sizes: list[int], rounds: int) -> list[Comparison]:
-    """Seconds of the chunked sweep against its SQL baseline, per kind and size."""
+def compare_sweeps(
+    url: str, kinds: list[str], sizes: list[int], rounds: int, threads: int
+) -> list[Comparison]:
+    """Seconds of the chunked sweep (its chunks settled by ``threads`` threads) against
+    its SQL baseline, per kind and size."""
     engine = create_database_engine(url)
     upgrade(engine)
     comparisons: list[Comparison] = []
@@ -81,7 +91,7 @@ def compare_sweeps(url: str, kinds: list[str], sizes: list[int], rounds: int) ->
             rss = Figure()
             for number in range(rounds):
                 seed(engine, kind, n)
-                measured = _sweep_in_child(url, kind)
+                measured = _sweep_in_child(url, kind, threads)
                 _require_notified(engine, kind, n)
                 comparison.subject.values.append(measured["seconds"])
                 rss.values.append(measured["rss_mib"])
@@ -96,6 +106,7 @@ def compare_sweeps(url: str, kinds: list[str], sizes: list[int], rounds: int) ->
                 )
             comparison.notes = {
                 "rows": n,
+                "threads": threads,
                 "rows_per_second": n / comparison.subject.median,
                 "baseline_rows_per_second": n / comparison.baseline.median,
                 "rss_high_water_mib": rss.summary(),
@@ -106,4 +117,4 @@ def compare_sweeps(url: str, kinds: list[str], sizes: list[int], rounds: int) ->
 
 
 if __name__ == "__main__":
-    print(json.dumps(_sweep_here(sys.argv[1], sys.argv[2])))
+    print(json.dumps(_sweep_here(sys.argv[1], sys.argv[2], int(sys.argv[3]))))
