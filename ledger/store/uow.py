@@ -119,12 +119,30 @@ def _json_conversions(
     return tuple(conversions)
 
 
-def _json_scalar(value: object) -> str:
-    """``json.dumps``'s fallback for the values a column may take that JSON has not:
-    instants and dates in ISO 8601 (with their offset), which PostgreSQL parses."""
+def _json_scalar(value: object) -> object:
+    """``json.dumps``'s fallback for what it cannot write by itself: instants and dates
+    in ISO 8601 (with their offset), which PostgreSQL parses; a row given as another
+    ``Mapping`` than a ``dict``, as the ``dict`` it reads as."""
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
     raise TypeError(f"{type(value).__name__} is not a column value insert_many can send")
+
+
+def _require_same_keys(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse a batch whose rows do not all have the first row's keys: on PostgreSQL a
+    key left out would otherwise be read as NULL (``json_populate_recordset``), not
+    refused as SQLite refuses it.
+
+    Raises ``ValueError`` naming the first row that differs."""
+    keys = rows[0].keys()
+    for number, row in enumerate(rows):
+        if row.keys() != keys:
+            raise ValueError(
+                f"insert_many into {table.name}: row {number} has the keys {sorted(row)},"
+                f" not the first row's {sorted(keys)}"
+            )
 
 
 @functools.cache
@@ -260,10 +278,12 @@ class UnitOfWork:
         SQLAlchemy would spell out a ``VALUES`` list it then parses), read back on the
         server into the table's row type. SQLite, in process: an executemany. With
         ``ignore_conflicts`` a row that would break a unique key is left out
-        (``ON CONFLICT DO NOTHING``), as by ``insert_ignoring_conflicts``.
+        (``ON CONFLICT DO NOTHING``), as by ``insert_ignoring_conflicts``. A row
+        without one of the first row's keys, or with one more, raises ``ValueError``.
         """
         if not rows:
             return []
+        _require_same_keys(table, rows)
         names = tuple(rows[0])
         statement = _batch_insert(
             table,
