@@ -32,6 +32,7 @@ from ledger.policy import Policy
 from ledger.rules import days_left, reminder_to_send
 from ledger.store import schema
 from ledger.sweep_settlement import cancel_overdue_spid_orders, release_lapsed_holds
+from ledger.timeline import customer_subject
 from messages.notifications import CreditExpiringSoon, SpidDeadlineApproaching
 
 __all__ = [
@@ -86,6 +87,15 @@ class SweepPass:
 
     ``lock`` takes the rows ``FOR UPDATE`` (PostgreSQL): a pass that moves money must
     not race an event spending the same credit.
+
+    ``whole_customers``: the rows of one customer act on each other (lapsed holds give
+    back money to the same credits, whose expiry a later release then forfeits), so a
+    window settles every due row of each customer it names, in key order, wherever
+    their keys fall: the books are then the same whatever order a run's chunks commit
+    in (a worker's threads take them at once, a redelivery brings one late), and the
+    same as a request settling what fell due for its customer. The customers are
+    locked first, as a request locks its customer, so that a window never waits for a
+    row while holding one another window or request waits for.
     """
 
     name: str
@@ -94,6 +104,7 @@ class SweepPass:
     due: Callable[[datetime, Policy], ColumnElement[bool]]
     settle: Settle
     lock: bool = True
+    whole_customers: bool = False
 
     def due_keys(self, as_of: datetime, policy: Policy) -> Select[str]:
         return select(self.key).where(self.due(as_of, policy)).order_by(self.key)
@@ -112,14 +123,40 @@ def settle_window(
     if window.customers is not None:
         query = query.where(sweep_pass.table.c.customer_id.in_(sorted(window.customers)))
     query = query.order_by(sweep_pass.key).limit(window.limit)
-    if sweep_pass.lock:
-        query = query.with_for_update()
-    rows = ctx.uow.connection.execute(query).all()
-    if not rows:
-        return None
-    sweep_pass.settle(ctx, as_of, rows, tally)
+    if sweep_pass.whole_customers:
+        rows = ctx.uow.connection.execute(query).all()
+        if not rows:
+            return None
+        sweep_pass.settle(ctx, as_of, _of_whole_customers(ctx, sweep_pass, as_of, rows), tally)
+    else:
+        if sweep_pass.lock:
+            query = query.with_for_update()
+        rows = ctx.uow.connection.execute(query).all()
+        if not rows:
+            return None
+        sweep_pass.settle(ctx, as_of, rows, tally)
+    # The window's own last key, not a wider row's: the next window starts after it.
     last: str = rows[-1]._mapping[sweep_pass.key.name]
     return last
+
+
+def _of_whole_customers(
+    ctx: Context, sweep_pass: SweepPass, as_of: datetime, rows: Sequence[Row[Any]]
+) -> list[Row[Any]]:
+    """Every due row of the customers ``rows`` name, in key order, locked after the
+    customers' own locks (``SweepPass.whole_customers``). A row another window or a
+    request settled meanwhile is no longer due, and left out."""
+    customers = sorted({row.customer_id for row in rows})
+    ctx.uow.lock(*(customer_subject(customer) for customer in customers))
+    column = sweep_pass.table.c
+    query = (
+        select(sweep_pass.table)
+        .where(sweep_pass.due(as_of, ctx.policy), ctx.uow.among(column.customer_id, customers))
+        .order_by(sweep_pass.key)
+    )
+    if sweep_pass.lock:
+        query = query.with_for_update()
+    return list(ctx.uow.connection.execute(query).all())
 
 
 def chunk_boundaries(
@@ -343,6 +380,7 @@ PASSES: dict[str, SweepPass] = {
             _transfers.request_id,
             lambda as_of, _: (_transfers.status == "awaiting_topup") & (_transfers.due_by <= as_of),
             _settle_lapsed_holds,
+            whole_customers=True,
         ),
         SweepPass(
             "expiry",

@@ -1,4 +1,4 @@
-"""review4: ``UnitOfWork.insert_many`` on PostgreSQL sends its rows as they are, in one
+"""``UnitOfWork.insert_many`` on PostgreSQL sends its rows as they are, in one
 JSON array read by ``json_populate_recordset``: awkward values arrive intact and in the
 order given; a row short of a key is refused rather than written NULL, as SQLite
 refuses it; rows may be any ``Mapping``, as the signature says."""
