@@ -115,7 +115,13 @@ def settle_window(
 ) -> str | None:
     """Settle the due rows of ``window`` in the caller's transaction; the last key seen,
     None when the window held no due row."""
-    query = select(sweep_pass.table).where(sweep_pass.due(as_of, ctx.policy))
+    # A whole-customers window reads only whom it names; their rows are read locked next.
+    columns = (
+        (sweep_pass.key, sweep_pass.table.c.customer_id)
+        if sweep_pass.whole_customers
+        else (sweep_pass.table,)
+    )
+    query = select(*columns).where(sweep_pass.due(as_of, ctx.policy))
     if window.after is not None:
         query = query.where(sweep_pass.key > window.after)
     if window.upto is not None:

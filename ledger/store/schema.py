@@ -282,6 +282,15 @@ transfers = Table(
         sqlite_where=text("status = 'awaiting_topup'"),
         postgresql_where=text("status = 'awaiting_topup'"),
     ),
+    # A customer's holds awaiting a top-up, due by an instant: a holds sweep window
+    # settles its customers' whole (migration 0009), a request what fell due for its.
+    Index(
+        None,
+        "customer_id",
+        "due_by",
+        sqlite_where=text("status = 'awaiting_topup'"),
+        postgresql_where=text("status = 'awaiting_topup'"),
+    ),
     # Every transfer of an order, latest first, whatever its status: what a payment or
     # a top-up looks up (the unique index above leaves released transfers out).
     Index(None, "order_id", "requested_at"),
