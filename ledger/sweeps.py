@@ -32,7 +32,6 @@ from ledger.policy import Policy
 from ledger.rules import days_left, reminder_to_send
 from ledger.store import schema
 from ledger.sweep_settlement import cancel_overdue_spid_orders, release_lapsed_holds
-from ledger.timeline import customer_subject
 from messages.notifications import CreditExpiringSoon, SpidDeadlineApproaching
 
 __all__ = [
@@ -93,9 +92,11 @@ class SweepPass:
     window settles every due row of each customer it names, in key order, wherever
     their keys fall: the books are then the same whatever order a run's chunks commit
     in (a worker's threads take them at once, a redelivery brings one late), and the
-    same as a request settling what fell due for its customer. The customers are
-    locked first, as a request locks its customer, so that a window never waits for a
-    row while holding one another window or request waits for.
+    same as a request settling what fell due for its customer. The rows are locked in
+    one statement, in key order, holding no other: two windows (or a window and a
+    request) locking rows of one customer take them in the same order, and cannot
+    deadlock. (Advisory locks on the customers would serialise the same way, but a
+    thousand of them a window can fill PostgreSQL's shared lock table.)
     """
 
     name: str
@@ -149,11 +150,10 @@ def settle_window(
 def _of_whole_customers(
     ctx: Context, sweep_pass: SweepPass, as_of: datetime, rows: Sequence[Row[Any]]
 ) -> list[Row[Any]]:
-    """Every due row of the customers ``rows`` name, in key order, locked after the
-    customers' own locks (``SweepPass.whole_customers``). A row another window or a
-    request settled meanwhile is no longer due, and left out."""
+    """Every due row of the customers ``rows`` name, in key order, locked in that order
+    (``SweepPass.whole_customers``). A row another window or a request settled
+    meanwhile is no longer due, and left out."""
     customers = sorted({row.customer_id for row in rows})
-    ctx.uow.lock(*(customer_subject(customer) for customer in customers))
     column = sweep_pass.table.c
     query = (
         select(sweep_pass.table)
