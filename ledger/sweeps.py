@@ -69,7 +69,9 @@ class SweepTally:
 @dataclass(frozen=True, slots=True)
 class Window:
     """Due rows with ``after`` < key ≤ ``upto`` (None: unbounded), at most ``limit``, of
-    the ``customers`` given (None: everyone's)."""
+    the ``customers`` given (None: everyone's). A whole-customers pass settles, besides,
+    every other due row of the customers these name (``SweepPass.whole_customers``), so
+    its window may settle more than ``limit`` rows: a customer's whole backlog."""
 
     after: str | None = None
     upto: str | None = None
