@@ -1,17 +1,17 @@
 """Credit requests (R6 transfer, R7 channels, R9 refund) from the account holder."""
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
-from sqlalchemy import Row, bindparam, exists, select, update
+from sqlalchemy import Row, select, update
 
 from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import load_credits, move_buckets
-from ledger.holds import release_hold
+from ledger.fell_due import settle_what_fell_due
 from ledger.lifecycle import Arrival, Step, refusal_message
 from ledger.money import cents_to_decimal, decimal_to_cents
-from ledger.orders import cancel_spid_order, order_at, order_lock_key
+from ledger.orders import order_at, order_lock_key
 from ledger.outcomes import APPLIED, Applied, Outcome
 from ledger.rules import (
     CreditState,
@@ -56,7 +56,8 @@ def record_credit_request(ctx: Context, event_id: str, request: CreditRequested)
         return Applied.refused(
             "duplicate_request", f"request {request.request_id} was already handled"
         )
-    _settle_what_fell_due(ctx, request.customer_id, request.requested_at)
+    # Judged at ``requested_at``, whether or not the sweeps ran by then.
+    settle_what_fell_due(ctx, request.customer_id, request.requested_at)
     refusal = _check_request(ctx, request)
     if refusal is None:
         credits = _owned_credits(ctx, request)
@@ -100,48 +101,6 @@ def _check_request(ctx: Context, request: CreditRequested) -> Refusal | None:
         reason = step.reason_for(order.funded_by)
         return Refusal(reason, refusal_message(reason, new_order.order_id))
     return None
-
-
-_ORDER, _HOLD = schema.orders.c, schema.transfers.c
-_IS_OVERDUE: Final = (
-    (_ORDER.customer_id == bindparam("customer_id"))
-    & (_ORDER.status == "awaiting_activation")
-    & (_ORDER.activation_deadline <= bindparam("as_of", type_=_ORDER.activation_deadline.type))
-)
-_HAS_LAPSED: Final = (
-    (_HOLD.customer_id == bindparam("customer_id"))
-    & (_HOLD.status == "awaiting_topup")
-    & (_HOLD.due_by <= bindparam("as_of", type_=_HOLD.due_by.type))
-)
-# Asked at every request, so built once (see ``_settle_what_fell_due``).
-_ANY_FELL_DUE: Final = select(exists().where(_IS_OVERDUE), exists().where(_HAS_LAPSED))
-_OVERDUE_ORDERS: Final = (
-    select(schema.orders).where(_IS_OVERDUE).order_by(_ORDER.order_id).with_for_update()
-)
-_LAPSED_HOLDS: Final = (
-    select(schema.transfers).where(_HAS_LAPSED).order_by(_HOLD.request_id).with_for_update()
-)
-
-
-def _settle_what_fell_due(ctx: Context, customer_id: str, as_of: datetime) -> None:
-    """Judge the request at ``requested_at``, whether or not the sweeps ran by then.
-
-    A SPID order overdue by then was already cancelled and its credit exists (R5); a
-    hold lapsed by then was already released (R6). Both are settled here exactly as the
-    sweep settles them (same dates, same causes), so the sweep finds nothing left to do
-    and a backlog writes the books punctual sweeps would have written.
-    """
-    due = {"customer_id": customer_id, "as_of": as_of}
-    # Nearly always neither: asked in one round trip, the rows read only when there.
-    any_overdue, any_lapsed = ctx.uow.connection.execute(_ANY_FELL_DUE, due).one()
-    if any_overdue:
-        overdue = ctx.uow.connection.execute(_OVERDUE_ORDERS, due).all()
-        for row in overdue:
-            cancel_spid_order(ctx, row, cause=f"spid_timeout|{row.order_id}")
-    if any_lapsed:
-        lapsed = ctx.uow.connection.execute(_LAPSED_HOLDS, due).all()
-        for held in lapsed:
-            release_hold(ctx, held, cause=f"holds|{held.request_id}")
 
 
 def _owned_credits(ctx: Context, request: CreditRequested) -> list[CreditState] | Refusal:

@@ -7,7 +7,8 @@ from sqlalchemy import Row, select, update
 
 from ledger.books import Account, Line
 from ledger.context import Context
-from ledger.holds import commit_hold, release_hold
+from ledger.fell_due import settle_what_fell_due
+from ledger.holds import commit_hold
 from ledger.money import cents_to_decimal, decimal_to_cents
 from ledger.orders import lock_order
 from ledger.outcomes import APPLIED, Applied
@@ -79,8 +80,11 @@ def record_topup(ctx: Context, event_id: str, order_ref: str, payment: PaymentRe
     )
     held = find_open_hold(ctx, order_ref)
     if held is not None and payment.paid_at >= held.due_by:
-        # Judged at its own business time: the hold had lapsed before this payment.
-        release_hold(ctx, held, cause=f"holds|{held.request_id}")
+        # Judged at its own business time: the hold had lapsed before this payment. It
+        # is released with every other hold of its customer lapsed by then, in key
+        # order, as a request or the holds run releases them: holds of one credit act
+        # on each other, and releasing this one alone first would forfeit less.
+        settle_what_fell_due(ctx, held.customer_id, payment.paid_at)
         held = None
     if held is None:
         reason: UnmatchedReason = (

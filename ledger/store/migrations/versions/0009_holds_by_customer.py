@@ -2,7 +2,7 @@
 
 A holds sweep window settles every lapsed hold of the customers it names
 (``SweepPass.whole_customers``), and a request first settles what fell due for its
-customer (``requests._settle_what_fell_due``). Both ask for one customer's holds
+customer (``fell_due.settle_what_fell_due``). Both ask for one customer's holds
 awaiting a top-up, due by an instant. The partial index on ``due_by`` alone read every
 lapsed hold of every customer to find them: a window per thousand holds, each reading
 them all, made a sweep of a million lapsed holds quadratic. Partial like that one

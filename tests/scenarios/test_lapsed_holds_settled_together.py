@@ -1,10 +1,10 @@
-"""R6, found by review: a top-up paid after its hold lapsed releases that hold alone,
-out of key order with the customer's other lapsed holds, where a request at the same
-instant (``requests._settle_what_fell_due``) and a holds run (``SweepPass.whole_customers``)
-settle all of them in key order. Strict xfail until decided: the same interaction the
-chunk-order fix (2ba716f) removed from the holds run."""
+"""R6: whatever event comes after a customer's holds lapsed, they are released together,
+in key order, as a holds run releases them (``SweepPass.whole_customers``): a request
+and a top-up paid after its own hold lapsed both settle what fell due for the customer
+first (``ledger.fell_due``). A top-up used to release its own hold alone, which,
+for two holds of one credit expiring between their due dates, forfeited less and left
+money available on the expired credit (found by review)."""
 
-import pytest
 from scenarios.kit import Books, refund, rome, topup
 from scenarios.test_holds_run_chunk_order import _two_holds_of_one_credit
 
@@ -23,12 +23,11 @@ def test_a_request_after_both_holds_lapsed_forfeits_the_whole_credit(ledger: Boo
     assert (credit["available"], credit["held"], credit["forfeited"]) == (0, 0, 10000)
 
 
-@pytest.mark.xfail(strict=True, reason="a late top-up releases its own hold only")
 def test_a_late_topup_settles_the_customers_lapsed_holds_in_key_order(ledger: Books) -> None:
     """The same history with a top-up for R2's order paid on 16 January instead of the
-    request: the books should be those of the request (and of a holds run). Today R2
-    is released alone (30.00 forfeited), R1 stays held though lapsed, and the next
-    holds run releases it with nothing forfeited, leaving 70.00 available on the
+    request: the books are those of the request (and of a holds run). Before the fix
+    R2 was released alone (30.00 forfeited), R1 stayed held though lapsed, and the next
+    holds run released it with nothing forfeited, leaving 70.00 available on the
     expired credit."""
     ledger.record(
         *_two_holds_of_one_credit("0001", "R1", "R2"), topup("NO00012", "0001", "5.00", LATE)
