@@ -11,30 +11,22 @@ from typing import Final
 from sqlalchemy import bindparam, exists, select
 
 from ledger.context import Context
-from ledger.holds import release_hold
+from ledger.holds import LAPSED_HOLD, release_lapsed_holds_of
 from ledger.orders import cancel_spid_order
 from ledger.store import schema
 
 __all__ = ["settle_what_fell_due"]
 
-_ORDER, _HOLD = schema.orders.c, schema.transfers.c
+_ORDER = schema.orders.c
 _IS_OVERDUE: Final = (
     (_ORDER.customer_id == bindparam("customer_id"))
     & (_ORDER.status == "awaiting_activation")
     & (_ORDER.activation_deadline <= bindparam("as_of", type_=_ORDER.activation_deadline.type))
 )
-_HAS_LAPSED: Final = (
-    (_HOLD.customer_id == bindparam("customer_id"))
-    & (_HOLD.status == "awaiting_topup")
-    & (_HOLD.due_by <= bindparam("as_of", type_=_HOLD.due_by.type))
-)
 # Asked at every request, so built once.
-_ANY_FELL_DUE: Final = select(exists().where(_IS_OVERDUE), exists().where(_HAS_LAPSED))
+_ANY_FELL_DUE: Final = select(exists().where(_IS_OVERDUE), exists().where(LAPSED_HOLD))
 _OVERDUE_ORDERS: Final = (
     select(schema.orders).where(_IS_OVERDUE).order_by(_ORDER.order_id).with_for_update()
-)
-_LAPSED_HOLDS: Final = (
-    select(schema.transfers).where(_HAS_LAPSED).order_by(_HOLD.request_id).with_for_update()
 )
 
 
@@ -58,6 +50,4 @@ def settle_what_fell_due(ctx: Context, customer_id: str, as_of: datetime) -> Non
         for row in overdue:
             cancel_spid_order(ctx, row, cause=f"spid_timeout|{row.order_id}")
     if any_lapsed:
-        lapsed = ctx.uow.connection.execute(_LAPSED_HOLDS, due).all()
-        for held in lapsed:
-            release_hold(ctx, held, cause=f"holds|{held.request_id}")
+        release_lapsed_holds_of(ctx, customer_id, as_of)

@@ -2,9 +2,9 @@
 released when the hold window lapses, forfeiting released credit already expired."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from ledger.books import Account, Line, transfer
 from ledger.context import Context
@@ -14,12 +14,25 @@ from ledger.store import schema
 from messages.notifications import HoldReleased, OrderFunded, PaymentUnmatched, UnmatchedReason
 
 __all__ = [
+    "LAPSED_HOLD",
     "commit_hold",
     "give_credit_back",
     "held_portions",
     "release_hold",
+    "release_lapsed_holds_of",
     "return_paid_topups",
 ]
+
+_HOLD = schema.transfers.c
+LAPSED_HOLD: Final = (
+    (_HOLD.customer_id == bindparam("customer_id"))
+    & (_HOLD.status == "awaiting_topup")
+    & (_HOLD.due_by <= bindparam("as_of", type_=_HOLD.due_by.type))
+)
+"""A hold of ``:customer_id`` whose window lapsed unpaid by ``:as_of``."""
+_LAPSED_HOLDS: Final = (
+    select(schema.transfers).where(LAPSED_HOLD).order_by(_HOLD.request_id).with_for_update()
+)
 
 
 def held_portions(ctx: Context, request_id: str) -> list[tuple[str, int]]:
@@ -118,6 +131,17 @@ def release_hold(
         time=at,
     )
     return released, forfeited
+
+
+def release_lapsed_holds_of(ctx: Context, customer_id: str, as_of: datetime) -> None:
+    """R6: every hold of ``customer_id`` lapsed unpaid by ``as_of`` (a UTC instant)
+    released at its ``due_by``, in key order, as the holds run releases a customer's
+    (``SweepPass.whole_customers``): holds of one credit act on each other, so one
+    released alone before an earlier one would forfeit less. The caller holds the
+    customer's lock."""
+    due = {"customer_id": customer_id, "as_of": as_of}
+    for held in ctx.uow.connection.execute(_LAPSED_HOLDS, due).all():
+        release_hold(ctx, held, cause=f"holds|{held.request_id}")
 
 
 def give_credit_back(

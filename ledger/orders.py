@@ -17,7 +17,7 @@ from ledger.books import Account, transfer
 from ledger.context import Context
 from ledger.credit_book import credit_id_for_order, grant_credit
 from ledger.funded_orders import find_funding, record_funded_failure
-from ledger.holds import release_hold
+from ledger.holds import release_lapsed_holds_of
 from ledger.lifecycle import (
     Arrival,
     Funding,
@@ -204,7 +204,8 @@ def order_at(ctx: Context, order_id: str, at: datetime) -> OrderView:
         cancel_spid_order(ctx, card, cause=f"spid_timeout|{card.order_id}")
         return load_order_view(ctx, order.order_id)
     if funding is not None and order.state is OrderState.AWAITING_TOPUP and at >= funding.due_by:
-        release_hold(ctx, funding, cause=f"holds|{funding.request_id}")
+        # With every other hold of its customer lapsed by then, in key order.
+        release_lapsed_holds_of(ctx, funding.customer_id, at)
         return load_order_view(ctx, order.order_id)
     return order
 

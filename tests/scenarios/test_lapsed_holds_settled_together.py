@@ -5,7 +5,7 @@ first (``ledger.fell_due``). A top-up used to release its own hold alone, which,
 for two holds of one credit expiring between their due dates, forfeited less and left
 money available on the expired credit (found by review)."""
 
-from scenarios.kit import Books, refund, rome, topup
+from scenarios.kit import Books, activate, refund, rome, topup
 from scenarios.test_holds_run_chunk_order import _two_holds_of_one_credit
 
 LATE = rome(2027, 1, 16)
@@ -32,6 +32,19 @@ def test_a_late_topup_settles_the_customers_lapsed_holds_in_key_order(ledger: Bo
     ledger.record(
         *_two_holds_of_one_credit("0001", "R1", "R2"), topup("NO00012", "0001", "5.00", LATE)
     )
+    ledger.sweep("holds", rome(2027, 1, 20, 4, 30))
+
+    released = {each["order_id"]: each["forfeited"] for each in ledger.data("hold.released")}
+    assert released == {"NO00011": "0.00", "NO00012": "100.00"}
+    credit = ledger.credit("CR-MI0001")
+    assert (credit["available"], credit["held"], credit["forfeited"]) == (0, 0, 10000)
+
+
+def test_an_activation_after_both_holds_lapsed_releases_them_in_key_order(ledger: Books) -> None:
+    """An event about R2's order itself (its activation, reported after its window
+    lapsed) releases R2 with R1, in key order, as a holds run would: 100.00 forfeited
+    by R2's release, nothing left on the expired credit. It used to release R2 alone."""
+    ledger.record(*_two_holds_of_one_credit("0001", "R1", "R2"), activate("NO00012", LATE))
     ledger.sweep("holds", rome(2027, 1, 20, 4, 30))
 
     released = {each["order_id"]: each["forfeited"] for each in ledger.data("hold.released")}
