@@ -395,17 +395,19 @@ def _subjects_in_turn(engine: Engine, event: BookedEvent, in_turn: InTurn) -> se
 
 
 def _subjects_once_locked(uow: UnitOfWork, event: BookedEvent, subjects: set[str]) -> None:
-    """Raise ``_SubjectsChangedError`` when an event that names no customer (an
-    activation) finds, once its order is locked, an owner it had not read.
+    """Raise ``_SubjectsChangedError`` when an event finds, once its orders are locked,
+    an owner it had not read.
 
-    Read before the lock, the order may have had no owner yet while the payment that
-    makes one was committing: that payment held the order's lock this event just
+    Read before the lock, an order may have had no owner yet while the payment or the
+    request that makes one was committing: it held the order's lock this event just
     waited for. Judged without its owner the event would miss the customer's books
-    written past it (a request that found no credit). The attempt starts again,
-    reading the owner before it locks anything: taking the owner's lock now, after the
-    order's, could deadlock with a transaction that locked them in key order."""
-    if timeline.customers_of(subjects):
-        return
+    written past it (an activation: a request that found no credit), or change them
+    without the customer's lock and without being filed under the customer (a top-up
+    for another customer's order releases the owner's lapsed holds). An event naming a
+    customer of its own (its payer) is no exception. The attempt starts again, reading
+    the owner before it locks anything: taking the owner's lock now, after the order's,
+    could deadlock with a transaction that locked them in key order. An event that names
+    no order has no owner to read, and costs nothing here."""
     if timeline.subjects_of(uow.connection, event) != subjects:
         raise _SubjectsChangedError(event.id)
 

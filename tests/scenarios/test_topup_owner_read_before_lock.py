@@ -1,13 +1,12 @@
 """A top-up whose order gained its hold's customer between the read of its subjects
-and its locks (the request committed meanwhile, in another worker process) releases
-that customer's lapsed holds, all of them since ``fell_due.settle_what_fell_due``,
-without the customer's lock and without being filed under the customer
-(found by review). ``service._subjects_once_locked`` reads the subjects again only
-for an event that names no customer; a top-up names its payer."""
+and its locks (the request committed meanwhile, in another worker process) starts
+again, reading the owner, before it releases that customer's lapsed holds: it holds
+the customer's lock and is filed under the customer. It used to go on without them,
+since ``service._subjects_once_locked`` read the subjects again only for an event
+that names no customer, and a top-up names its payer (found by review)."""
 
 from collections.abc import Collection
 
-import pytest
 from scenarios.kit import Books, rome, topup
 from scenarios.test_holds_run_chunk_order import _two_holds_of_one_credit
 from sqlalchemy import select
@@ -15,7 +14,6 @@ from sqlalchemy import select
 from ledger.store import schema
 
 
-@pytest.mark.xfail(strict=True, reason="a top-up naming its payer never reads its owner again")
 def test_a_topup_that_releases_a_customers_holds_holds_the_customers_lock(ledger: Books) -> None:
     """R1 (due 20 December) is recorded; R2's request for NO00012 commits while
     0002's top-up for NO00012, paid on 16 January, waits for its turn, its subjects
