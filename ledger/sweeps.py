@@ -132,18 +132,13 @@ def settle_window(
     if window.customers is not None:
         query = query.where(sweep_pass.table.c.customer_id.in_(sorted(window.customers)))
     query = query.order_by(sweep_pass.key).limit(window.limit)
-    if sweep_pass.whole_customers:
-        rows = ctx.uow.connection.execute(query).all()
-        if not rows:
-            return None
-        sweep_pass.settle(ctx, as_of, _of_whole_customers(ctx, sweep_pass, as_of, rows), tally)
-    else:
-        if sweep_pass.lock:
-            query = query.with_for_update()
-        rows = ctx.uow.connection.execute(query).all()
-        if not rows:
-            return None
-        sweep_pass.settle(ctx, as_of, rows, tally)
+    if sweep_pass.lock and not sweep_pass.whole_customers:
+        query = query.with_for_update()
+    rows = ctx.uow.connection.execute(query).all()
+    if not rows:
+        return None
+    due = _of_whole_customers(ctx, sweep_pass, as_of, rows) if sweep_pass.whole_customers else rows
+    sweep_pass.settle(ctx, as_of, due, tally)
     # The window's own last key, not a wider row's: the next window starts after it.
     last: str = rows[-1]._mapping[sweep_pass.key.name]
     return last
@@ -151,7 +146,7 @@ def settle_window(
 
 def _of_whole_customers(
     ctx: Context, sweep_pass: SweepPass, as_of: datetime, rows: Sequence[Row[Any]]
-) -> list[Row[Any]]:
+) -> Sequence[Row[Any]]:
     """Every due row of the customers ``rows`` name, in key order, locked in that order
     (``SweepPass.whole_customers``). A row another window or a request settled
     meanwhile is no longer due, and left out."""
@@ -164,7 +159,7 @@ def _of_whole_customers(
     )
     if sweep_pass.lock:
         query = query.with_for_update()
-    return list(ctx.uow.connection.execute(query).all())
+    return ctx.uow.connection.execute(query).all()
 
 
 def chunk_boundaries(
