@@ -133,7 +133,11 @@ def test_bodies_a_queue_cannot_take_are_dead_lettered_with_the_reason(
     byte for byte, saying why."""
     sweep = runtime.actors.by_sweep_kind["expiry"].message("2026-01-10T00:00:00+01:00", None)
     deadline = time.monotonic() + DEADLINE_S
-    while ready_or_none(rabbitmq_url, "residuo.events") is None:
+    # The worker declares its queues one by one as its consumers start: wait for every
+    # queue this test publishes to or reads from, or a publish to one not declared yet
+    # is unroutable and a read of a dead-letter queue not declared yet is refused.
+    queues = ("residuo.events", "residuo.events.XQ", "residuo.sweeps", "residuo.sweeps.XQ")
+    while any(ready_or_none(rabbitmq_url, queue) is None for queue in queues):
         assert time.monotonic() < deadline, "the worker never declared its queues"
         time.sleep(0.05)
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
