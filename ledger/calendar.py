@@ -62,9 +62,18 @@ def _resolve_wall_clock(wall: datetime, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
+def _wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
+    """``instant`` as a wall-clock reading in ``zone``. Through UTC: ``astimezone`` leaves
+    a datetime already in ``zone`` as it is, so an instant given as a reading in the
+    spring-forward gap (02:30 on the last Sunday of March, the instant of 03:30 CEST)
+    would otherwise be taken at its word, and the same instant would fall due an hour
+    apart depending on how it was spelled."""
+    return require_aware(instant).astimezone(UTC).astimezone(zone)
+
+
 def add_calendar_months(instant: datetime, months: int, zone: ZoneInfo) -> datetime:
     """``instant`` + ``months`` calendar months at the same wall-clock time in ``zone``."""
-    local = require_aware(instant).astimezone(zone)
+    local = _wall_clock(instant, zone)
     month_index = local.month - 1 + months
     year, month = local.year + month_index // 12, month_index % 12 + 1
     day = min(local.day, calendar.monthrange(year, month)[1])
@@ -74,11 +83,11 @@ def add_calendar_months(instant: datetime, months: int, zone: ZoneInfo) -> datet
 
 def add_calendar_days(instant: datetime, days: int, zone: ZoneInfo) -> datetime:
     """``instant`` + ``days`` calendar days at the same wall-clock time in ``zone``."""
-    local = require_aware(instant).astimezone(zone)
+    local = _wall_clock(instant, zone)
     wall = local.replace(tzinfo=None) + timedelta(days=days)
     return _resolve_wall_clock(wall, zone)
 
 
 def business_date(instant: datetime, zone: ZoneInfo) -> date:
     """The calendar day ``instant`` falls on in the business time zone."""
-    return require_aware(instant).astimezone(zone).date()
+    return _wall_clock(instant, zone).date()

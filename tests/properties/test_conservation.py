@@ -329,7 +329,9 @@ class Model:
         if hold is None:
             return
         if at >= hold.due_by:
-            self.release(hold)
+            # Paid after its hold lapsed: what fell due for the customer by then is
+            # settled first, overdue SPID orders included, as for a request.
+            self.settle_due(hold.customer, at)
             return
         self.apply_topup(hold, payment)
 

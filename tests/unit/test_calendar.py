@@ -124,6 +124,30 @@ def test_the_second_occurrence_of_a_repeated_hour_still_lands_on_the_first() -> 
     assert expiry.astimezone(ROME).replace(tzinfo=None) == datetime(2027, 10, 25, 2, 30)
 
 
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        # The instant 01:30 UTC on 2026-03-29, spelled as a reading in the gap (Python
+        # reads 02:30 with CET's offset), in CEST, in UTC and at a fixed offset.
+        datetime(2026, 3, 29, 2, 30, tzinfo=ROME),
+        datetime(2026, 3, 29, 3, 30, tzinfo=ROME),
+        utc(2026, 3, 29, 1, 30),
+        datetime(2026, 3, 29, 3, 30, tzinfo=timezone(timedelta(hours=2))),
+    ],
+    ids=["gap-reading", "cest", "utc", "fixed-offset"],
+)
+def test_one_instant_falls_due_once_however_it_is_spelled(spelled: datetime) -> None:
+    """An instant given as a reading in the spring-forward gap is the instant of 03:30
+    CEST: its deadlines and its business date are those of 03:30 CEST, not of a 02:30
+    taken at its word (found by the conservation model, whose clock stepped into the
+    gap: the books, given the event's UTC offset, said one expiry, the model another)."""
+    # (``==`` between zones is always False for a reading in a gap, by PEP 495.)
+    assert spelled.astimezone(UTC) == utc(2026, 3, 29, 1, 30)
+    assert add_calendar_months(spelled, 12, ROME) == utc(2027, 3, 29, 1, 30)
+    assert add_calendar_days(spelled, 90, ROME) == utc(2026, 6, 27, 1, 30)
+    assert business_date(spelled, ROME) == date(2026, 3, 29)
+
+
 def test_days_can_be_counted_backwards_for_reminders() -> None:
     """Thirty days before a summer deadline, at the same wall-clock time in winter."""
     assert add_calendar_days(rome(2026, 4, 10, 9, 30), -30, ROME) == rome(2026, 3, 11, 9, 30)
