@@ -184,10 +184,10 @@ class Ledger:
             if not seen.claimed:
                 return Recording(EventRecorded(event.id, event.type, Recorded.DUPLICATE))
             uow.lock(*subjects)
-            _subjects_once_locked(uow, event, subjects)
-            timeline.record_subjects(ctx, event.id, subjects)
-            at = inbox.business_time(event)
-            done = _apply_in_time(ctx, event, subjects, timeline.judge(ctx, at, subjects))
+            locked = timeline.file_and_judge(ctx, event, subjects, inbox.business_time(event))
+            if locked.subjects != subjects:
+                raise _SubjectsChangedError(event.id)
+            done = _apply_in_time(ctx, event, subjects, locked.verdict)
             recording = Recording(
                 _recorded(event, done.applied),
                 tuple(_recorded(parked, applied) for parked, applied in done.unparked),
@@ -373,8 +373,18 @@ class _OvertakenError(Exception):
 
 
 class _SubjectsChangedError(_OvertakenError):
-    """An event found, once locked, a subject it had not read: it starts again (like an
-    overtaken event, a few times at most)."""
+    """An event found, once its orders were locked, an owner it had not read: it starts
+    again (like an overtaken event, a few times at most).
+
+    Read before the lock, an order may have had no owner yet while the payment or the
+    request that makes one was committing: it held the order's lock this event just
+    waited for. Judged without its owner the event would miss the customer's books
+    written past it (an activation: a request that found no credit), or change them
+    without the customer's lock and without being filed under the customer (a top-up
+    for another customer's order releases the owner's lapsed holds). An event naming a
+    customer of its own (its payer) is no exception. The attempt starts again, reading
+    the owner before it locks anything: taking the owner's lock now, after the order's,
+    could deadlock with a transaction that locked them in key order."""
 
 
 def _subjects_in_turn(engine: Engine, event: BookedEvent, in_turn: InTurn) -> set[str]:
@@ -392,24 +402,6 @@ def _subjects_in_turn(engine: Engine, event: BookedEvent, in_turn: InTurn) -> se
             break
         subjects = again
     return subjects
-
-
-def _subjects_once_locked(uow: UnitOfWork, event: BookedEvent, subjects: set[str]) -> None:
-    """Raise ``_SubjectsChangedError`` when an event finds, once its orders are locked,
-    an owner it had not read.
-
-    Read before the lock, an order may have had no owner yet while the payment or the
-    request that makes one was committing: it held the order's lock this event just
-    waited for. Judged without its owner the event would miss the customer's books
-    written past it (an activation: a request that found no credit), or change them
-    without the customer's lock and without being filed under the customer (a top-up
-    for another customer's order releases the owner's lapsed holds). An event naming a
-    customer of its own (its payer) is no exception. The attempt starts again, reading
-    the owner before it locks anything: taking the owner's lock now, after the order's,
-    could deadlock with a transaction that locked them in key order. An event that names
-    no order has no owner to read, and costs nothing here."""
-    if timeline.subjects_of(uow.connection, event) != subjects:
-        raise _SubjectsChangedError(event.id)
 
 
 def _read_subjects(engine: Engine, event: BookedEvent) -> set[str]:

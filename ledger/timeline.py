@@ -8,7 +8,7 @@ subject reach is its *frontier*: the latest position of an event naming it and t
 latest effective time of an entry booked for it. The largest frontier, sweeps' ``as_of``
 included, is the *watermark*: the latest business time residuo has seen.
 
-An event is judged against the frontiers of its subjects (``judge``):
+An event is judged against the frontiers of its subjects (``file_and_judge``):
 
 * **in order**: not behind any of them. It is applied as it comes; nothing it could
   have changed has been written yet.
@@ -52,17 +52,17 @@ from messages.inbound import (
 
 __all__ = [
     "Component",
+    "OnceLocked",
     "Timeliness",
     "Verdict",
     "advance",
     "component",
     "customer_subject",
     "customers_of",
-    "judge",
+    "file_and_judge",
     "log_sweep",
     "order_subject",
     "placed",
-    "record_subjects",
     "set_position",
     "subjects_of",
     "sweeps_since",
@@ -132,17 +132,11 @@ def subjects_of(connection: Connection, event: BookedEvent) -> set[str]:
     customers, orders = _named(event)
     if orders:
         customers |= set(connection.execute(_OWNERS, {"orders": sorted(orders)}).scalars())
+    return _subjects(customers, orders)
+
+
+def _subjects(customers: Iterable[str], orders: Iterable[str]) -> set[str]:
     return {customer_subject(each) for each in customers} | {order_subject(o) for o in orders}
-
-
-def record_subjects(ctx: Context, event_id: str, subjects: Collection[str]) -> None:
-    """File ``event_id`` under each of its subjects."""
-    if subjects:
-        ctx.uow.insert_many(
-            schema.event_subjects,
-            [{"subject": subject, "event_id": event_id} for subject in sorted(subjects)],
-            ignore_conflicts=True,
-        )
 
 
 class Timeliness(StrEnum):
@@ -167,17 +161,41 @@ class Verdict:
     rederivable: bool
 
 
-_FRONTIER: Final = select(
-    func.max(schema.subject_frontiers.c.frontier),
-    func.count().filter(schema.subject_frontiers.c.rederivable.is_(False)),
-).where(schema.subject_frontiers.c.subject.in_(bindparam("subjects", expanding=True)))
-"""The subjects' frontier, and how many of them predate kept payloads (every event asks:
-built once)."""
+@dataclass(frozen=True, slots=True)
+class OnceLocked:
+    """What an event finds once its subjects are locked (``file_and_judge``): its
+    subjects as the books say now, and its verdict against the subjects it locked.
+    Subjects that differ from those it locked make the verdict worthless: an order's
+    owner committed while the event waited for the order's lock."""
+
+    subjects: set[str]
+    verdict: Verdict
 
 
-def judge(ctx: Context, at: datetime, subjects: Collection[str]) -> Verdict:
-    """How an event at business time ``at`` about ``subjects`` stands (module doc)."""
-    frontier, legacy = ctx.uow.connection.execute(_FRONTIER, {"subjects": sorted(subjects)}).one()
+def file_and_judge(
+    ctx: Context, event: BookedEvent, subjects: Collection[str], at: datetime
+) -> OnceLocked:
+    """Once ``subjects`` are locked: file ``event`` under each of them, read its
+    subjects again (``subjects_of``), and judge it at business time ``at`` against
+    their frontiers (module doc). One statement on PostgreSQL, where an event issues
+    it every time; three on SQLite."""
+    if ctx.uow.dialect != "postgresql":
+        now = subjects_of(ctx.uow.connection, event)
+        _file_under(ctx, event.id, subjects)
+        frontier, legacy = ctx.uow.connection.execute(
+            _FRONTIER, {"subjects": sorted(subjects)}
+        ).one()
+        return OnceLocked(now, _verdict(ctx, at, frontier, legacy))
+    customers, orders = _named(event)
+    owners, frontier, legacy = ctx.uow.connection.execute(
+        _FILED_AND_JUDGED,
+        {"subjects": sorted(subjects), "orders": sorted(orders), "event_id": event.id},
+    ).one()
+    now = _subjects(customers | set(owners or ()), orders)
+    return OnceLocked(now, _verdict(ctx, at, frontier, legacy))
+
+
+def _verdict(ctx: Context, at: datetime, frontier: datetime | None, legacy: int) -> Verdict:
     # At the very instant of something already written, which of the two comes first
     # is for ``dispatch.same_instant_rank`` to say, not for arrival: derive again.
     if frontier is None or at > frontier:
@@ -188,6 +206,61 @@ def judge(ctx: Context, at: datetime, subjects: Collection[str]) -> Verdict:
     if at >= horizon:
         return Verdict(Timeliness.LATE, at, frontier, latest, rederivable=not legacy)
     return Verdict(Timeliness.TOO_LATE, horizon, frontier, latest, rederivable=not legacy)
+
+
+def _file_under(ctx: Context, event_id: str, subjects: Collection[str]) -> None:
+    if subjects:
+        ctx.uow.insert_many(
+            schema.event_subjects,
+            [{"subject": subject, "event_id": event_id} for subject in sorted(subjects)],
+            ignore_conflicts=True,
+        )
+
+
+_FRONTIER: Final = select(
+    func.max(schema.subject_frontiers.c.frontier),
+    func.count().filter(schema.subject_frontiers.c.rederivable.is_(False)),
+).where(schema.subject_frontiers.c.subject.in_(bindparam("subjects", expanding=True)))
+"""The subjects' frontier, and how many of them predate kept payloads (SQLite)."""
+
+
+def _filed_and_judged() -> Any:
+    """PostgreSQL, one statement (built once): the event filed under its subjects (a
+    data-modifying CTE, run whether or not the query reads it), the customers who own
+    the orders it names, and its subjects' frontier and count of legacy subjects. The
+    statement's snapshot is taken once the locks are held, so it sees an owner that
+    committed while the event waited for them."""
+    filing = schema.event_subjects
+    subjects = bindparam("subjects", type_=postgresql.ARRAY(filing.c.subject.type))
+    orders = bindparam("orders", type_=postgresql.ARRAY(schema.orders.c.order_id.type))
+    filed = (
+        postgresql.insert(filing)
+        .from_select(
+            ["subject", "event_id"],
+            select(func.unnest(subjects), bindparam("event_id", type_=filing.c.event_id.type)),
+        )
+        .on_conflict_do_nothing()
+        .cte("filed")
+    )
+    owned = union(
+        *(
+            select(table.c.customer_id).where(table.c.order_id == any_(orders))
+            for table in (schema.orders, schema.transfers)
+        )
+    ).subquery("owned")
+    frontier = schema.subject_frontiers.c
+    return (
+        select(
+            select(func.array_agg(owned.c.customer_id)).scalar_subquery(),
+            func.max(frontier.frontier),
+            func.count().filter(frontier.rederivable.is_(False)),
+        )
+        .where(frontier.subject == any_(subjects))
+        .add_cte(filed)
+    )
+
+
+_FILED_AND_JUDGED: Final = _filed_and_judged()
 
 
 def watermark(ctx: Context) -> datetime | None:

@@ -1,7 +1,7 @@
 """attack9: ``RESIDUO_POLICY__ALLOWED_LATENESS_DAYS`` is bounded below only. A large
 value (an operator's "never too late", 1,000,000 days) is accepted at start-up, and
 then every event that arrives behind its subject's frontier fails with
-``OverflowError: date value out of range`` (``ledger.timeline.judge`` subtracts it
+``OverflowError: date value out of range`` (``ledger.timeline`` subtracts it
 from the watermark): each such event becomes a processing error and is dead-lettered.
 
 Expected: refused at start-up like the other policy numbers whose derived dates do

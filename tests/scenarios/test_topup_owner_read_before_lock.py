@@ -2,7 +2,7 @@
 and its locks (the request committed meanwhile, in another worker process) starts
 again, reading the owner, before it releases that customer's lapsed holds: it holds
 the customer's lock and is filed under the customer. It used to go on without them,
-since ``service._subjects_once_locked`` read the subjects again only for an event
+since the ledger read the subjects again once locked only for an event
 that names no customer, and a top-up names its payer (found by review)."""
 
 from collections.abc import Collection
