@@ -63,12 +63,15 @@ def _resolve_wall_clock(wall: datetime, zone: ZoneInfo) -> datetime:
 
 
 def _wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
-    """``instant`` as a wall-clock reading in ``zone``. Through UTC: ``astimezone`` leaves
-    a datetime already in ``zone`` as it is, so an instant given as a reading in the
-    spring-forward gap (02:30 on the last Sunday of March, the instant of 03:30 CEST)
-    would otherwise be taken at its word, and the same instant would fall due an hour
-    apart depending on how it was spelled."""
-    return require_aware(instant).astimezone(UTC).astimezone(zone)
+    """``instant`` as a wall-clock reading in ``zone``. A datetime already in ``zone``
+    goes through UTC first: ``astimezone`` converts any other but leaves that one as it
+    is, so an instant given as a reading in the spring-forward gap (02:30 on the last
+    Sunday of March, the instant of 03:30 CEST) would be taken at its word, and the
+    same instant would fall due an hour apart depending on how it was spelled."""
+    aware = require_aware(instant)
+    if aware.tzinfo is zone:
+        aware = aware.astimezone(UTC)
+    return aware.astimezone(zone)
 
 
 def add_calendar_months(instant: datetime, months: int, zone: ZoneInfo) -> datetime:
