@@ -28,6 +28,7 @@ __all__ = [
     "business_date",
     "representable",
     "require_aware",
+    "wall_clock",
 ]
 
 # Python's datetimes run from year 1 to year 9999; a day's margin at each end keeps
@@ -62,12 +63,13 @@ def _resolve_wall_clock(wall: datetime, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
-def _wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
-    """``instant`` as a wall-clock reading in ``zone``. A datetime already in ``zone``
-    goes through UTC first: ``astimezone`` converts any other but leaves that one as it
-    is, so an instant given as a reading in the spring-forward gap (02:30 on the last
-    Sunday of March, the instant of 03:30 CEST) would be taken at its word, and the
-    same instant would fall due an hour apart depending on how it was spelled."""
+def wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
+    """``instant`` (aware) as the clocks of ``zone`` showed it. A datetime already in
+    ``zone`` goes through UTC first: ``astimezone`` converts any other but leaves that
+    one as it is, so an instant given as a reading in the spring-forward gap (02:30 on
+    the last Sunday of March, the instant of 03:30 CEST) would be taken at its word,
+    and the same instant would fall due, be dated or be shown an hour apart depending
+    on how it was spelled. ValueError if ``instant`` is naive."""
     aware = require_aware(instant)
     if aware.tzinfo is zone:
         aware = aware.astimezone(UTC)
@@ -76,7 +78,7 @@ def _wall_clock(instant: datetime, zone: ZoneInfo) -> datetime:
 
 def add_calendar_months(instant: datetime, months: int, zone: ZoneInfo) -> datetime:
     """``instant`` + ``months`` calendar months at the same wall-clock time in ``zone``."""
-    local = _wall_clock(instant, zone)
+    local = wall_clock(instant, zone)
     month_index = local.month - 1 + months
     year, month = local.year + month_index // 12, month_index % 12 + 1
     day = min(local.day, calendar.monthrange(year, month)[1])
@@ -86,11 +88,11 @@ def add_calendar_months(instant: datetime, months: int, zone: ZoneInfo) -> datet
 
 def add_calendar_days(instant: datetime, days: int, zone: ZoneInfo) -> datetime:
     """``instant`` + ``days`` calendar days at the same wall-clock time in ``zone``."""
-    local = _wall_clock(instant, zone)
+    local = wall_clock(instant, zone)
     wall = local.replace(tzinfo=None) + timedelta(days=days)
     return _resolve_wall_clock(wall, zone)
 
 
 def business_date(instant: datetime, zone: ZoneInfo) -> date:
     """The calendar day ``instant`` falls on in the business time zone."""
-    return _wall_clock(instant, zone).date()
+    return wall_clock(instant, zone).date()

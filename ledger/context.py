@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ledger.books import Entry, Line, post_entries, post_entry
+from ledger.calendar import wall_clock
 from ledger.outbox import outbox_row, retold_id
 from ledger.policy import Policy
 from ledger.store import schema
@@ -65,8 +66,9 @@ class Context:
         return self.staging is not None and self.staging.late_event_id != event_id
 
     def local(self, instant: datetime) -> datetime:
-        """``instant`` in the business time zone, as notifications show it."""
-        return instant.astimezone(self.policy.zone)
+        """``instant`` in the business time zone, as notifications show it: as its clocks
+        showed it, however ``instant`` was spelled (``calendar.wall_clock``)."""
+        return wall_clock(instant, self.policy.zone)
 
     def notify(
         self, data: NotificationData, *, cause: str, time: datetime, derived: bool = True

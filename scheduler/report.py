@@ -33,6 +33,7 @@ from datetime import date, datetime
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ledger.calendar import wall_clock
 from scheduler.plan import DueRun, Schedule, is_catch_up
 from scheduler.runs import RunRecord
 from scheduler.service import Action, Tick
@@ -175,7 +176,7 @@ class SchedulerReport:
         )
 
     def _local(self, instant: datetime) -> str:
-        return instant.astimezone(self._schedule.zone).isoformat()
+        return wall_clock(instant, self._schedule.zone).isoformat()
 
 
 def _next_run(tick: Tick) -> datetime:

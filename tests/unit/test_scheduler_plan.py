@@ -203,3 +203,17 @@ def test_a_run_of_a_day_before_the_latest_due_date_is_a_catch_up() -> None:
         if is_catch_up(run, now=rome(2026, 5, 4, 5), started_at=rome(2026, 4, 1), schedule=DEFAULT)
     ]
     assert set(late) == {date(2026, 5, 2), date(2026, 5, 3)}
+
+
+def test_one_instant_has_one_latest_due_date_however_it_is_spelled() -> None:
+    """Samoa skipped 30 December 2011 (UTC-10 to UTC+14): 12:00 "on" the 30th, a reading
+    in that gap, is the instant 22:00 UTC, when Apia's clocks showed 12:00 on the 31st.
+    Spelled either way, the 31st is the latest due date and the next run comes after
+    ``now``, never at a run time already past."""
+    apia = Schedule(run_at=time(4, 30), zone=ZoneInfo("Pacific/Apia"), kinds=KINDS)
+    for now in (
+        datetime(2011, 12, 30, 12, tzinfo=apia.zone),
+        datetime(2011, 12, 30, 22, tzinfo=UTC),
+    ):
+        assert latest_due_date(now, apia) == date(2011, 12, 31)
+        assert next_run_at(now, apia) > now
