@@ -36,7 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Connection, any_, bindparam, func, select, union, update
+from sqlalchemy import Connection, Text, any_, bindparam, func, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.context import Context
@@ -231,8 +231,12 @@ def _filed_and_judged() -> Any:
     statement's snapshot is taken once the locks are held, so it sees an owner that
     committed while the event waited for them."""
     filing = schema.event_subjects
-    subjects = bindparam("subjects", type_=postgresql.ARRAY(filing.c.subject.type))
-    orders = bindparam("orders", type_=postgresql.ARRAY(schema.orders.c.order_id.type))
+    # Arrays of text, not of the columns' types: psycopg casts a parameter to its type,
+    # and a cast to VARCHAR(64) cuts a longer value where a comparison would not (an
+    # adjustment's credit id without its CR- prefix names an "order" 67 characters
+    # long, which must match no order, as in ``subjects_of``'s read before the locks).
+    subjects = bindparam("subjects", type_=postgresql.ARRAY(Text()))
+    orders = bindparam("orders", type_=postgresql.ARRAY(Text()))
     filed = (
         postgresql.insert(filing)
         .from_select(

@@ -7,8 +7,9 @@ column): the credit was lost after hours of retries.
 """
 
 import pytest
-from scenarios.kit import Books, fail, pay, rome, topup, transfer
+from scenarios.kit import OTHER_CUSTOMER, Books, fail, pay, rome, topup, transfer
 
+from ledger.errors import AdjustmentRefusedError
 from ledger.service import Ledger, Recorded
 from messages import limits
 
@@ -70,3 +71,20 @@ def test_the_longest_ids_go_through_every_rule_and_every_sweep(ledger: Books) ->
     assert len(chunks) > 1
     assert settled[-1].run_completed
     assert ledger.only("credit.expired")["credit_id"] == f"CR-{SPID_ORDER}"
+
+
+def test_an_adjustment_naming_the_longest_credit_id_without_its_prefix_is_refused(
+    ledger: Books,
+) -> None:
+    """A credit id is ``CR-<order>``; one without the prefix (an operator's typo) names,
+    as the ledger reads it, an order as long as a credit id, three characters longer
+    than any order. Whose first 64 characters are another customer's order, it is
+    refused like any credit the customer lacks, on PostgreSQL too, where the owners
+    were read once more through an array of order numbers cut to 64 characters: that
+    read found the other customer, the first did not, and the adjustment started
+    again until it failed with the ledger's internal ``_SubjectsChangedError``."""
+    ledger.record(pay(ORDER, OTHER_CUSTOMER, "10.00", rome(2026, 1, 10)))
+    typo = ORDER + "X" * (limits.CREDIT_ID_MAX_LENGTH - limits.ORDER_ID_MAX_LENGTH)
+
+    with pytest.raises(AdjustmentRefusedError, match="has no credit"):
+        ledger.adjust("void", CUSTOMER, rome(2026, 1, 12), credit_id=typo, amount="1.00")
