@@ -145,10 +145,17 @@ class Model:
 
     def lapse(self, order_id: str, at: datetime) -> None:
         """A hold on ``order_id`` past its window by ``at`` was released then, whoever
-        holds it: the order is new again (whether or not the sweep has run). A SPID
-        order past its deadline is likewise cancelled (``cancel_if_overdue``)."""
+        holds it: the order is new again (whether or not the sweep has run), and so
+        were the other holds of its customer lapsed by then, in key order, as the holds
+        run releases them (``orders.order_at``). A SPID order past its deadline is
+        likewise cancelled (``cancel_if_overdue``)."""
         for hold in self.open_holds():
             if hold.order == order_id and hold.due_by <= at:
+                self.release_lapsed(hold.customer, at)
+
+    def release_lapsed(self, customer: str, at: datetime) -> None:
+        for hold in self.open_holds():
+            if hold.customer == customer and hold.due_by <= at:
                 self.release(hold)
 
     def pay(self, order_id: str, customer: str, amount: int, at: datetime, spid: bool) -> None:
@@ -226,9 +233,7 @@ class Model:
         for order_id, order in sorted(self.orders.items()):
             if order.customer == customer:
                 self.cancel_if_overdue(order_id, at)
-        for hold in self.open_holds():
-            if hold.customer == customer and hold.due_by <= at:
-                self.release(hold)
+        self.release_lapsed(customer, at)
 
     def open_holds(self) -> list[Hold]:
         return [
@@ -660,3 +665,45 @@ def test_random_streams_conserve_credit(migrated_template: Path) -> None:
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         ),
     )
+
+
+def test_an_activation_after_two_holds_lapsed_releases_both_in_the_model_too(
+    migrated_template: Path,
+) -> None:
+    """The stream the random ones may draw (found by review): a customer's two requests
+    each hold one credit, both holds lapse unswept, then the second order's activation
+    comes. The books release both holds (every hold of the customer lapsed by then, as
+    the holds run does); the model used to release the second alone, and predicted the
+    first credit still held."""
+    machine = ConservationMachine(migrated_template)
+    customer = CUSTOMERS[0]
+
+    def credit_made(order: str) -> None:
+        machine.send(pay(order, customer, money(1000), machine.now()))
+        machine.model.pay(order, customer, 1000, machine.clock, spid=False)
+        machine.clock += timedelta(hours=1)
+        failure = fail(order, machine.now())
+        machine.send(failure)
+        machine.model.activation(order, machine.clock, "failed", failure.id)
+
+    def held_for(request: str, order: str) -> None:
+        machine.send(transfer(request, customer, order, money(5000), machine.now()))
+        machine.model.transfer(request, customer, order, 5000, machine.clock)
+
+    try:
+        credit_made("MI0001")
+        held_for("RQ0001", "NO0001")
+        machine.clock += timedelta(days=1)
+        credit_made("MI0002")
+        held_for("RQ0002", "NO0002")
+        machine.clock += timedelta(days=45)
+        live = activate("NO0002", machine.now())
+        machine.send(live)
+        machine.model.activation("NO0002", machine.clock, "completed", live.id)
+
+        machine.books_balance()
+        machine.every_credit_holds_what_the_rules_predict()
+        machine.available_credit_per_customer_matches_the_model()
+        assert [hold.status for hold in machine.model.transfers.values()] == ["released"] * 2
+    finally:
+        machine.teardown()
