@@ -320,7 +320,8 @@ class Ledger:
                         counts=dict(tally.counts),
                         amounts={k: cents_to_decimal(v) for k, v in tally.cents.items()},
                     ),
-                    cause=f"sweep|{each}|{as_of.isoformat()}",
+                    # One per instant, however `as_of` was spelled (UTC or an offset).
+                    cause=f"sweep|{each}|{as_of.astimezone(UTC).isoformat()}",
                     time=as_of,
                     derived=False,
                 )

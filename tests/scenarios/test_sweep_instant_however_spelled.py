@@ -6,7 +6,6 @@ calendar learned to read a reading in the spring-forward gap through UTC)."""
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from scenarios.kit import Books
 
 ROME = ZoneInfo("Europe/Rome")
@@ -26,12 +25,6 @@ def test_a_sweep_spelled_in_the_spring_gap_tells_its_as_of_as_the_clocks_showed_
     assert completed.time == "2026-03-29T03:30:00+02:00"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ledger.sweep's cause is as_of.isoformat() as given: one sweep.completed per "
-    "spelling of the instant, not per instant (a fix changes the id of those spelled with "
-    "an offset other than UTC's: for the coordinator to decide)",
-)
 def test_a_sweep_run_again_at_the_same_instant_otherwise_spelled_is_completed_once(
     ledger: Books,
 ) -> None:
