@@ -30,13 +30,24 @@ An event placed after its business time (too late) is applied as of its position
 booked there too.
 """
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Connection, Text, any_, bindparam, func, select, union, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Text,
+    any_,
+    bindparam,
+    func,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.context import Context
@@ -117,13 +128,20 @@ def _named(event: BookedEvent) -> tuple[set[str], set[str]]:
     return {request.customer_id}, orders
 
 
-_OWNERS: Final = union(
-    *(
-        select(table.c.customer_id).where(table.c.order_id.in_(bindparam("orders", expanding=True)))
-        for table in (schema.orders, schema.transfers)
+def _owners(
+    naming: Callable[[ColumnElement[str]], ColumnElement[bool]],
+) -> CompoundSelect[Any]:
+    """The customers who paid the orders ``naming`` picks (by card, with credit)."""
+    return union(
+        *(
+            select(table.c.customer_id).where(naming(table.c.order_id))
+            for table in (schema.orders, schema.transfers)
+        )
     )
-)
-"""The customers who paid the orders named (by card, with credit), built once."""
+
+
+_OWNERS: Final = _owners(lambda order_id: order_id.in_(bindparam("orders", expanding=True)))
+"""The owners of the ``:orders`` named, before the locks (both backends), built once."""
 
 
 def subjects_of(connection: Connection, event: BookedEvent) -> set[str]:
@@ -180,19 +198,19 @@ def file_and_judge(
     their frontiers (module doc). One statement on PostgreSQL, where an event issues
     it every time; three on SQLite."""
     if ctx.uow.dialect != "postgresql":
-        now = subjects_of(ctx.uow.connection, event)
+        found = subjects_of(ctx.uow.connection, event)
         _file_under(ctx, event.id, subjects)
         frontier, legacy = ctx.uow.connection.execute(
             _FRONTIER, {"subjects": sorted(subjects)}
         ).one()
-        return OnceLocked(now, _verdict(ctx, at, frontier, legacy))
+        return OnceLocked(found, _verdict(ctx, at, frontier, legacy))
     customers, orders = _named(event)
     owners, frontier, legacy = ctx.uow.connection.execute(
         _FILED_AND_JUDGED,
         {"subjects": sorted(subjects), "orders": sorted(orders), "event_id": event.id},
     ).one()
-    now = _subjects(customers | set(owners or ()), orders)
-    return OnceLocked(now, _verdict(ctx, at, frontier, legacy))
+    found = _subjects(customers | set(owners or ()), orders)
+    return OnceLocked(found, _verdict(ctx, at, frontier, legacy))
 
 
 def _verdict(ctx: Context, at: datetime, frontier: datetime | None, legacy: int) -> Verdict:
@@ -246,12 +264,7 @@ def _filed_and_judged() -> Any:
         .on_conflict_do_nothing()
         .cte("filed")
     )
-    owned = union(
-        *(
-            select(table.c.customer_id).where(table.c.order_id == any_(orders))
-            for table in (schema.orders, schema.transfers)
-        )
-    ).subquery("owned")
+    owned = _owners(lambda order_id: order_id == any_(orders)).subquery("owned")
     frontier = schema.subject_frontiers.c
     return (
         select(
