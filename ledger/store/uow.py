@@ -8,10 +8,10 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
 from types import TracebackType
 from typing import Any, Final, Self
 
+import orjson
 from sqlalchemy import (
     JSON,
     Column,
@@ -119,12 +119,21 @@ def _json_conversions(
     return tuple(conversions)
 
 
-def _json_scalar(value: object) -> object:
-    """``json.dumps``'s fallback for what it cannot write by itself: instants and dates
-    in ISO 8601 (with their offset), which PostgreSQL parses; a row given as another
+def _batch_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A batch of rows as one JSON array, the text PostgreSQL reads them from.
+
+    orjson, not ``json.dumps``: writing the batch (a thousand notifications, each
+    with its payload's text to escape) was a fifth of a sweep chunk's client time, and
+    orjson writes it in a seventh of that. Instants and dates go out in ISO 8601 with
+    their offset (RFC 3339), which PostgreSQL parses; text as UTF-8, which it reads as
+    ``json.dumps``'s escapes. Raises ``TypeError`` (``orjson.JSONEncodeError``) on a
+    value no column could take (an integer beyond 64 bits, a ``Decimal``)."""
+    return orjson.dumps(rows, default=_json_fallback).decode()
+
+
+def _json_fallback(value: object) -> object:
+    """orjson's fallback for what it does not write by itself: a row given as another
     ``Mapping`` than a ``dict``, as the ``dict`` it reads as."""
-    if isinstance(value, date):
-        return value.isoformat()
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} is not a column value insert_many can send")
@@ -273,7 +282,7 @@ class UnitOfWork:
 
         What a sweep chunk needs to write a thousand rows in a few milliseconds rather
         than a round trip each. PostgreSQL: the rows go as one JSON text parameter
-        (``json.dumps``, C-fast, where psycopg would format one array parameter per
+        (``_batch_json``, C-fast, where psycopg would format one array parameter per
         column in Python, escaping every quote of a JSON payload one by one, or
         SQLAlchemy would spell out a ``VALUES`` list it then parses), read back on the
         server into the table's row type. SQLite, in process: an executemany. With
@@ -303,7 +312,7 @@ class UnitOfWork:
                 if conversions
                 else list(rows)
             )
-            parameters = {"batch_rows": json.dumps(batch, default=_json_scalar)}
+            parameters = {"batch_rows": _batch_json(batch)}
         else:
             parameters = list(rows)
         result = self.connection.execute(
@@ -345,7 +354,7 @@ class UnitOfWork:
         names = tuple(name for name in rows[0] if name != key.name)
         statement = _batch_add(table, key.name, names, self._engine.dialect)
         if self.dialect == "postgresql":
-            self.connection.execute(statement, {"batch_rows": json.dumps(list(rows))})
+            self.connection.execute(statement, {"batch_rows": _batch_json(rows)})
         else:
             self.connection.execute(
                 statement,

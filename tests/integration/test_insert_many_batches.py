@@ -48,20 +48,23 @@ def notification(number: int, payload: str, created_at: datetime) -> dict[str, A
 
 
 def test_awkward_values_arrive_intact_in_the_order_given(books: Engine) -> None:
-    """Quotes, backslashes, non-ASCII, JSON text, NULLs, booleans and instants in other
-    offsets (one in the autumn fold) come back as given, in positions that follow the
-    order given; RETURNING names only the rows really inserted."""
+    """Quotes, backslashes, non-ASCII, control characters, JSON text, NULLs, booleans
+    and instants in other offsets (one in the autumn fold, one a microsecond past the
+    hour) come back as given, in positions that follow the order given; RETURNING
+    names only the rows really inserted."""
     payloads = [
         '{"id": "x", "data": {"note": "a \\"quoted\\" \\\\ path", "n": [1, 2.5, null]}}',
         "città — €, ß, 漢字, 🎉",
         'it\'s "quoted" and back\\slashed \\u00e9',
         "",
+        "tab\tnew line\n\x01 \u2028 \\u0000 </script>",
     ]
     instants = [
         datetime(2026, 10, 25, 2, 30, tzinfo=ROME),
         datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ROME),
         datetime(2026, 1, 1, 5, 45, tzinfo=timezone(timedelta(hours=5, minutes=45))),
         AT,
+        datetime(2026, 3, 29, 3, 0, 0, 1, tzinfo=ROME),
     ]
     rows = [
         notification(number, payload, instant)
@@ -78,8 +81,8 @@ def test_awkward_values_arrive_intact_in_the_order_given(books: Engine) -> None:
         )
         written = uow.connection.execute(select(schema.outbox).order_by(column.position)).mappings()
         stored = [{name: row[name] for name in rows[0]} for row in written]
-    assert [row.notification_id for row in inserted] == ["n-3", "n-1", "n-0"]
-    expected = [rows[2], rows[3], rows[1], rows[0]]
+    assert [row.notification_id for row in inserted] == ["n-4", "n-3", "n-1", "n-0"]
+    expected = [rows[2], rows[4], rows[3], rows[1], rows[0]]
     # Compared in UTC: Python finds an instant in a fold unequal to any other zone's.
     assert [{**row, "created_at": row["created_at"].astimezone(UTC)} for row in expected] == stored
 
