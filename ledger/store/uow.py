@@ -8,6 +8,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -126,14 +127,21 @@ def _batch_json(rows: Sequence[Mapping[str, Any]]) -> str:
     with its payload's text to escape) was a fifth of a sweep chunk's client time, and
     orjson writes it in a seventh of that. Instants and dates go out in ISO 8601 with
     their offset (RFC 3339), which PostgreSQL parses; text as UTF-8, which it reads as
-    ``json.dumps``'s escapes. Raises ``TypeError`` (``orjson.JSONEncodeError``) on a
-    value no column could take (an integer beyond 64 bits, a ``Decimal``)."""
-    return orjson.dumps(rows, default=_json_fallback).decode()
+    ``json.dumps``'s escapes. Keys need not be exactly ``str`` (``OPT_NON_STR_KEYS``):
+    a row SQLAlchemy hands back, or one keyed by a column's ``name``, is keyed by its
+    ``quoted_name``, a ``str`` subclass orjson otherwise refuses. Raises ``TypeError``
+    (``orjson.JSONEncodeError``) on a value no column could take (an integer beyond 64
+    bits, a ``Decimal``)."""
+    return orjson.dumps(rows, default=_json_fallback, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _json_fallback(value: object) -> object:
-    """orjson's fallback for what it does not write by itself: a row given as another
-    ``Mapping`` than a ``dict``, as the ``dict`` it reads as."""
+    """orjson's fallback for what it does not write by itself: an instant or a date of
+    a subclass (orjson writes only ``datetime`` and ``date`` themselves), in ISO 8601
+    as ``isoformat`` spells it; a row given as another ``Mapping`` than a ``dict``, as
+    the ``dict`` it reads as."""
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} is not a column value insert_many can send")
@@ -354,7 +362,8 @@ class UnitOfWork:
         names = tuple(name for name in rows[0] if name != key.name)
         statement = _batch_add(table, key.name, names, self._engine.dialect)
         if self.dialect == "postgresql":
-            self.connection.execute(statement, {"batch_rows": _batch_json(rows)})
+            # A list, whatever Sequence was given: orjson writes only lists and tuples.
+            self.connection.execute(statement, {"batch_rows": _batch_json(list(rows))})
         else:
             self.connection.execute(
                 statement,
