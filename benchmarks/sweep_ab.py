@@ -23,14 +23,12 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from benchmarks._kit import Comparison, Figure, report, servers
-from benchmarks.sweep_seeds import AS_OF, BASELINES, KINDS, seed
+from benchmarks.sweep_seeds import KINDS, seed
+from benchmarks.sweeps import sql_baseline_seconds
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 
@@ -71,15 +69,6 @@ def _sweep(tree: Path, url: str, kind: str, threads: int) -> dict[str, Any]:
     return measured
 
 
-def _baseline(url: str, kind: str) -> float:
-    engine = create_database_engine(url)
-    started = time.perf_counter()
-    with engine.begin() as connection:
-        connection.execute(text(BASELINES[kind]), {"as_of": AS_OF})
-    engine.dispose()
-    return time.perf_counter() - started
-
-
 def compare(url: str, plan: argparse.Namespace) -> dict[str, Any]:
     """Wall time and CPU of ``plan.before`` and of this checkout, and the SQL baseline,
     for ``plan.rounds`` pairs of ``plan.kind`` sweeps of ``plan.rows`` rows."""
@@ -95,7 +84,7 @@ def compare(url: str, plan: argparse.Namespace) -> dict[str, Any]:
             seed(engine, plan.kind, plan.rows)
             sides[side].append(_sweep(trees[side], url, plan.kind, plan.threads))
         seed(engine, plan.kind, plan.rows)
-        baseline.values.append(_baseline(url, plan.kind))
+        baseline.values.append(sql_baseline_seconds(url, plan.kind))
         shown = ", ".join(
             f"{side} {sides[side][-1]['seconds']:.2f} s ({sides[side][-1]['cpu_seconds']:.2f} CPU)"
             for side in order

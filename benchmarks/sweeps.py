@@ -31,7 +31,7 @@ from ledger.service import Ledger
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 
-__all__ = ["compare_sweeps"]
+__all__ = ["compare_sweeps", "sql_baseline_seconds"]
 
 
 def _sweep_in_child(url: str, kind: str, threads: int) -> dict[str, Any]:
@@ -58,7 +58,8 @@ def _sweep_here(url: str, kind: str, threads: int) -> dict[str, Any]:
     return {"seconds": seconds, "chunks": len(chunks), "rss_mib": rss_mib}
 
 
-def _baseline(url: str, kind: str) -> float:
+def sql_baseline_seconds(url: str, kind: str) -> float:
+    """Seconds the set-based SQL statement of ``kind`` takes on the rows seeded at ``url``."""
     engine = create_database_engine(url)
     started = time.perf_counter()
     with engine.begin() as connection:
@@ -96,7 +97,7 @@ def compare_sweeps(
                 comparison.subject.values.append(measured["seconds"])
                 rss.values.append(measured["rss_mib"])
                 seed(engine, kind, n)
-                comparison.baseline.values.append(_baseline(url, kind))
+                comparison.baseline.values.append(sql_baseline_seconds(url, kind))
                 _require_notified(engine, kind, n)
                 print(
                     f"  round {number + 1}/{rounds}: {measured['seconds']:.2f} s vs "
