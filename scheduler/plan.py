@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ledger.calendar import wall_clock
+from ledger import calendar
 
 __all__ = [
     "DueRun",
@@ -82,7 +82,7 @@ def as_of_for(business_date: date, schedule: Schedule) -> datetime:
 
 def latest_due_date(now: datetime, schedule: Schedule) -> date:
     """The newest business date whose run time is at or before ``now``."""
-    today = wall_clock(now, schedule.zone).date()
+    today = calendar.business_date(now, schedule.zone)
     return today if as_of_for(today, schedule) <= now else today - timedelta(days=1)
 
 

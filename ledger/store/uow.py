@@ -131,9 +131,10 @@ def _batch_json(rows: Sequence[Mapping[str, Any]]) -> str:
     a row SQLAlchemy hands back, or one keyed by a column's ``name``, is keyed by its
     ``quoted_name``, a ``str`` subclass orjson otherwise refuses. Raises ``TypeError``
     (``orjson.JSONEncodeError``) on a value no column could take (an integer beyond 64
-    bits, a ``Decimal``). A float that is not finite goes out as ``null``, as SQLite
-    stores it: no column of residuo's holds a float (money is integer cents), so none
-    reaches a batch unless by a bug, which a NOT NULL column still refuses."""
+    bits, a ``Decimal``). A number that is not finite (NaN, an infinity) goes out as
+    ``null``, as SQLite stores it: no column of residuo's holds a fractional number
+    (money is integer cents), so none reaches a batch unless by a bug, which a NOT NULL
+    column still refuses."""
     return orjson.dumps(rows, default=_json_fallback, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
