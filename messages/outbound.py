@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final
 
+import orjson
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from messages._wire import header, load_object, rejection
@@ -59,6 +61,15 @@ def notification_envelope(data: NotificationData, *, id: str, time: datetime) ->
     return attributes | {"data": data.model_dump(mode="json")}
 
 
+# Cached: a sweep dates a window's thousand notifications at one instant. Keyed by the
+# offset too: the same instant is spelled in the offset it was given in.
+@lru_cache(maxsize=256)
+def _spelled_instant(time: datetime, offset: timedelta | None) -> str:
+    """``time`` as the envelope writes it; ValidationError if it is naive."""
+    spelled: str = _INSTANT.dump_python(_INSTANT.validate_python(time), mode="json")
+    return spelled
+
+
 def notification_payload(data: NotificationData, *, id: str, time: datetime) -> str:
     """`notification_envelope(data, id=id, time=time)` as the outbox keeps it: compact
     JSON text, non-ASCII escaped (`json.dumps`).
@@ -75,11 +86,18 @@ def notification_payload(data: NotificationData, *, id: str, time: datetime) -> 
         "id": id,
         "source": NOTIFICATION_SOURCE,
         "type": data.TYPE,
-        "time": _INSTANT.dump_python(_INSTANT.validate_python(time), mode="json"),
+        "time": _spelled_instant(time, time.utcoffset()),
         "datacontenttype": JSON_CONTENT_TYPE,
     }
     if isinstance(data, CustomerNotification):
         attributes["subject"] = data.customer_id
+    # Written in Rust (orjson, pydantic's own JSON) and joined, `data` last as in the
+    # envelope: a third of the cost of `json.dumps` over `model_dump`. The two
+    # writers spell ASCII text as `json.dumps` does, DEL (U+007F) apart, which they
+    # leave raw; any text with either falls back to `json.dumps`, which escapes them.
+    text = f'{orjson.dumps(attributes).decode()[:-1]},"data":{data.model_dump_json()}}}'
+    if text.isascii() and "\x7f" not in text:
+        return text
     attributes["data"] = data.model_dump(mode="json")
     return _COMPACT.encode(attributes)
 

@@ -91,6 +91,9 @@ instants = st.datetimes(
 texts = st.text(
     alphabet=st.sampled_from(
         "aZ09 -_.@:|àèéìòùçß€£ñöüøœ日本語한국어Ελληνικάкириллица😀🇮🇹\"\\/'<>&"
+        # Controls, DEL (which json.dumps escapes and Rust's writers do not) and
+        # the line separators.
+        "\x00\x1f\n\t\x7f\u2028"
     ),
     min_size=1,
     max_size=40,
@@ -198,4 +201,44 @@ def test_a_swept_notification_is_written_as_its_envelope(
     assert (read_type, read_data.model_dump(mode="json")) == (
         data.TYPE,
         data.model_dump(mode="json"),
+    )
+
+
+@pytest.mark.parametrize(
+    "detail",
+    ["DEL \x7f here", "città", "\x7f and città", "tab\tnewline\nnul\x00", "plain"],
+    ids=["del", "non-ascii", "both", "controls", "ascii"],
+)
+def test_text_the_fast_writers_spell_otherwise_is_written_as_the_envelope(detail: str) -> None:
+    """DEL and non-ASCII text, which orjson and pydantic write raw, come out escaped
+    as `json.dumps` escapes them; controls as it spells them."""
+    data = PaymentUnmatched(
+        customer_id=CUSTOMER,
+        order_id="MI0002",
+        event_id="pay-1",
+        amount=Decimal("10.00"),
+        reason="hold_lapsed",
+        detail=detail,
+    )
+    payload = notification_payload(data, id=NOTIFICATION_ID, time=INSTANTS[0])
+    assert payload == _reference(data, INSTANTS[0])
+    assert payload.isascii()
+
+
+def test_one_instant_in_two_offsets_is_spelled_in_each() -> None:
+    """The envelope's `time` keeps the offset it was given: the same instant given in
+    UTC, then in Rome, then in UTC again, is spelled three times as given."""
+    data = SAMPLES[0]
+    in_utc = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    # 02:30 in Rome twice that night: summer time (fold 0), then winter time (fold 1).
+    summer = datetime(2026, 10, 25, 2, 30, tzinfo=ROME)
+    winter = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=ROME)
+    for time in (in_utc, summer, winter, in_utc.astimezone(ROME), summer, in_utc):
+        payload = notification_payload(data, id=NOTIFICATION_ID, time=time)
+        assert payload == _reference(data, time)
+    assert '"time":"2026-10-25T02:30:00+02:00"' in notification_payload(
+        data, id=NOTIFICATION_ID, time=summer
+    )
+    assert '"time":"2026-10-25T02:30:00+01:00"' in notification_payload(
+        data, id=NOTIFICATION_ID, time=winter
     )
