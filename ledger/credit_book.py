@@ -41,17 +41,21 @@ def credit_id_for_order(source_order_id: str) -> str:
 
 def to_credit_state(row: Row[Any]) -> CreditState:
     """The rules' view of a ``credits`` row."""
+    # By the row's mapping, not its attributes: an attribute is looked up by a Python
+    # ``__getattr__`` (about 0.5 µs a field), the mapping in C, and a sweep reads a
+    # thousand credits a window.
+    field = row._mapping
     return CreditState(
-        credit_id=row.credit_id,
-        customer_id=row.customer_id,
-        origin=row.origin,
-        source_order_id=row.source_order_id,
-        granted_at=row.granted_at,
-        expires_at=row.expires_at,
-        available=row.available_cents,
-        held=row.held_cents,
-        forfeited=row.forfeited_cents,
-        refundable=row.refundable,
+        credit_id=field["credit_id"],
+        customer_id=field["customer_id"],
+        origin=field["origin"],
+        source_order_id=field["source_order_id"],
+        granted_at=field["granted_at"],
+        expires_at=field["expires_at"],
+        available=field["available_cents"],
+        held=field["held_cents"],
+        forfeited=field["forfeited_cents"],
+        refundable=field["refundable"],
     )
 
 

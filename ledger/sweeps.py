@@ -351,7 +351,14 @@ def _due_reminders(
 def _reminder_cause(subject_id: str, deadline: datetime, days_before: int) -> str:
     """A reminder's cause, hence its notification id: one per subject, deadline and
     offset, so a moved deadline's reminders are told under ids of their own."""
-    return f"{subject_id}|{deadline.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}|{days_before}"
+    # Spelled field by field: ``strftime`` costs three times as much, and a sweep
+    # names a thousand reminders a window. The year unpadded, as glibc's ``%Y``
+    # spelled it when these ids were first given.
+    at = deadline.astimezone(UTC)
+    return (
+        f"{subject_id}|{at.year}-{at.month:02}-{at.day:02}"
+        f"T{at.hour:02}:{at.minute:02}:{at.second:02}Z|{days_before}"
+    )
 
 
 def _reminder_horizon(as_of: datetime, offsets: tuple[int, ...]) -> datetime:

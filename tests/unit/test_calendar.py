@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.calendar import (
     FIRST_REPRESENTABLE,
@@ -189,3 +191,31 @@ def test_an_instant_is_representable_a_day_inside_the_calendars_ends(
     way, it is still a date Python can hold; past either end it is refused, never an
     OverflowError."""
     assert representable(instant) is expected
+
+
+# Instants in the autumn fold and the spring gap, spelled in Rome, in UTC and at an odd
+# offset: ``business_date`` keeps answers it gave, and must give each spelling its day.
+_spellings = st.datetimes(
+    min_value=datetime(2025, 1, 1),
+    max_value=datetime(2027, 12, 31),
+    timezones=st.sampled_from([ROME, UTC, timezone(timedelta(hours=-11, minutes=-30))]),
+)
+
+
+@given(st.lists(_spellings, min_size=1, max_size=20))
+def test_a_business_date_asked_again_is_the_day_of_the_instant_asked(
+    instants: list[datetime],
+) -> None:
+    """The answer for an instant does not depend on what was asked before: readings
+    in the autumn fold (equal in Python across ``fold``), the same instant in two zones
+    and readings in the spring gap each get the day their instant falls on in Rome."""
+    for instant in instants + instants[::-1]:
+        assert business_date(instant, ROME) == instant.astimezone(UTC).astimezone(ROME).date()
+        assert business_date(instant, UTC) == instant.astimezone(UTC).date()
+
+
+def test_a_naive_instant_is_refused_every_time() -> None:
+    """A refusal is not remembered as an answer: asked twice, refused twice."""
+    for _ in range(2):
+        with pytest.raises(ValueError, match="naive"):
+            business_date(datetime(2026, 10, 25, 2, 30), ROME)
