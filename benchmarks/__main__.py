@@ -7,8 +7,9 @@ ratio to a baseline measured in the same run) and writes ``<out>/<name>.json``:
 * ``growth``: events/s with 1,000,000 orders and 100,000 transfers pre-booked
   against empty books (``ledger_cost.books_growth``);
 * ``sweeps``: every sweep kind, its chunks settled by ``--threads`` threads as a
-  worker's, against its set-based SQL baseline at 10k and 100k due rows, and 1M
-  with ``--million`` (``sweeps``);
+  worker's (in each of ``--processes`` processes, as worker replicas), against its
+  set-based SQL baseline at 10k and 100k due rows, and 1M with ``--million``
+  (``sweeps``);
 * ``pipeline``: end-to-end through RabbitMQ, one worker process, against a no-op
   Dramatiq drain (``pipeline.end_to_end``);
 * ``latency``: publish → notification percentiles at half the end-to-end rate
@@ -47,6 +48,9 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=4, help="worker threads, pipeline and sweeps (4)"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="sweeps: processes sharing a run's chunks (1)"
+    )
     parser.add_argument("--rate", type=float, help="latency rate, events/s")
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -77,7 +81,12 @@ def main() -> None:
         if "sweeps" in wanted:
             sizes = [*arguments.sizes, *([1_000_000] if arguments.million else [])]
             swept = compare_sweeps(
-                here.database(), arguments.kinds, sizes, rounds, arguments.threads
+                here.database(),
+                arguments.kinds,
+                sizes,
+                rounds,
+                arguments.threads,
+                processes=arguments.processes,
             )
             report("sweeps", swept, arguments.out)
         rate = arguments.rate

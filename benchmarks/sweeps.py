@@ -4,7 +4,9 @@ For each kind and size: ``n`` due rows seeded with SQL (``sweep_seeds``), then s
 as the scheduler has a worker sweep them: one run cut into chunks of 1,000, settled in
 a fresh interpreter (so its RSS high-water mark is its own) by ``threads`` threads, as
 a worker's threads take the run's ``sweep_chunk`` messages (``--threads``; with 1, one
-chunk after the other); seeded again, then settled by the kind's one-statement
+chunk after the other), or by ``--processes`` such interpreters at once, as worker
+replicas share a run's messages (the chunks dealt out in turn, each process with its
+``threads``); seeded again, then settled by the kind's one-statement
 baseline. Rounds interleave
 the two. Figures: seconds (the ratio is how many times longer the sweep takes), rows
 per second, and the sweep's RSS high-water mark, which stays flat across sizes when
@@ -34,28 +36,76 @@ from ledger.store.migrate import upgrade
 __all__ = ["compare_sweeps", "sql_baseline_seconds"]
 
 
-def _sweep_in_child(url: str, kind: str, threads: int) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.sweeps", url, kind, str(threads)]
+def _sweep_in_child(url: str, kind: str, threads: int, processes: int = 1) -> dict[str, Any]:
+    """A run of ``kind`` in a fresh interpreter; with ``processes`` above 1, that
+    interpreter starts the run and deals its chunks out to ``processes`` settlers."""
+    command = [sys.executable, "-m", "benchmarks.sweeps", url, kind, str(threads), str(processes)]
     result = subprocess.run(command, check=True, capture_output=True, text=True)
     measured: dict[str, Any] = json.loads(result.stdout)
     return measured
 
 
-def _sweep_here(url: str, kind: str, threads: int) -> dict[str, Any]:
-    """The scheduled run of ``kind``: started, then its chunks settled by ``threads``
-    threads, each taking the next chunk as a worker thread takes the next message."""
-    engine = create_database_engine(url)
-    ledger = Ledger(engine, Policy())
-    started = time.perf_counter()
-    chunks = ledger.start_sweep_run(kind, BUSINESS_DATE, AS_OF)
+def _settle(ledger: Ledger, kind: str, chunks: list[int], threads: int) -> None:
+    """``chunks`` settled by ``threads`` threads, each taking the next chunk as a worker
+    thread takes the next message."""
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for settled in pool.map(partial(ledger.settle_sweep_chunk, kind, BUSINESS_DATE), chunks):
             if not settled.settled:
                 raise RuntimeError(f"{kind}: a chunk of a fresh run was settled already")
+
+
+def _sweep_here(url: str, kind: str, threads: int, processes: int) -> dict[str, Any]:
+    """The scheduled run of ``kind``: started, then its chunks settled here by
+    ``threads`` threads, or dealt out in turn to ``processes`` settlers, each a fresh
+    interpreter with ``threads`` threads, imported and connected before the clock
+    starts (a worker replica is up before the run's messages arrive). The RSS is the
+    largest process's."""
+    engine = create_database_engine(url)
+    ledger = Ledger(engine, Policy())
+    settlers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.sweeps", "--settle", url, kind, str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes if processes > 1 else 0)
+    ]
+    for settler in settlers:
+        assert settler.stdout is not None
+        settler.stdout.readline()  # "ready"
+    started = time.perf_counter()
+    chunks = ledger.start_sweep_run(kind, BUSINESS_DATE, AS_OF)
+    rss_mib: list[float] = []
+    if settlers:
+        for number, settler in enumerate(settlers):
+            assert settler.stdin is not None
+            settler.stdin.write(json.dumps(chunks[number :: len(settlers)]) + "\n")
+            settler.stdin.flush()
+        for settler in settlers:
+            report, _ = settler.communicate()
+            if settler.returncode:
+                raise RuntimeError(f"{kind}: a settler failed ({settler.returncode})")
+            rss_mib.append(json.loads(report)["rss_mib"])
+    else:
+        _settle(ledger, kind, chunks, threads)
     seconds = time.perf_counter() - started
     engine.dispose()
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "chunks": len(chunks), "rss_mib": rss_mib}
+    rss_mib.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return {"seconds": seconds, "chunks": len(chunks), "rss_mib": max(rss_mib)}
+
+
+def _settler(url: str, kind: str, threads: int) -> dict[str, Any]:
+    """One of ``_sweep_here``'s settlers: ready once imported and connected, then
+    settles the chunks it is sent (a JSON list on standard input)."""
+    engine = create_database_engine(url)
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    ledger = Ledger(engine, Policy())
+    print("ready", flush=True)
+    _settle(ledger, kind, json.loads(sys.stdin.readline()), threads)
+    engine.dispose()
+    return {"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def sql_baseline_seconds(url: str, kind: str) -> float:
@@ -78,10 +128,16 @@ def _require_notified(engine: Engine, kind: str, n: int) -> None:
 
 
 def compare_sweeps(
-    url: str, kinds: list[str], sizes: list[int], rounds: int, threads: int
+    url: str,
+    kinds: list[str],
+    sizes: list[int],
+    rounds: int,
+    threads: int,
+    *,
+    processes: int = 1,
 ) -> list[Comparison]:
-    """Seconds of the chunked sweep (its chunks settled by ``threads`` threads) against
-    its SQL baseline, per kind and size."""
+    """Seconds of the chunked sweep (its chunks settled by ``threads`` threads in each of
+    ``processes`` processes) against its SQL baseline, per kind and size."""
     engine = create_database_engine(url)
     upgrade(engine)
     comparisons: list[Comparison] = []
@@ -92,7 +148,7 @@ def compare_sweeps(
             rss = Figure()
             for number in range(rounds):
                 seed(engine, kind, n)
-                measured = _sweep_in_child(url, kind, threads)
+                measured = _sweep_in_child(url, kind, threads, processes)
                 _require_notified(engine, kind, n)
                 comparison.subject.values.append(measured["seconds"])
                 rss.values.append(measured["rss_mib"])
@@ -108,6 +164,7 @@ def compare_sweeps(
             comparison.notes = {
                 "rows": n,
                 "threads": threads,
+                "processes": processes,
                 "rows_per_second": n / comparison.subject.median,
                 "baseline_rows_per_second": n / comparison.baseline.median,
                 "rss_high_water_mib": rss.summary(),
@@ -118,4 +175,7 @@ def compare_sweeps(
 
 
 if __name__ == "__main__":
-    print(json.dumps(_sweep_here(sys.argv[1], sys.argv[2], int(sys.argv[3]))))
+    if sys.argv[1] == "--settle":
+        print(json.dumps(_settler(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+    else:
+        print(json.dumps(_sweep_here(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
