@@ -32,12 +32,12 @@ from benchmarks.sweeps import sql_baseline_seconds
 from ledger.store.database import create_database_engine
 from ledger.store.migrate import upgrade
 
-__all__ = ["main"]
+__all__ = ["SWEEP_CHILD", "main"]
 
 
 # The child, as benchmarks.sweeps runs a sweep, through the API both checkouts share;
 # with the CPU of the sweep alone (not the imports').
-_CHILD = """
+SWEEP_CHILD = """
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -59,7 +59,7 @@ print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "chunks": len(chunks)}
 
 def _sweep(tree: Path, url: str, kind: str, threads: int) -> dict[str, Any]:
     """A run of ``kind`` in a fresh interpreter with ``tree``'s packages."""
-    command = [sys.executable, "-c", _CHILD, url, kind, str(threads)]
+    command = [sys.executable, "-c", SWEEP_CHILD, url, kind, str(threads)]
     # The tree first on the path, and as the working directory: its packages, not the
     # ones installed in this environment, are the ones imported.
     result = subprocess.run(
